@@ -1,0 +1,110 @@
+"""What the review pipeline takes and what it gives back. No GitHub, no HTTP.
+
+``ReviewRequest`` carries the diff, the workspace path, the operator settings, the repo config
+and the PR's metadata (untrusted text). ``ReviewResult`` carries every finding with its
+disposition, the review body, and the accounting of what the review cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from review.config import ConfigProblem, RepoConfig
+from review.findings import AnnotatedFinding
+from review.settings import ReviewSettings
+
+ReviewMode = Literal["model", "static", "cached", "skipped", "budget"]
+
+
+@dataclass(frozen=True, slots=True)
+class PRInfo:
+    """The PR as its author wrote it: every text field here is untrusted."""
+
+    repo: str = ""
+    number: int = 0
+    title: str = ""
+    body: str = ""
+    author: str = ""
+    head_sha: str = ""
+    base_sha: str = ""
+    commit_messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who a review is for, stamped on every model and tool call it logs."""
+
+    installation_id: int | None = None
+    repo: str = ""
+    pr_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    diff: str | bytes
+    workspace: Path
+    settings: ReviewSettings = ReviewSettings()
+    config: RepoConfig = RepoConfig()
+    config_problems: tuple[ConfigProblem, ...] = ()
+    pr: PRInfo = PRInfo()
+    context: CallContext = CallContext()
+    existing_fingerprints: frozenset[str] = frozenset()
+    previous_diff: str | bytes | None = None
+    repo_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.tokens_in + other.tokens_in,
+            self.tokens_out + other.tokens_out,
+            self.cost + other.cost,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionRecord:
+    """An injection-detector hit in the PR's untrusted text."""
+
+    where: str
+    score: float
+    reasons: tuple[str, ...]
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewResult:
+    mode: ReviewMode
+    diff_hash: str
+    findings: tuple[AnnotatedFinding, ...] = ()
+    body: str = ""
+    notes: tuple[str, ...] = ()
+    triage: str | None = None
+    usage: Usage = Usage()
+    models: tuple[str, ...] = ()
+    prompt_versions: tuple[str, ...] = ()
+    injections: tuple[InjectionRecord, ...] = ()
+    config_problems: tuple[ConfigProblem, ...] = ()
+    files_reviewed: tuple[str, ...] = ()
+    files_skipped: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def posted(self) -> tuple[AnnotatedFinding, ...]:
+        return tuple(f for f in self.findings if f.status == "post")
+
+    @property
+    def held(self) -> tuple[AnnotatedFinding, ...]:
+        return tuple(f for f in self.findings if f.status == "hold")
+
+    @property
+    def dropped(self) -> tuple[AnnotatedFinding, ...]:
+        return tuple(f for f in self.findings if f.status == "drop")

@@ -1,0 +1,73 @@
+"""Operator-level review settings: models, budgets, prices. A frozen value, passed down.
+
+These come from the operator's environment (``bot.config``) and can never be changed by a
+repository's config file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from review.findings import Category, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Limits on one agent loop."""
+
+    max_turns: int = 8
+    max_tokens: int = 60_000
+    max_seconds: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens."""
+
+    input: float
+    output: float
+
+
+DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
+    {
+        "gpt-4o-mini": Price(0.15, 0.60),
+        "gpt-4o": Price(2.50, 10.00),
+        "gpt-4.1": Price(2.00, 8.00),
+        "gpt-4.1-mini": Price(0.40, 1.60),
+        "gpt-4.1-nano": Price(0.10, 0.40),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSettings:
+    """What the review pipeline needs from the operator."""
+
+    triage_model: str | None = None
+    review_model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 60.0
+    llm_retries: int = 3
+    temperature: float = 0.1
+    deep: Budget = Budget()
+    light: Budget = Budget(max_turns=3, max_tokens=20_000, max_seconds=60.0)
+    pr_token_ceiling: int = 200_000
+    tool_timeout: float = 20.0
+    tool_output_cap: int = 16_000
+    prices: Mapping[str, Price] = DEFAULT_PRICES
+    hold_categories: frozenset[Category] = frozenset({Category.SECURITY})
+    hold_severity: Severity | None = Severity.CRITICAL
+    allowed_link_hosts: frozenset[str] = frozenset()
+
+    @property
+    def model_configured(self) -> bool:
+        return bool(self.review_model)
+
+    def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
+        price = self.prices.get(model)
+        if price is None:
+            return 0.0
+        return (tokens_in * price.input + tokens_out * price.output) / 1_000_000
