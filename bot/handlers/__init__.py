@@ -1,0 +1,9 @@
+"""Webhook handlers, one module and one ``gidgethub.routing.Router`` per concern."""
+
+from gidgethub.routing import Router
+
+from bot.handlers import installation, issue_comment, ping, pull_request
+
+router = Router(pull_request.router, installation.router, issue_comment.router, ping.router)
+
+__all__ = ["router"]

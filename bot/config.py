@@ -1,0 +1,168 @@
+"""Operator settings, read once from the environment at start-up and passed down frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prwarden.errors import ConfigError
+from review.findings import Severity
+from review.settings import Budget, ReviewSettings
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Spend ceilings per UTC day (0 = no ceiling) and concurrency limits."""
+
+    daily_tokens_per_installation: int = 0
+    daily_cost_per_installation: float = 0.0
+    daily_tokens_per_repo: int = 0
+    daily_cost_per_repo: float = 0.0
+    workers: int = 4
+    per_installation: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    app_id: str = ""
+    private_key: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    github_api_url: str = DEFAULT_API_URL
+    db_path: str = "prwarden.db"
+    workspace_root: Path = Path("workspaces")
+    admin_token: str = field(default="", repr=False)
+    bot_login: str = "prwarden[bot]"
+    check_name: str = "prwarden"
+    review: ReviewSettings = ReviewSettings()
+    limits: Limits = Limits()
+    lease_seconds: float = 120.0
+    max_attempts: int = 5
+    shutdown_grace: float = 20.0
+    tarball_max_bytes: int = 200 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        private_key = env.get("PRWARDEN_PRIVATE_KEY", "")
+        key_path = env.get("PRWARDEN_PRIVATE_KEY_PATH", "")
+        if not private_key and key_path:
+            try:
+                private_key = Path(key_path).read_text()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read PRWARDEN_PRIVATE_KEY_PATH: {exc.strerror}",
+                    key="PRWARDEN_PRIVATE_KEY_PATH",
+                    expected="a readable PEM file",
+                ) from None
+        review_model = env.get("PRWARDEN_REVIEW_MODEL") or None
+        review = ReviewSettings(
+            triage_model=env.get("PRWARDEN_TRIAGE_MODEL") or review_model,
+            review_model=review_model,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            api_key=env.get("OPENAI_API_KEY") or None,
+            llm_timeout=_float(env, "PRWARDEN_LLM_TIMEOUT", 60.0),
+            deep=Budget(
+                max_turns=_int(env, "PRWARDEN_MAX_TURNS", 8),
+                max_tokens=_int(env, "PRWARDEN_MAX_TOKENS", 60_000),
+                max_seconds=_float(env, "PRWARDEN_MAX_SECONDS", 180.0),
+            ),
+            pr_token_ceiling=_int(env, "PRWARDEN_PR_TOKEN_CEILING", 200_000),
+            hold_severity=_severity(env, "PRWARDEN_HOLD_SEVERITY", Severity.CRITICAL),
+        )
+        return cls(
+            app_id=env.get("PRWARDEN_APP_ID", ""),
+            private_key=private_key,
+            webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
+            github_api_url=env.get("PRWARDEN_GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+            db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
+            admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            review=review,
+            limits=Limits(
+                daily_tokens_per_installation=_int(env, "PRWARDEN_DAILY_TOKENS_INSTALLATION", 0),
+                daily_cost_per_installation=_float(env, "PRWARDEN_DAILY_COST_INSTALLATION", 0.0),
+                daily_tokens_per_repo=_int(env, "PRWARDEN_DAILY_TOKENS_REPO", 0),
+                daily_cost_per_repo=_float(env, "PRWARDEN_DAILY_COST_REPO", 0.0),
+                workers=_int(env, "PRWARDEN_WORKERS", 4),
+                per_installation=_int(env, "PRWARDEN_PER_INSTALLATION", 2),
+            ),
+        )
+
+    def check_server(self) -> None:
+        """Refuse to serve without what verifying and answering webhooks needs (fail closed)."""
+        missing = [
+            name
+            for name, value in (
+                ("PRWARDEN_WEBHOOK_SECRET", self.webhook_secret),
+                ("PRWARDEN_APP_ID", self.app_id),
+                ("PRWARDEN_PRIVATE_KEY or PRWARDEN_PRIVATE_KEY_PATH", self.private_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                "refusing to start: " + ", ".join(missing) + " not set",
+                key=missing[0],
+                expected="a non-empty value",
+            )
+        if "PRIVATE KEY" not in self.private_key:
+            raise ConfigError(
+                "refusing to start: the App private key is not a PEM key",
+                key="PRWARDEN_PRIVATE_KEY",
+                expected="-----BEGIN RSA PRIVATE KEY----- ...",
+            )
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for redaction."""
+        return tuple(
+            v
+            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
+            if v
+        )
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer", key=key, expected="integer") from None
+    if value < 0:
+        raise ConfigError(f"{key} must not be negative", key=key, expected=">= 0")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number", key=key, expected="number") from None
+    if value < 0:
+        raise ConfigError(f"{key} must not be negative", key=key, expected=">= 0")
+    return value
+
+
+def _severity(env: Mapping[str, str], key: str, default: Severity) -> Severity | None:
+    raw = env.get(key, "")
+    if not raw:
+        return default
+    if raw == "none":
+        return None
+    try:
+        return Severity(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{key} must be one of {[s.value for s in Severity]} or none",
+            key=key,
+            expected="severity",
+        ) from None

@@ -1,0 +1,37 @@
+"""What the webhook handlers and the workers share inside one running app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from bot.config import Settings
+from bot.metrics import Metrics
+from cache.queue import JobQueue
+
+
+@dataclass
+class Dispatch:
+    """What the webhook handlers did with one delivery."""
+
+    job_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: sqlite_utils.Database
+    queue: JobQueue
+    metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], float] = time.time
+    shutting_down: bool = False
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_job: Callable[[int], None] = lambda job_id: None
+
+    def wake_workers(self) -> None:
+        self.wakeup.set()

@@ -1,0 +1,109 @@
+"""``POST /webhook``: verify, dedupe, route, enqueue, answer. Nothing slow happens here.
+
+Order of checks (fail closed): size (413, enforced by aiohttp's ``client_max_size``), required
+headers (400), the ``X-Hub-Signature-256`` HMAC over the raw body (401), JSON body (400), then
+the delivery id: a redelivery is acknowledged without enqueuing anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from gidgethub import BadRequest, ValidationFailure, sansio
+
+from bot.context import AppContext, Dispatch
+from bot.handlers import router
+from cache import deliveries
+from prwarden.errors import WebhookError
+
+log = logging.getLogger("prwarden.webhook")
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+_REQUIRED = ("x-github-event", "x-github-delivery")
+
+
+def parse_event(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.Event:
+    """Verify and decode a delivery; raise ``WebhookError`` with the status to answer."""
+    if not secret:
+        raise WebhookError("no webhook secret configured", status=500)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in _REQUIRED:
+        if not lowered.get(name, "").strip():
+            raise WebhookError(f"missing header {name}", status=400)
+    signature = lowered.get("x-hub-signature-256", "")
+    if not signature:
+        raise WebhookError("missing header x-hub-signature-256", status=401)
+    if not signature.startswith("sha256=") or len(signature) != 71:
+        raise WebhookError("malformed x-hub-signature-256", status=401)
+    content_type = lowered.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise WebhookError("content-type must be application/json", status=400)
+    # Only the SHA-256 signature is offered to gidgethub, so it cannot fall back to SHA-1.
+    verified = {
+        "x-hub-signature-256": signature,
+        "content-type": "application/json",
+        "x-github-event": lowered["x-github-event"],
+        "x-github-delivery": lowered["x-github-delivery"],
+    }
+    try:
+        sansio.validate_event(body, signature=signature, secret=secret)
+    except ValidationFailure:
+        raise WebhookError("signature does not match", status=401) from None
+    try:
+        event = sansio.Event.from_http(verified, body, secret=secret)
+    except ValidationFailure:
+        raise WebhookError("signature does not match", status=401) from None
+    except (BadRequest, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise WebhookError(f"body is not valid JSON: {type(exc).__name__}", status=400) from None
+    if not isinstance(event.data, dict):
+        raise WebhookError("body must be a JSON object", status=400)
+    return event
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    ctx: AppContext = request.app["ctx"]
+    started = time.perf_counter()
+    event_name = request.headers.get("X-GitHub-Event", "unknown")
+    if ctx.shutting_down:
+        return _answer(ctx, event_name, 503, {"error": "shutting down; GitHub will redeliver"})
+    try:
+        body = await request.read()
+        event = parse_event(request.headers, body, ctx.settings.webhook_secret)
+    except WebhookError as exc:
+        log.info("webhook refused", extra={"status": exc.status, "reason": str(exc)})
+        return _answer(ctx, event_name, exc.status, {"error": str(exc)})
+    except web.HTTPRequestEntityTooLarge:
+        return _answer(ctx, event_name, 413, {"error": f"body larger than {MAX_BODY} bytes"})
+    action = str(event.data.get("action") or "")
+    if not deliveries.record_delivery(
+        ctx.db, event.delivery_id, event=event.event, action=action, clock=ctx.clock
+    ):
+        return _answer(ctx, event.event, 200, {"status": "duplicate delivery"})
+    dispatch = Dispatch()
+    try:
+        await router.dispatch(event, ctx, dispatch)
+    except BaseException:
+        deliveries.forget_delivery(ctx.db, event.delivery_id)
+        raise
+    for job_id in dispatch.job_ids:
+        deliveries.attach_job(ctx.db, event.delivery_id, job_id)
+    if dispatch.job_ids:
+        ctx.wake_workers()
+    ctx.metrics.observe_ack(time.perf_counter() - started)
+    status = 202 if dispatch.job_ids else 200
+    answer: dict[str, Any] = {"status": "queued" if dispatch.job_ids else "ok"}
+    if dispatch.job_ids:
+        answer["jobs"] = dispatch.job_ids
+    if dispatch.notes:
+        answer["notes"] = dispatch.notes
+    return _answer(ctx, event.event, status, answer)
+
+
+def _answer(ctx: AppContext, event: str, status: int, body: dict[str, Any]) -> web.Response:
+    ctx.metrics.webhook(event, status)
+    return web.json_response(body, status=status)
