@@ -14,13 +14,17 @@ import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from bot.context import AppContext
 from cache.queue import Job
 
+if TYPE_CHECKING:
+    from bot.jobs import JobOutcome
+
 log = logging.getLogger("prwarden.worker")
 
-Runner = Callable[[Job], Awaitable[None]]
+Runner = Callable[[Job], Awaitable["JobOutcome"]]
 
 
 class WorkerPool:
@@ -69,7 +73,7 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         ctx = self.ctx
-        task = asyncio.create_task(self.runner(job), name=f"prwarden-job-{job.id}")
+        task = asyncio.create_task(self._apply(job), name=f"prwarden-job-{job.id}")
         self._running[job.id] = task
         beat = asyncio.create_task(self._heartbeat(job, task))
         try:
@@ -87,6 +91,18 @@ class WorkerPool:
         finally:
             beat.cancel()
             self._running.pop(job.id, None)
+
+    async def _apply(self, job: Job) -> None:
+        outcome = await self.runner(job)
+        queue = self.ctx.queue
+        if queue.is_superseded(job.id):
+            return
+        if outcome.state == "done":
+            queue.complete(job.id, self.owner)
+        elif outcome.state == "retry":
+            queue.reschedule(job.id, self.owner, delay=outcome.delay, error=outcome.reason)
+        else:
+            queue.fail(job.id, self.owner, outcome.reason)
 
     async def _heartbeat(self, job: Job, task: asyncio.Task[None]) -> None:
         interval = max(self.ctx.settings.lease_seconds / 3, 0.05)

@@ -1,0 +1,83 @@
+"""The aiohttp app factory: routes, and the lifecycle of the session, store and workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import sqlite_utils
+from aiohttp import web
+
+from bot import triage_page
+from bot.config import Settings
+from bot.context import AppContext
+from bot.github import GitHubApp
+from bot.jobs import JobRunner
+from bot.metrics import CONTENT_TYPE
+from bot.webhook import MAX_BODY, handle_webhook
+from bot.worker import WorkerPool
+from bot.workspace import Workspaces
+from cache.db import open_db
+from cache.queue import JobQueue
+
+
+def make_app(
+    settings: Settings,
+    *,
+    db: sqlite_utils.Database | None = None,
+    clock: Callable[[], float] = time.time,
+    workers: bool = True,
+) -> web.Application:
+    """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials."""
+    settings.check_server()
+    database = db if db is not None else open_db(settings.db_path)
+    ctx = AppContext(
+        settings=settings, db=database, queue=JobQueue(database, clock=clock), clock=clock
+    )
+    app = web.Application(client_max_size=MAX_BODY)
+    app["ctx"] = ctx
+    app.router.add_post("/webhook", handle_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    triage_page.add_routes(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            github = GitHubApp(
+                session,
+                app_id=settings.app_id,
+                private_key=settings.private_key,
+                base_url=settings.github_api_url,
+                clock=clock,
+            )
+            runner = JobRunner(
+                ctx, github, Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
+            )
+            app["runner"] = runner
+            pool = WorkerPool(ctx, runner, workers=settings.limits.workers)
+            app["pool"] = pool
+            if workers:
+                pool.start()
+            yield
+            ctx.shutting_down = True
+            await pool.stop(settings.shutdown_grace)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ctx: AppContext = request.app["ctx"]
+    depth = ctx.queue.depth()
+    status = 503 if ctx.shutting_down else 200
+    return web.json_response(
+        {"status": "shutting down" if ctx.shutting_down else "ok", "queue": depth}, status=status
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx: AppContext = request.app["ctx"]
+    for state, count in ctx.queue.depth().items():
+        ctx.metrics.queue_depth.labels(state=state).set(count)
+    return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,0 +1,340 @@
+"""The ``prwarden`` command: serve, review, findings, stats, cache, eval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.logs import setup_logging
+from cache.db import open_db
+from prwarden import __version__
+from prwarden.errors import ConfigError, DiffError, PrwardenError, StoreError
+from review.config import CONFIG_PATH, load_repo_config
+from review.pipeline import run_review
+from review.request import PRInfo, ReviewRequest, ReviewResult
+from security.sarif import SarifFinding, to_sarif
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="prwarden", description=__doc__)
+    p.add_argument("--version", action="version", version=f"prwarden {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the webhook server and workers")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    review = sub.add_parser("review", help="review local changes with the same pipeline")
+    review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
+    review.add_argument("--base", default="origin/main", help="base ref for git diff BASE...HEAD")
+    review.add_argument("--diff", help="read the diff from FILE, or - for standard input")
+    review.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    review.add_argument("--config", type=Path, help=f"repo config (default: REPO/{CONFIG_PATH})")
+
+    findings = sub.add_parser("findings", help="the security team's queue of held findings")
+    fsub = findings.add_subparsers(dest="action", required=True)
+    flist = fsub.add_parser("list", help="list held findings")
+    flist.add_argument("--state", default="pending", help="pending|approved|rejected|posted|all")
+    fshow = fsub.add_parser("show", help="show one held finding with its evidence")
+    fshow.add_argument("id", type=int)
+    fapprove = fsub.add_parser("approve", help="approve: the finding is posted on its PR")
+    fapprove.add_argument("id", type=int)
+    fapprove.add_argument("--by", required=True, help="who decides")
+    freject = fsub.add_parser("reject", help="reject: the finding is never posted")
+    freject.add_argument("id", type=int)
+    freject.add_argument("--by", required=True, help="who decides")
+    freject.add_argument("--reason", required=True)
+    fexport = fsub.add_parser("export", help="write held findings as SARIF 2.1.0")
+    fexport.add_argument("--state", default="all")
+
+    stats = sub.add_parser("stats", help="reviews, cache hits, tokens and cost per repository")
+    stats.add_argument("--days", type=float, default=30.0)
+    stats.add_argument("--repo")
+    stats.add_argument("--format", choices=("text", "json"), default="text")
+
+    cache = sub.add_parser("cache", help="the review cache")
+    csub = cache.add_subparsers(dest="action", required=True)
+    csub.add_parser("stats", help="entries, size, hits")
+    purge = csub.add_parser("purge", help="remove entries")
+    purge.add_argument("--older-than", type=float, metavar="DAYS")
+
+    evaluate = sub.add_parser("eval", help="offline evaluation on a labelled dataset")
+    evaluate.add_argument("dataset", type=Path)
+    evaluate.add_argument("--baseline", type=Path)
+    evaluate.add_argument("--output", type=Path, help="write the JSON result here")
+    evaluate.add_argument("--margin", type=float, default=0.02)
+    evaluate.add_argument("--concurrency", type=int, default=4)
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        setup_logging(settings.secret_values)
+        handler = {
+            "serve": cmd_serve,
+            "review": cmd_review,
+            "findings": cmd_findings,
+            "stats": cmd_stats,
+            "cache": cmd_cache,
+            "eval": cmd_eval,
+        }[args.command]
+        return handler(args, settings)
+    except ConfigError as exc:
+        print(f"prwarden: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (DiffError, StoreError) as exc:
+        print(f"prwarden: {exc}", file=sys.stderr)
+        return 2
+    except PrwardenError as exc:
+        print(f"prwarden: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app import make_app
+
+    app = make_app(settings)
+    web.run_app(
+        app, host=args.host, port=args.port, shutdown_timeout=settings.shutdown_grace,
+        print=lambda msg: print(msg, file=sys.stderr),
+    )
+    return 0
+
+
+def read_local_diff(args: argparse.Namespace) -> bytes:
+    if args.diff == "-":
+        return sys.stdin.buffer.read()
+    if args.diff:
+        try:
+            return Path(args.diff).read_bytes()
+        except OSError as exc:
+            raise DiffError(f"cannot read diff {args.diff}: {exc.strerror}") from None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(args.repo), "diff", "--no-color", "--no-ext-diff",
+             f"{args.base}...HEAD"],
+            capture_output=True, check=True, timeout=120,
+        )
+    except FileNotFoundError:
+        raise DiffError("git is not installed; pass --diff FILE") from None
+    except subprocess.CalledProcessError as exc:
+        detail = exc.stderr.decode(errors="replace").strip().splitlines()
+        raise DiffError(
+            f"git diff {args.base}...HEAD failed in {args.repo}: {detail[-1] if detail else ''}"
+        ) from None
+    return out.stdout
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.repo.is_dir():
+        raise DiffError(f"--repo {args.repo} is not a directory")
+    diff = read_local_diff(args)
+    config_file = args.config or args.repo / CONFIG_PATH
+    text = config_file.read_bytes() if config_file.is_file() else None
+    if args.config and text is None:
+        raise ConfigError(f"--config {args.config} does not exist", key="--config")
+    config, problems = load_repo_config(text, str(config_file))
+    request = ReviewRequest(
+        diff=diff,
+        workspace=args.repo.resolve(),
+        settings=settings.review,
+        config=config,
+        config_problems=problems,
+        pr=PRInfo(repo=args.repo.resolve().name),
+    )
+    db = open_db(settings.db_path)
+    result = asyncio.run(run_review(request, db=db))
+    if args.format == "json":
+        print(json.dumps(result_json(result), indent=2))
+    elif args.format == "sarif":
+        print(json.dumps(result_sarif(result), indent=2))
+    else:
+        print(result_text(result))
+    return 0
+
+
+def result_json(result: ReviewResult) -> dict[str, Any]:
+    return {
+        "mode": result.mode,
+        "model": result.models[-1] if result.models else None,
+        "notes": list(result.notes),
+        "diff_hash": result.diff_hash,
+        "usage": {
+            "calls": result.usage.calls,
+            "tokens_in": result.usage.tokens_in,
+            "tokens_out": result.usage.tokens_out,
+            "cost_usd": round(result.usage.cost, 6),
+        },
+        "prompt_versions": list(result.prompt_versions),
+        "findings": [
+            {
+                **af.finding.to_dict(),
+                "status": af.status,
+                "reasons": list(af.disposition.reasons),
+                "fingerprint": af.fingerprint,
+            }
+            for af in result.findings
+        ],
+        "injections": [
+            {"where": r.where, "score": r.score, "reasons": list(r.reasons)}
+            for r in result.injections
+        ],
+        "config_problems": [str(p) for p in result.config_problems],
+        "files_skipped": [list(s) for s in result.files_skipped],
+    }
+
+
+def result_sarif(result: ReviewResult) -> dict[str, Any]:
+    rows = [
+        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        for af in result.findings
+        if af.status in ("post", "hold")
+    ]
+    return to_sarif(rows, tool_version=__version__)
+
+
+def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+    severity = str(finding["severity"])
+    level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
+    return SarifFinding(
+        rule_id=str(finding.get("rule") or f"prwarden/{finding['category']}"),
+        title=str(finding["title"]),
+        message=str(finding.get("body") or finding["title"]),
+        path=str(finding["path"]),
+        start_line=int(finding.get("start_line") or finding["line"]),
+        end_line=int(finding["line"]),
+        level=level,
+        severity=severity,
+        category=str(finding["category"]),
+        fingerprint=fp,
+    )
+
+
+def result_text(result: ReviewResult) -> str:
+    lines: list[str] = []
+    model = result.models[-1] if result.mode in ("model", "cached") and result.models else None
+    if model:
+        lines.append(f"prwarden review by model {model} ({result.mode})")
+    else:
+        lines.append("prwarden review: static tools only, no model was used")
+    lines += [f"  {note}" for note in result.notes]
+    for problem in result.config_problems:
+        lines.append(f"  config: {problem}")
+    for title, items in (("Comments", result.posted), ("Held for security review", result.held)):
+        lines.append("")
+        lines.append(f"{title} ({len(items)}):")
+        for af in items:
+            f = af.finding
+            where = f"{f.path}:{f.start_line}-{f.line}" if f.start_line else f"{f.path}:{f.line}"
+            lines.append(f"  {where}  [{f.severity.value}/{f.category.value}] {f.title}")
+            if f.body and f.body != f.title:
+                lines.append(f"      {f.body.splitlines()[0][:200]}")
+    lines.append("")
+    lines.append(
+        f"{len(result.posted)} comment(s), {len(result.held)} held, "
+        f"{len(result.dropped)} dropped; {len(result.files_reviewed)} file(s) reviewed; "
+        f"{result.usage.calls} model call(s), {result.usage.tokens_in + result.usage.tokens_out} "
+        f"tokens, ${result.usage.cost:.4f}"
+    )
+    return "\n".join(lines)
+
+
+def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.held import HeldFindings
+
+    db = open_db(settings.db_path)
+    held = HeldFindings(db)
+    if args.action == "list":
+        items = held.list(None if args.state == "all" else args.state)
+        if not items:
+            print(f"no {args.state} findings")
+        for item in items:
+            f = item.finding
+            print(
+                f"{item.id:>5}  {item.state:<9} {item.repo}#{item.pr_number}  "
+                f"{f.get('path')}:{f.get('line')}  [{f.get('severity')}/{f.get('category')}] "
+                f"{f.get('title')}"
+            )
+        return 0
+    if args.action == "show":
+        item = held.get(args.id)
+        if item is None:
+            raise StoreError(f"no held finding with id {args.id}")
+        print(json.dumps(_held_json(item), indent=2))
+        return 0
+    if args.action == "approve":
+        item = held.approve(args.id, args.by)
+        from bot.context import AppContext
+        from bot.triage_page import enqueue_post
+        from cache.queue import JobQueue
+
+        job_id = enqueue_post(AppContext(settings=settings, db=db, queue=JobQueue(db)), item)
+        print(f"approved finding {args.id}; it will be posted by the running server (job {job_id})")
+        return 0
+    if args.action == "reject":
+        held.reject(args.id, args.by, args.reason)
+        print(f"rejected finding {args.id}")
+        return 0
+    items = held.list(None if args.state == "all" else args.state)
+    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
+    print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
+    return 0
+
+
+def _held_json(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "state": item.state,
+        "repo": item.repo,
+        "pr_number": item.pr_number,
+        "head_sha": item.head_sha,
+        "finding": item.finding,
+        "evidence": item.evidence,
+        "decided_by": item.decided_by,
+        "reason": item.reason,
+    }
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.stats import render_stats
+
+    db = open_db(settings.db_path)
+    print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo,
+                       fmt=args.format))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.reviews import ReviewCache
+
+    cache = ReviewCache(open_db(settings.db_path))
+    if args.action == "stats":
+        print(json.dumps(asdict(cache.stats()), indent=2))
+        return 0
+    older = args.older_than * 86400 if args.older_than is not None else None
+    print(f"purged {cache.purge(older_than=older)} entries")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluate import run_eval_command
+
+    return run_eval_command(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

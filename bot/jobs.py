@@ -1,0 +1,360 @@
+"""The job runner: one queued job in, GitHub brought to the state it asks for.
+
+This is the second of the two edges where errors are caught broadly: a rate limit or a
+passing GitHub fault reschedules the job (its check run says it is waiting); after
+``max_attempts`` the job fails visibly, with a ``failure`` check run that gives the reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from bot.config import Settings
+from bot.context import AppContext
+from bot.github import GitHubApp, GitHubClient
+from bot.publisher import (
+    CheckRun,
+    check_summary,
+    conclusion_for,
+    existing_fingerprints,
+    find_own_review,
+    post_review,
+    review_event,
+)
+from bot.workspace import Workspaces
+from cache import deliveries, feedback, runs
+from cache.accounting import usage_since
+from cache.held import HeldFindings
+from cache.queue import Job
+from prwarden.errors import GitHubError, PrwardenError, RateLimited
+from review.config import CONFIG_PATH, load_repo_config
+from review.diff import parse_diff
+from review.findings import AnnotatedFinding, Finding, fingerprint
+from review.pipeline import run_review
+from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
+from review.render import comment_body
+
+log = logging.getLogger("prwarden.jobs")
+
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What the worker should do with the job: done, retry after ``delay`` s, or failed."""
+
+    state: Literal["done", "retry", "failed"]
+    reason: str = ""
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    exhausted: bool
+    which: str = ""
+    resets_at: str = ""
+
+
+def budget_state(ctx: AppContext, installation_id: int, repo: str) -> BudgetState:
+    """Whether today's (UTC) token or cost ceiling is reached for the installation or repo."""
+    limits = ctx.settings.limits
+    now = ctx.clock()
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = float(calendar.timegm(day.timetuple()))
+    resets = (day + timedelta(days=1)).strftime("%Y-%m-%d %H:%M UTC")
+    checks = (
+        ("installation", dict(installation_id=installation_id),
+         limits.daily_tokens_per_installation, limits.daily_cost_per_installation),
+        ("repository", dict(repo=repo), limits.daily_tokens_per_repo, limits.daily_cost_per_repo),
+    )
+    for scope, where, max_tokens, max_cost in checks:
+        if not (max_tokens or max_cost):
+            continue
+        spend = usage_since(ctx.db, since, **where)  # type: ignore[arg-type]
+        if max_tokens and spend.tokens >= max_tokens:
+            return BudgetState(True, f"daily token budget of this {scope}", resets)
+        if max_cost and spend.cost >= max_cost:
+            return BudgetState(True, f"daily cost budget of this {scope}", resets)
+    return BudgetState(False)
+
+
+class JobRunner:
+    def __init__(self, ctx: AppContext, app: GitHubApp, workspaces: Workspaces):
+        self.ctx = ctx
+        self.app = app
+        self.workspaces = workspaces
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    async def __call__(self, job: Job) -> JobOutcome:
+        try:
+            gh = await self.app.installation(job.installation_id)
+            if job.kind == "review":
+                await self.review(gh, job)
+            elif job.kind == "command":
+                await self.command(gh, job)
+            elif job.kind == "feedback":
+                await self.feedback(gh, job)
+            elif job.kind == "post_held":
+                await self.post_held(gh, job)
+            else:
+                raise PrwardenError(f"unknown job kind {job.kind!r}")
+        except RateLimited as exc:
+            return await self._retry_later(job, exc.retry_after, f"GitHub rate limit: {exc}")
+        except GitHubError as exc:
+            if exc.retryable:
+                return await self._retry_later(job, min(2**job.attempts * 5, 600), str(exc))
+            return await self._fail(job, f"GitHub refused a request ({exc.status_code}): {exc}")
+        except PrwardenError as exc:
+            return await self._fail(job, f"{type(exc).__name__}: {exc}")
+        return JobOutcome("done")
+
+    async def _retry_later(self, job: Job, delay: float, reason: str) -> JobOutcome:
+        if job.attempts + 1 >= self.settings.max_attempts:
+            return await self._fail(job, f"gave up after {job.attempts + 1} attempts: {reason}")
+        if job.kind == "review":
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(self.ctx.clock() + delay))
+            await self._check_note(job, "Waiting to retry", f"{reason}. Retrying at {when}.")
+        return JobOutcome("retry", reason, delay)
+
+    async def _fail(self, job: Job, reason: str) -> JobOutcome:
+        log.error("job failed", extra={"job_id": job.id, "reason": reason})
+        self.ctx.metrics.reviews.labels(mode="none", outcome="failed").inc()
+        if job.kind == "review":
+            try:
+                gh = await self.app.installation(job.installation_id)
+                check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
+                await check.finish("failure", "Review failed", reason)
+            except PrwardenError:
+                log.error("could not report the failure on the check run")
+        return JobOutcome("failed", reason)
+
+    async def _check_note(self, job: Job, title: str, summary: str) -> None:
+        try:
+            gh = await self.app.installation(job.installation_id)
+            check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
+            await check.start(title, summary)
+        except GitHubError:
+            log.warning("could not update the check run")
+
+    async def review(self, gh: GitHubClient, job: Job) -> None:
+        s = self.settings
+        check = CheckRun(gh, job.repo, job.head_sha, s.check_name)
+        existing = await find_own_review(gh, job.repo, job.pr_number, job.head_sha, s.bot_login)
+        if existing is not None:
+            await check.start()
+            if not check.completed:
+                await check.finish("success", "Reviewed", "This commit was already reviewed.")
+            return
+        await check.start()
+        pull = await gh.get_pull(job.repo, job.pr_number)
+        if pull.get("head", {}).get("sha") != job.head_sha or pull.get("state") != "open":
+            await check.finish("neutral", "Superseded", "A newer push or a closed PR replaced this.")
+            return
+        budget = budget_state(self.ctx, job.installation_id, job.repo)
+        if budget.exhausted and s.review.model_configured:
+            runs.record_run(
+                self.ctx.db, job_id=job.id, installation_id=job.installation_id, repo=job.repo,
+                pr_number=job.pr_number, head_sha=job.head_sha, diff_hash="", mode="budget",
+                outcome="budget_exhausted", summary=budget.which, findings=[], injection_hits=[],
+                config_errors=[], posted=0, held=0, dropped=0, tokens_in=0, tokens_out=0, cost=0.0,
+                review_id=None, shadow=False,
+            )
+            self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
+            await check.finish(
+                "neutral", "Budget exhausted: not reviewed",
+                f"The {budget.which} is used up. Reviews resume at {budget.resets_at}.",
+            )
+            return
+        base_sha = str(pull["base"]["sha"])
+        config_text = await gh.get_file(job.repo, CONFIG_PATH, base_sha)
+        config, problems = load_repo_config(config_text)
+        if not config.enabled:
+            await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
+            return
+        diff_text = await gh.get_diff(job.repo, job.pr_number)
+        workspace = await self.workspaces.fetch(gh, job.repo, job.head_sha)
+        fingerprints, _ = await existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login)
+        request = ReviewRequest(
+            diff=diff_text,
+            workspace=workspace,
+            settings=s.review,
+            config=config,
+            config_problems=problems,
+            pr=PRInfo(
+                repo=job.repo, number=job.pr_number, title=str(pull.get("title") or ""),
+                body=str(pull.get("body") or ""), author=str((pull.get("user") or {}).get("login")),
+                head_sha=job.head_sha, base_sha=base_sha,
+            ),
+            context=CallContext(job.installation_id, job.repo, job.pr_number),
+            existing_fingerprints=fingerprints,
+            repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
+        )
+        result = await run_review(request, db=self.ctx.db)
+        await self._publish(gh, job, check, request, result)
+
+    async def _publish(
+        self, gh: GitHubClient, job: Job, check: CheckRun, request: ReviewRequest,
+        result: ReviewResult,
+    ) -> None:
+        s = self.settings
+        diff = parse_diff(request.diff)
+        held_store = HeldFindings(self.ctx.db, clock=self.ctx.clock)
+        for af in result.held:
+            held_store.hold(
+                installation_id=job.installation_id, repo=job.repo, pr_number=job.pr_number,
+                head_sha=job.head_sha, fingerprint=af.fingerprint, finding=af.finding.to_dict(),
+                evidence={"reasons": list(af.disposition.reasons),
+                          "injections": [r.excerpt for r in result.injections]},
+            )
+        shadow = request.config.mode == "shadow"
+        review_id: int | None = None
+        posted: tuple[AnnotatedFinding, ...] = ()
+        if not shadow:
+            event = review_event(result, request.config.mode, request.config.request_changes_at)
+            outcome = await post_review(
+                gh, job.repo, job.pr_number, head_sha=job.head_sha, result=result, diff=diff,
+                event=event,
+            )
+            review_id, posted = outcome.review_id, outcome.posted
+            await self._record_comments(gh, job, review_id, posted, result)
+        for af in result.findings:
+            reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
+            self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
+        runs.record_run(
+            self.ctx.db, job_id=job.id, installation_id=job.installation_id, repo=job.repo,
+            pr_number=job.pr_number, head_sha=job.head_sha, diff_hash=result.diff_hash,
+            mode=result.mode, outcome="shadow" if shadow else "posted", summary=result.body,
+            findings=[_finding_row(af) for af in result.findings],
+            injection_hits=[{"where": r.where, "score": r.score, "reasons": list(r.reasons),
+                             "excerpt": r.excerpt} for r in result.injections],
+            config_errors=[str(p) for p in result.config_problems],
+            posted=len(posted), held=len(result.held), dropped=len(result.dropped),
+            tokens_in=result.usage.tokens_in, tokens_out=result.usage.tokens_out,
+            cost=result.usage.cost, review_id=review_id, shadow=shadow,
+        )
+        self.ctx.metrics.reviews.labels(mode=result.mode, outcome="shadow" if shadow else "posted").inc()
+        self.ctx.metrics.cache.labels(result="hit" if result.mode == "cached" else "miss").inc()
+        pending = held_store.pending_count(job.repo, job.pr_number)
+        conclusion, title = conclusion_for(result)
+        if shadow:
+            title = f"Shadow mode: nothing posted ({title})"
+        summary = check_summary(result, pending)
+        if result.config_problems:
+            summary = "**Config problems** (defaults used for these keys):\n" + "\n".join(
+                f"- {p}" for p in result.config_problems
+            ) + "\n\n" + summary
+        await check.finish(conclusion, title, summary)
+
+    async def _record_comments(
+        self, gh: GitHubClient, job: Job, review_id: int,
+        posted: tuple[AnnotatedFinding, ...], result: ReviewResult,
+    ) -> None:
+        if not posted:
+            return
+        _, own = await existing_fingerprints(gh, job.repo, job.pr_number, self.settings.bot_login)
+        by_fp = {af.fingerprint: af for af in posted}
+        version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
+        for comment in own:
+            for fp, af in by_fp.items():
+                if f"prwarden:fp={fp}" in (comment.get("body") or ""):
+                    feedback.record_posted_comment(
+                        self.ctx.db, comment_id=int(comment["id"]),
+                        installation_id=job.installation_id, repo=job.repo,
+                        pr_number=job.pr_number, head_sha=job.head_sha, path=af.finding.path,
+                        line=af.finding.line, fingerprint=fp,
+                        category=af.finding.category.value, severity=af.finding.severity.value,
+                        prompt_version=version if af.finding.source == "model" else af.finding.source,
+                        source=af.finding.source, anchored_code="",
+                    )
+
+    async def command(self, gh: GitHubClient, job: Job) -> None:
+        command = str(job.payload.get("command"))
+        user = str(job.payload.get("user"))
+        permission = await gh.get_permission(job.repo, user)
+        if permission not in WRITE_PERMISSIONS:
+            log.info("command refused", extra={"user": user, "command": command})
+            return
+        if command in ("pause", "resume"):
+            deliveries.set_paused(self.ctx.db, job.repo, command == "pause", by=user)
+            await gh.create_issue_comment(
+                job.repo, job.pr_number,
+                f"prwarden reviews are {'paused' if command == 'pause' else 'resumed'} "
+                "for this repository.",
+            )
+            return
+        pull = await gh.get_pull(job.repo, job.pr_number)
+        self.ctx.queue.enqueue(
+            "review", installation_id=job.installation_id, repo=job.repo,
+            pr_number=job.pr_number, head_sha=str(pull["head"]["sha"]),
+            payload={"action": "command"},
+        )
+        self.ctx.wake_workers()
+
+    async def feedback(self, gh: GitHubClient, job: Job) -> None:
+        await collect_feedback(self.ctx, gh, job.repo, job.pr_number)
+
+    async def post_held(self, gh: GitHubClient, job: Job) -> None:
+        held = HeldFindings(self.ctx.db, clock=self.ctx.clock)
+        held_id = int(job.payload["held_id"])
+        item = held.get(held_id)
+        if item is None or item.state != "approved":
+            return
+        finding = Finding.from_dict(item.finding)
+        diff = parse_diff(await gh.get_diff(job.repo, job.pr_number))
+        changed = diff.file(finding.path)
+        pull = await gh.get_pull(job.repo, job.pr_number)
+        if changed is None or not changed.commentable(finding.line):
+            await gh.create_issue_comment(
+                job.repo, job.pr_number,
+                f"A held finding on `{finding.path}:{finding.line}` was approved, but that line "
+                "is no longer part of the diff.",
+            )
+            held.mark_posted(held_id, 0)
+            return
+        af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, changed.added.get(
+            finding.line, "")))
+        comment = await gh.create_review_comment(
+            job.repo, job.pr_number, commit_id=str(pull["head"]["sha"]), path=finding.path,
+            line=finding.line, side="RIGHT", body=comment_body(af, diff),
+        )
+        held.mark_posted(held_id, int(comment["id"]))
+
+
+def _finding_row(af: AnnotatedFinding) -> dict[str, Any]:
+    return {
+        **af.finding.to_dict(),
+        "status": af.status,
+        "reasons": list(af.disposition.reasons),
+        "fingerprint": af.fingerprint,
+    }
+
+
+async def collect_feedback(ctx: AppContext, gh: GitHubClient, repo: str, number: int) -> int:
+    """Read reactions and replies on the bot's comments; store them as feedback signals."""
+    comments = await gh.list_review_comments(repo, number)
+    known = {c["comment_id"] for c in feedback.posted_comments(ctx.db, repo, number)}
+    stored = 0
+    for comment in comments:
+        reply_to = comment.get("in_reply_to_id")
+        if reply_to in known:
+            stored += feedback.record_feedback(
+                ctx.db, comment_id=int(reply_to), signal="reply",
+                actor=(comment.get("user") or {}).get("login", ""),
+            )
+    for comment_id in known:
+        for reaction in await gh.list_comment_reactions(repo, comment_id):
+            signal = {"+1": "thumbs_up", "-1": "thumbs_down"}.get(reaction.get("content", ""))
+            if signal:
+                stored += feedback.record_feedback(
+                    ctx.db, comment_id=comment_id, signal=signal,
+                    actor=(reaction.get("user") or {}).get("login", ""),
+                )
+    return stored

@@ -1,0 +1,206 @@
+"""Publishing a ``ReviewResult`` on GitHub: one review per head SHA, and the check run.
+
+Idempotency rests on GitHub, not on local state: the review body carries a hidden marker with
+the head SHA, so before posting the bot looks for its own review with that marker; check runs
+are found by name and head SHA and reused. A 422 for an anchor GitHub will not take is retried
+with the anchors re-checked against a freshly fetched diff, then with the findings listed in the
+body; the review itself is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bot.github import GitHubClient
+from prwarden.errors import GitHubError
+from review import render
+from review.diff import Diff, parse_diff
+from review.findings import AnnotatedFinding, Severity
+from review.request import ReviewResult
+
+log = logging.getLogger("prwarden.publisher")
+
+MAX_SUMMARY = 60_000
+Conclusion = Literal["success", "neutral", "failure", "action_required", "skipped", "cancelled"]
+
+
+def review_marker(head_sha: str) -> str:
+    return f"<!-- prwarden:review sha={head_sha} -->"
+
+
+async def find_own_review(
+    gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str
+) -> dict[str, Any] | None:
+    marker = review_marker(head_sha)
+    for review in await gh.list_reviews(repo, number):
+        login = (review.get("user") or {}).get("login", "")
+        if login == bot_login and marker in (review.get("body") or ""):
+            return review
+    return None
+
+
+async def existing_fingerprints(
+    gh: GitHubClient, repo: str, number: int, bot_login: str
+) -> tuple[frozenset[str], list[dict[str, Any]]]:
+    comments = await gh.list_review_comments(repo, number)
+    own = [c for c in comments if (c.get("user") or {}).get("login", "") == bot_login]
+    return render.fingerprints_in(c.get("body") or "" for c in own), own
+
+
+def _comment(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
+    f = af.finding
+    comment: dict[str, Any] = {
+        "path": f.path,
+        "line": f.line,
+        "side": "RIGHT",
+        "body": render.comment_body(af, diff),
+    }
+    if f.start_line is not None and f.start_line < f.line:
+        comment["start_line"] = f.start_line
+        comment["start_side"] = "RIGHT"
+    return comment
+
+
+def review_event(result: ReviewResult, mode: str, threshold: Severity) -> str:
+    if mode == "request_changes" and any(
+        af.finding.severity.at_least(threshold) for af in result.posted
+    ):
+        return "REQUEST_CHANGES"
+    return "COMMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    review_id: int
+    posted: tuple[AnnotatedFinding, ...]
+    refused: tuple[AnnotatedFinding, ...]
+
+
+async def post_review(
+    gh: GitHubClient,
+    repo: str,
+    number: int,
+    *,
+    head_sha: str,
+    result: ReviewResult,
+    diff: Diff,
+    event: str,
+) -> Posted:
+    posted = list(result.posted)
+    body = result.body
+    try:
+        review = await gh.create_review(
+            repo, number, commit_id=head_sha, event=event, body=body,
+            comments=[_comment(af, diff) for af in posted],
+        )
+        return Posted(int(review["id"]), tuple(posted), ())
+    except GitHubError as exc:
+        if exc.status_code != 422 or not posted:
+            raise
+        log.warning("GitHub refused an anchor; re-checking against a fresh diff")
+    fresh = parse_diff(await gh.get_diff(repo, number))
+    keep = [af for af in posted if _still_anchored(af, fresh)]
+    refused = [af for af in posted if af not in keep]
+    try:
+        review = await gh.create_review(
+            repo, number, commit_id=head_sha, event=event,
+            body=body + _refused_note(refused), comments=[_comment(af, fresh) for af in keep],
+        )
+        return Posted(int(review["id"]), tuple(keep), tuple(refused))
+    except GitHubError as exc:
+        if exc.status_code != 422:
+            raise
+    review = await gh.create_review(
+        repo, number, commit_id=head_sha, event=event, body=body + _refused_note(posted),
+        comments=[],
+    )
+    return Posted(int(review["id"]), (), tuple(posted))
+
+
+def _still_anchored(af: AnnotatedFinding, diff: Diff) -> bool:
+    f = diff.file(af.finding.path)
+    if f is None:
+        return False
+    start = af.finding.start_line
+    if start is not None and start < af.finding.line:
+        return f.range_commentable(start, af.finding.line)
+    return f.commentable(af.finding.line)
+
+
+def _refused_note(refused: list[AnnotatedFinding]) -> str:
+    if not refused:
+        return ""
+    lines = ["", "", "GitHub would not anchor these findings on the diff:"]
+    lines += [
+        f"- `{af.finding.path}:{af.finding.line}` — {render.escape(af.finding.title)}"
+        for af in refused
+    ]
+    return "\n".join(lines)
+
+
+class CheckRun:
+    """The check run for one head SHA, found or created once, updated as the job goes."""
+
+    def __init__(self, gh: GitHubClient, repo: str, head_sha: str, name: str):
+        self.gh, self.repo, self.head_sha, self.name = gh, repo, head_sha, name
+        self.id: int | None = None
+        self.completed = False
+
+    async def start(self, title: str = "Reviewing", summary: str = "") -> int:
+        runs = await self.gh.list_check_runs(self.repo, self.head_sha, name=self.name)
+        if runs:
+            newest = max(runs, key=lambda r: int(r["id"]))
+            self.id = int(newest["id"])
+            self.completed = newest.get("status") == "completed"
+            if not self.completed:
+                await self.update(title, summary or "Review in progress.")
+            return self.id
+        self.id = await self.gh.create_check_run(
+            self.repo, head_sha=self.head_sha, name=self.name, status="in_progress",
+            output={"title": title, "summary": summary or "Review in progress."},
+        )
+        return self.id
+
+    async def update(self, title: str, summary: str) -> None:
+        assert self.id is not None
+        await self.gh.update_check_run(
+            self.repo, self.id, status="in_progress",
+            output={"title": title[:200], "summary": summary[:MAX_SUMMARY]},
+        )
+
+    async def finish(self, conclusion: Conclusion, title: str, summary: str) -> None:
+        if self.id is None:
+            await self.start()
+        assert self.id is not None
+        await self.gh.update_check_run(
+            self.repo, self.id, status="completed", conclusion=conclusion,
+            output={"title": title[:200], "summary": summary[:MAX_SUMMARY]},
+        )
+        self.completed = True
+
+
+_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def check_summary(result: ReviewResult, pending_held: int) -> str:
+    text = _TAG.sub("", result.body).strip()
+    if pending_held:
+        text += f"\n\n**{pending_held} finding(s) await security review.**"
+    return text
+
+
+def conclusion_for(result: ReviewResult) -> tuple[Conclusion, str]:
+    """The check's verdict on the review itself: never a silent green check."""
+    counts = f"{len(result.posted)} comment(s), {len(result.held)} held"
+    if result.mode == "static" and any("unavailable" in n for n in result.notes):
+        return "neutral", f"Model unavailable: static-only review ({counts})"
+    if result.mode == "static":
+        return "success", f"Static-only review, no model configured ({counts})"
+    if result.mode == "skipped":
+        return "neutral", "Skipped: " + (result.notes[0] if result.notes else "nothing to review")
+    if result.mode == "cached":
+        return "success", f"Reviewed (from cache): {counts}"
+    return "success", f"Reviewed: {counts}"

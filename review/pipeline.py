@@ -1,0 +1,322 @@
+"""The review pipeline: ``ReviewRequest`` in, ``ReviewResult`` out. No GitHub, no HTTP.
+
+parse diff → file filter → static tools on changed lines → injection scan of the PR's text →
+cache lookup (whole diff, then per file) → triage (rules, then the cheap model) → agent loop
+(capable model with parallel tools) → filters (anchor, safety, specificity, severity, dedup,
+already posted, hold, max_comments) → review body.
+
+When the model is not configured the review is static-only and says so; when the model fails,
+the static findings are still posted and the result says the model was unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from cache.accounting import usage_since
+from cache.reviews import ReviewCache
+from prwarden.errors import LLMError
+from review import render
+from review.agent import run_agent
+from review.diff import Diff, FileDiff, parse_diff
+from review.filters import apply_filters
+from review.findings import AnnotatedFinding, Finding
+from review.llm import LLMClient
+from review.prompts import load_prompt
+from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
+from review.settings import Budget
+from review.static import findings_from_diagnostics
+from review.triage import TriageVerdict, model_triage, rule_triage
+from security.injection import scan
+from security.spotlight import Spotlight
+from tools.base import Workspace
+from tools.linter import ruff_diagnostics
+from tools.registry import default_registry
+
+log = logging.getLogger("prwarden.review")
+
+PROMPTS = ("triage", "review", "repair")
+
+
+@dataclass
+class _ModelPart:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    triage: str | None = None
+    usage: Usage = Usage()
+    mode: ReviewMode = "model"
+    cacheable: bool = False
+    injections: list[InjectionRecord] = field(default_factory=list)
+    reviewed: tuple[str, ...] = ()
+
+
+def prompt_versions() -> tuple[str, ...]:
+    return tuple(load_prompt(name).version for name in PROMPTS)
+
+
+def cache_key(request: ReviewRequest, diff_hash: str) -> str:
+    s = request.settings
+    material = json.dumps(
+        [diff_hash, s.triage_model, s.review_model, prompt_versions(), request.config.fingerprint()]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def file_cache_key(request: ReviewRequest, f: FileDiff) -> str:
+    return cache_key(request, "file:" + f.patch_hash)
+
+
+def _reviewable(diff: Diff, request: ReviewRequest) -> tuple[list[FileDiff], list[tuple[str, str]]]:
+    keep: list[FileDiff] = []
+    skipped: list[tuple[str, str]] = []
+    for f in diff:
+        if f.status == "deleted":
+            skipped.append((f.path, "deleted"))
+        elif f.is_binary:
+            skipped.append((f.path, "binary"))
+        elif request.config.ignored(f.path):
+            skipped.append((f.path, "ignored by paths.ignore"))
+        elif not f.added:
+            skipped.append((f.path, "no added lines"))
+        else:
+            keep.append(f)
+    return keep, skipped
+
+
+def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[InjectionRecord]:
+    sources: list[tuple[str, str]] = [
+        ("PR title", request.pr.title),
+        ("PR body", request.pr.body),
+    ]
+    sources += [(f"commit message {i + 1}", m) for i, m in enumerate(request.pr.commit_messages)]
+    sources += [(f.path, "\n".join(f.added[n] for n in sorted(f.added))) for f in files]
+    sources += [("file names", "\n".join(f.path for f in files))]
+    records: list[InjectionRecord] = []
+    for where, text in sources:
+        for hit in scan(text):
+            records.append(InjectionRecord(where, hit.score, hit.reasons, hit.excerpt))
+    return records
+
+
+async def run_review(
+    request: ReviewRequest, *, db: sqlite_utils.Database | None = None
+) -> ReviewResult:
+    diff = parse_diff(request.diff)
+    diff_hash = diff.normalized_hash()
+    files, skipped = _reviewable(diff, request)
+    paths = [f.path for f in files]
+    workspace = Workspace(
+        root=request.workspace,
+        changed_files=frozenset(paths),
+        output_cap=request.settings.tool_output_cap,
+        timeout=request.settings.tool_timeout,
+    )
+    static = findings_from_diagnostics(await ruff_diagnostics(workspace, paths), diff)
+    injections = _scan_untrusted(request, files)
+    part = await _model_part(request, diff, files, workspace, diff_hash, db)
+    injections += part.injections
+    annotated = apply_filters(
+        [*static, *part.findings],
+        diff=diff,
+        config=request.config,
+        settings=request.settings,
+        existing_fingerprints=request.existing_fingerprints,
+        flagged=tuple(r.excerpt for r in injections),
+        secrets=(request.settings.api_key,) if request.settings.api_key else (),
+        repo_url=request.repo_url,
+    )
+    notes = tuple(part.notes)
+    model = request.settings.review_model if part.mode in ("model", "cached") else None
+    body = render.review_body(
+        mode=part.mode,
+        files_reviewed=part.reviewed or tuple(paths),
+        files_skipped=skipped,
+        annotated=annotated,
+        notes=notes,
+        config_problems=[str(p) for p in request.config_problems],
+        model=model,
+        head_sha=request.pr.head_sha,
+    )
+    return ReviewResult(
+        mode=part.mode,
+        diff_hash=diff_hash,
+        findings=annotated,
+        body=body,
+        notes=notes,
+        triage=part.triage,
+        usage=part.usage,
+        models=tuple(m for m in {request.settings.triage_model, model} if m),
+        prompt_versions=prompt_versions() if part.mode in ("model", "cached") else (),
+        injections=tuple(injections),
+        config_problems=request.config_problems,
+        files_reviewed=tuple(paths),
+        files_skipped=tuple(skipped),
+    )
+
+
+async def _model_part(
+    request: ReviewRequest,
+    diff: Diff,
+    files: list[FileDiff],
+    workspace: Workspace,
+    diff_hash: str,
+    db: sqlite_utils.Database | None,
+) -> _ModelPart:
+    settings = request.settings
+    if not settings.model_configured:
+        return _ModelPart(mode="static", notes=["No model configured: static-only review."])
+    if not files:
+        return _ModelPart(mode="skipped", notes=["Nothing reviewable in this change."])
+    cache = ReviewCache(db) if db is not None else None
+    key = cache_key(request, diff_hash)
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return _ModelPart(
+                findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
+                triage=hit.result.get("triage"),
+                mode="cached",
+                notes=["Reused the review of an identical change (no model calls)."],
+            )
+    verdict = rule_triage(diff.subset({f.path for f in files}), request.config)
+    if verdict is not None and verdict.level == "skip":
+        return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
+    spotlight = Spotlight.new()
+    llm = LLMClient(settings, db=db, context=request.context)
+    try:
+        return await _with_model(request, diff, files, workspace, key, cache, llm, spotlight, db)
+    except LLMError as exc:
+        log.warning("model unavailable", extra={"error": str(exc)})
+        return _ModelPart(
+            mode="static",
+            usage=llm.usage,
+            notes=[f"Model unavailable ({exc}): static-only review. Re-run with /prwarden review."],
+        )
+    finally:
+        await llm.aclose()
+
+
+async def _with_model(
+    request: ReviewRequest,
+    diff: Diff,
+    files: list[FileDiff],
+    workspace: Workspace,
+    key: str,
+    cache: ReviewCache | None,
+    llm: LLMClient,
+    spotlight: Spotlight,
+    db: sqlite_utils.Database | None,
+) -> _ModelPart:
+    settings = request.settings
+    reused: list[Finding] = []
+    todo: list[FileDiff] = []
+    for f in files:
+        stored = cache.get_file(file_cache_key(request, f)) if cache is not None else None
+        if stored is None:
+            todo.append(f)
+        else:
+            reused += [Finding.from_dict(d) for d in stored]
+    notes: list[str] = []
+    if reused or len(todo) < len(files):
+        notes.append(f"Reused earlier results for {len(files) - len(todo)} unchanged file(s).")
+    if not todo:
+        return _ModelPart(findings=reused, mode="model", notes=notes, cacheable=True)
+    sub = diff.subset({f.path for f in todo})
+    verdict = await _triage(request, sub, llm, spotlight)
+    if verdict.level == "skip":
+        return _ModelPart(
+            findings=reused, mode="skipped", triage="skip", usage=llm.usage,
+            notes=[*notes, f"Skipped by triage: {verdict.reason}"],
+        )
+    budget = settings.light if verdict.level == "light" else settings.deep
+    budget = _cap_to_pr_ceiling(budget, request, db)
+    instructions = tuple(i for f in todo for i in request.config.instructions_for(f.path))
+    outcome = await run_agent(
+        llm=llm,
+        model=settings.review_model or "",
+        registry=default_registry(),
+        workspace=workspace,
+        diff=sub,
+        pr=request.pr,
+        budget=budget,
+        spotlight=spotlight,
+        prompt=load_prompt("review"),
+        repair_prompt=load_prompt("repair"),
+        focus_files=verdict.focus_files,
+        risk_areas=verdict.risk_areas,
+        instructions=instructions,
+        db=db,
+        context=request.context,
+        temperature=settings.temperature,
+    )
+    if outcome.stop_reason != "submitted":
+        notes.append(f"Agent stopped: {outcome.stop_reason.replace('_', ' ')}.")
+    if outcome.rejected:
+        notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
+    findings = [*reused, *outcome.findings]
+    complete = outcome.stop_reason == "submitted"
+    if cache is not None and complete:
+        for f in todo:
+            cache.put_file(
+                file_cache_key(request, f),
+                path=f.path,
+                findings=[x.to_dict() for x in outcome.findings if x.path == f.path],
+            )
+        cache.put(
+            key,
+            diff_hash=diff.normalized_hash(),
+            result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
+            models=[m for m in (settings.triage_model, settings.review_model) if m],
+            prompt_versions=list(prompt_versions()),
+        )
+    injections = [
+        InjectionRecord(f"tool:{hit.where}", hit.score, hit.reasons, hit.excerpt)
+        for hit in outcome.injections
+    ]
+    return _ModelPart(
+        findings=findings,
+        notes=notes,
+        triage=verdict.level,
+        usage=llm.usage,
+        mode="model",
+        cacheable=complete,
+        injections=injections,
+        reviewed=tuple(f.path for f in todo),
+    )
+
+
+async def _triage(
+    request: ReviewRequest, diff: Diff, llm: LLMClient, spotlight: Spotlight
+) -> TriageVerdict:
+    verdict = rule_triage(diff, request.config)
+    if verdict is not None:
+        return verdict
+    return await model_triage(
+        diff, llm=llm, settings=request.settings, spotlight=spotlight, pr=request.pr
+    )
+
+
+def _cap_to_pr_ceiling(
+    budget: Budget, request: ReviewRequest, db: sqlite_utils.Database | None
+) -> Budget:
+    ceiling = request.settings.pr_token_ceiling
+    if db is None or not ceiling or request.context.pr_number is None:
+        return budget
+    spent = usage_since(
+        db, 0.0, repo=request.context.repo, pr_number=request.context.pr_number
+    ).tokens
+    left = max(ceiling - spent, 0)
+    return Budget(budget.max_turns, min(budget.max_tokens, left), budget.max_seconds)
+
+
+def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:
+    counts = {"post": 0, "hold": 0, "drop": 0}
+    for af in annotated:
+        counts[af.status] += 1
+    return counts
