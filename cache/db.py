@@ -1,217 +1,329 @@
-"""The SQLite store: open a database and bring its schema up to date through migrations.
+"""The SQLite store: open a database, bring its schema up to date, run write transactions.
 
 Each migration is a function applied once, in order; the number of applied migrations is
 kept in SQLite's ``user_version``. Add a migration at the end of ``MIGRATIONS``; never edit
 one that has shipped.
+
+Writes go through ``write_transaction``: ``BEGIN IMMEDIATE`` takes the write lock up front,
+so two processes on one file never both read a row as free and both take it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+from prwarden.errors import StoreError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    RowValue = TypeVar("RowValue", bound=DataclassInstance)
+else:
+    RowValue = TypeVar("RowValue")
+
+Migration = Callable[[sqlite3.Connection], None]
+Clock = Callable[[], float]
+Params = Sequence[Any] | dict[str, Any]
+
+_M001_SQL = (
+    """CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        action TEXT,
+        received_at REAL NOT NULL,
+        job_id INTEGER
+    )""",
+    "CREATE INDEX idx_deliveries_received_at ON deliveries (received_at)",
+    """CREATE TABLE installations (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        removed_at REAL
+    )""",
+    """CREATE TABLE installation_repos (
+        installation_id INTEGER NOT NULL,
+        repo TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (installation_id, repo)
+    )""",
+    """CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        installation_id INTEGER NOT NULL,
+        repo TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        head_sha TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'running', 'done', 'failed', 'superseded')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0.0,
+        lease_owner TEXT,
+        lease_until REAL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        error TEXT,
+        delivery_id TEXT
+    )""",
+    "CREATE INDEX idx_jobs_state_not_before ON jobs (state, not_before)",
+    "CREATE INDEX idx_jobs_repo_pr_state ON jobs (repo, pr_number, state)",
+    "CREATE INDEX idx_jobs_installation_state ON jobs (installation_id, state)",
+    """CREATE UNIQUE INDEX idx_jobs_live_unique ON jobs (kind, repo, pr_number, head_sha)
+        WHERE state IN ('queued', 'running')""",
+    """CREATE TABLE reviews (
+        key TEXT PRIMARY KEY,
+        diff_hash TEXT NOT NULL,
+        result TEXT NOT NULL,
+        models TEXT NOT NULL,
+        prompt_versions TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_hit_at REAL NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0,
+        size INTEGER NOT NULL
+    )""",
+    "CREATE INDEX idx_reviews_last_hit_at ON reviews (last_hit_at)",
+    """CREATE TABLE file_reviews (
+        key TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_hit_at REAL NOT NULL
+    )""",
+    "CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)",
+    """CREATE TABLE review_runs (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER,
+        installation_id INTEGER,
+        repo TEXT NOT NULL,
+        pr_number INTEGER,
+        head_sha TEXT NOT NULL,
+        diff_hash TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        findings TEXT NOT NULL,
+        injection_hits TEXT NOT NULL,
+        config_errors TEXT NOT NULL,
+        posted INTEGER NOT NULL,
+        held INTEGER NOT NULL,
+        dropped INTEGER NOT NULL,
+        tokens_in INTEGER NOT NULL,
+        tokens_out INTEGER NOT NULL,
+        cost REAL NOT NULL,
+        review_id INTEGER,
+        shadow INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX idx_review_runs_repo_pr ON review_runs (repo, pr_number)",
+    "CREATE INDEX idx_review_runs_created_at ON review_runs (created_at)",
+    """CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        purpose TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        tokens_in INTEGER NOT NULL,
+        tokens_out INTEGER NOT NULL,
+        latency_ms REAL NOT NULL,
+        cost REAL NOT NULL,
+        installation_id INTEGER,
+        repo TEXT NOT NULL,
+        pr_number INTEGER,
+        outcome TEXT NOT NULL
+    )""",
+    "CREATE INDEX idx_llm_calls_at ON llm_calls (at)",
+    "CREATE INDEX idx_llm_calls_repo_at ON llm_calls (repo, at)",
+    "CREATE INDEX idx_llm_calls_installation_at ON llm_calls (installation_id, at)",
+    """CREATE TABLE tool_calls (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        tool TEXT NOT NULL,
+        args TEXT NOT NULL,
+        duration_ms REAL NOT NULL,
+        bytes INTEGER NOT NULL,
+        error TEXT,
+        installation_id INTEGER,
+        repo TEXT NOT NULL,
+        pr_number INTEGER
+    )""",
+    "CREATE INDEX idx_tool_calls_repo_at ON tool_calls (repo, at)",
+    """CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        installation_id INTEGER NOT NULL,
+        repo TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        head_sha TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        finding TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'approved', 'rejected', 'posted')),
+        decided_by TEXT,
+        decided_at REAL,
+        reason TEXT,
+        comment_id INTEGER,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX idx_findings_state ON findings (state)",
+    "CREATE UNIQUE INDEX idx_findings_pr_fingerprint ON findings (repo, pr_number, fingerprint)",
+    """CREATE TABLE posted_comments (
+        comment_id INTEGER PRIMARY KEY,
+        installation_id INTEGER,
+        repo TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        head_sha TEXT NOT NULL,
+        path TEXT NOT NULL,
+        line INTEGER,
+        fingerprint TEXT NOT NULL,
+        category TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        source TEXT NOT NULL,
+        anchored_code TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX idx_posted_comments_repo_pr ON posted_comments (repo, pr_number)",
+    """CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        comment_id INTEGER NOT NULL,
+        repo TEXT NOT NULL,
+        pr_number INTEGER NOT NULL,
+        signal TEXT NOT NULL CHECK (signal IN
+            ('thumbs_up', 'thumbs_down', 'resolved', 'fixed', 'reply', 'would_help')),
+        actor TEXT NOT NULL,
+        at REAL NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE UNIQUE INDEX idx_feedback_unique ON feedback (comment_id, signal, actor)",
+    """CREATE TABLE repo_state (
+        repo TEXT PRIMARY KEY,
+        paused INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL
+    )""",
+)
 
 
-def _m001_core(db: sqlite_utils.Database) -> None:
-    db.table("deliveries").create(
-        {"id": str, "event": str, "action": str, "received_at": float, "job_id": int},
-        pk="id",
-    )
-    db.table("installations").create(
-        {"id": int, "account": str, "created_at": float, "removed_at": float},
-        pk="id",
-    )
-    db.table("installation_repos").create(
-        {"installation_id": int, "repo": str, "added_at": float},
-        pk=("installation_id", "repo"),
-    )
-    db.table("jobs").create(
-        {
-            "id": int,
-            "kind": str,  # "review" | "post_held" | ...
-            "installation_id": int,
-            "repo": str,  # "owner/name"
-            "pr_number": int,
-            "head_sha": str,
-            "payload": str,  # JSON
-            "state": str,  # queued | running | done | failed | superseded
-            "attempts": int,
-            "not_before": float,  # epoch seconds: rescheduled jobs wait until then
-            "lease_owner": str,
-            "lease_until": float,
-            "created_at": float,
-            "started_at": float,
-            "finished_at": float,
-            "error": str,
-            "delivery_id": str,
-        },
-        pk="id",
-        not_null={"kind", "state", "created_at"},
-        defaults={"state": "queued", "attempts": 0, "not_before": 0.0},
-    )
-    db.table("jobs").create_index(["state", "not_before"])
-    db.table("jobs").create_index(["repo", "pr_number", "state"])
-    db.table("reviews").create(
-        {
-            "key": str,  # sha256 of normalized diff + models + prompt versions + config
-            "diff_hash": str,
-            "result": str,  # JSON: findings and triage, enough to re-filter and publish
-            "models": str,
-            "prompt_versions": str,
-            "created_at": float,
-            "last_hit_at": float,
-            "hits": int,
-            "size": int,
-        },
-        pk="key",
-        defaults={"hits": 0},
-    )
-    db.table("file_reviews").create(
-        {
-            "key": str,  # sha256 of one file's normalized patch + models + prompts + config
-            "path": str,
-            "findings": str,  # JSON list
-            "created_at": float,
-            "last_hit_at": float,
-        },
-        pk="key",
-    )
-    db.table("review_runs").create(
-        {
-            "id": int,
-            "job_id": int,
-            "installation_id": int,
-            "repo": str,
-            "pr_number": int,
-            "head_sha": str,
-            "diff_hash": str,
-            "mode": str,  # model | static | cached | skipped | budget
-            "outcome": str,
-            "summary": str,
-            "findings": str,  # JSON: every finding with its disposition and reasons
-            "injection_hits": str,  # JSON
-            "config_errors": str,  # JSON
-            "posted": int,
-            "held": int,
-            "dropped": int,
-            "tokens_in": int,
-            "tokens_out": int,
-            "cost": float,
-            "review_id": int,
-            "shadow": int,
-            "created_at": float,
-        },
-        pk="id",
-    )
-    db.table("review_runs").create_index(["repo", "pr_number"])
-    db.table("llm_calls").create(
-        {
-            "id": int,
-            "at": float,
-            "purpose": str,  # triage | review | repair
-            "model": str,
-            "prompt_version": str,
-            "tokens_in": int,
-            "tokens_out": int,
-            "latency_ms": float,
-            "cost": float,
-            "installation_id": int,
-            "repo": str,
-            "pr_number": int,
-            "outcome": str,  # ok | error:<kind>
-        },
-        pk="id",
-    )
-    db.table("llm_calls").create_index(["repo", "at"])
-    db.table("llm_calls").create_index(["installation_id", "at"])
-    db.table("tool_calls").create(
-        {
-            "id": int,
-            "at": float,
-            "tool": str,
-            "args": str,  # JSON
-            "duration_ms": float,
-            "bytes": int,
-            "error": str,
-            "installation_id": int,
-            "repo": str,
-            "pr_number": int,
-        },
-        pk="id",
-    )
-    db.table("findings").create(
-        {
-            "id": int,
-            "installation_id": int,
-            "repo": str,
-            "pr_number": int,
-            "head_sha": str,
-            "fingerprint": str,
-            "finding": str,  # JSON of the finding
-            "evidence": str,  # JSON: why it was held, injection hits, tool output
-            "state": str,  # pending | approved | rejected | posted
-            "decided_by": str,
-            "decided_at": float,
-            "reason": str,
-            "comment_id": int,
-            "created_at": float,
-        },
-        pk="id",
-        defaults={"state": "pending"},
-    )
-    db.table("findings").create_index(["state"])
-    db.table("posted_comments").create(
-        {
-            "comment_id": int,
-            "installation_id": int,
-            "repo": str,
-            "pr_number": int,
-            "head_sha": str,
-            "path": str,
-            "line": int,
-            "fingerprint": str,
-            "category": str,
-            "severity": str,
-            "prompt_version": str,
-            "source": str,
-            "anchored_code": str,
-            "created_at": float,
-        },
-        pk="comment_id",
-    )
-    db.table("feedback").create(
-        {
-            "id": int,
-            "comment_id": int,
-            "repo": str,
-            "pr_number": int,
-            "signal": str,  # thumbs_up | thumbs_down | resolved | fixed | reply | would_help
-            "actor": str,
-            "at": float,
-            "detail": str,
-        },
-        pk="id",
-    )
-    db.table("feedback").create_index(["comment_id", "signal", "actor"], unique=True)
-    db.table("repo_state").create(
-        {"repo": str, "paused": int, "updated_at": float, "updated_by": str},
-        pk="repo",
-    )
+def _m001_core(conn: sqlite3.Connection) -> None:
+    for statement in _M001_SQL:
+        conn.execute(statement)
 
 
 MIGRATIONS: tuple[Migration, ...] = (_m001_core,)
 
 
+@contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """Run the block in one write transaction (``BEGIN IMMEDIATE``); roll back on error.
+
+    Inside an already open transaction the block becomes a savepoint of it.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        name = f"prwarden_{secrets.token_hex(8)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        conn.execute(f"RELEASE SAVEPOINT {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def fetch_all(db: sqlite_utils.Database, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    """Rows of a query, addressable by column name."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return list(cursor.execute(sql, params))
+
+
+def fetch_one(db: sqlite_utils.Database, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    """The first row of a query, or ``None``."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    row: sqlite3.Row | None = cursor.execute(sql, params).fetchone()
+    return row
+
+
+def from_row(cls: type[RowValue], row: sqlite3.Row, **convert: Callable[[Any], Any]) -> RowValue:
+    """Build the dataclass ``cls`` from the row's columns of the same names.
+
+    ``convert`` maps a field name to a function applied to its column (JSON decoding,
+    ``bool`` for 0/1 flags, ``tuple`` for lists).
+    """
+    values = {field.name: row[field.name] for field in dataclasses.fields(cls)}
+    for name, function in convert.items():
+        values[name] = function(values[name])
+    return cls(**values)
+
+
+def json_tuple(text: str) -> tuple[Any, ...]:
+    """Decode a JSON list column into a tuple."""
+    return tuple(json.loads(text))
+
+
+def to_json(value: object, what: str) -> str:
+    """Encode ``value`` as JSON for a column; ``StoreError`` names ``what`` when it cannot be."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what} cannot be stored as JSON: {exc}") from exc
+
+
+def from_json(text: str | None) -> Any:
+    """Decode a JSON column (``None`` stays ``None``)."""
+    return None if text is None else json.loads(text)
+
+
+def require_text(value: str, name: str) -> str:
+    """Return ``value`` when it is a non-blank string; otherwise raise ``StoreError``."""
+    if not isinstance(value, str) or not value.strip():
+        raise StoreError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The number of migrations applied to ``db``."""
+    return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply the migrations not yet applied; return the schema version reached."""
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.conn:
-            migration(db)
-            db.execute(f"PRAGMA user_version = {number}")
+    """Apply the migrations not yet applied; return the schema version reached.
+
+    The version is read inside the write transaction, so processes opening a new file at
+    the same moment apply each migration once.
+    """
+    with write_transaction(db) as conn:
+        version = schema_version(db)
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the database is at schema version {version}, newer than this prwarden "
+                f"knows ({len(MIGRATIONS)})"
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            migration(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
     return len(MIGRATIONS)
 
 
@@ -222,8 +334,8 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(str(path))
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA busy_timeout = 5000")
-    db.execute("PRAGMA foreign_keys = ON")
+        db.conn.execute("PRAGMA busy_timeout = 5000")
+        db.conn.execute("PRAGMA journal_mode = WAL")
+    db.conn.execute("PRAGMA foreign_keys = ON")
     migrate(db)
     return db

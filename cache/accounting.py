@@ -1,0 +1,231 @@
+"""The audit log of model and tool calls, and what it adds up to: spend for budgets, and
+per-repository statistics for ``prwarden stats``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from cache.db import require_text, to_json, write_transaction
+from prwarden.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Model usage in a window: tokens (in + out), cost and number of calls."""
+
+    tokens: int
+    cost: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """One model's share of a repository's usage."""
+
+    model: str
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class RepoStats:
+    """Reviews, cache hits, model usage and findings of one repository in a window."""
+
+    installation_id: int | None
+    repo: str
+    reviews: int
+    cache_hits: int
+    cache_hit_rate: float
+    model_calls: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    findings_posted: int
+    findings_dropped: int
+    findings_held: int
+    models: tuple[ModelUsage, ...]
+
+
+def _count(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise StoreError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _amount(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise StoreError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def record_llm_call(
+    db: sqlite_utils.Database,
+    *,
+    purpose: str,
+    model: str,
+    prompt_version: str,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: float,
+    cost: float,
+    installation_id: int | None,
+    repo: str,
+    pr_number: int | None,
+    outcome: str,
+    at: float | None = None,
+) -> int:
+    """Log one model call; return its id. ``at`` defaults to now."""
+    values = (
+        time.time() if at is None else at,
+        require_text(purpose, "purpose"),
+        require_text(model, "model"),
+        prompt_version,
+        _count(tokens_in, "tokens_in"),
+        _count(tokens_out, "tokens_out"),
+        _amount(latency_ms, "latency_ms"),
+        _amount(cost, "cost"),
+        installation_id,
+        repo,
+        pr_number,
+        require_text(outcome, "outcome"),
+    )
+    with write_transaction(db) as conn:
+        cursor = conn.execute(
+            "INSERT INTO llm_calls (at, purpose, model, prompt_version, tokens_in, tokens_out,"
+            " latency_ms, cost, installation_id, repo, pr_number, outcome)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        call_id = cursor.lastrowid
+    assert call_id is not None
+    return call_id
+
+
+def record_tool_call(
+    db: sqlite_utils.Database,
+    *,
+    tool: str,
+    args: dict[str, Any],
+    duration_ms: float,
+    bytes: int,
+    error: str | None,
+    installation_id: int | None,
+    repo: str,
+    pr_number: int | None,
+    at: float | None = None,
+) -> int:
+    """Log one tool call; return its id. ``at`` defaults to now."""
+    values = (
+        time.time() if at is None else at,
+        require_text(tool, "tool"),
+        to_json(args, "tool arguments"),
+        _amount(duration_ms, "duration_ms"),
+        _count(bytes, "bytes"),
+        error,
+        installation_id,
+        repo,
+        pr_number,
+    )
+    with write_transaction(db) as conn:
+        cursor = conn.execute(
+            "INSERT INTO tool_calls (at, tool, args, duration_ms, bytes, error,"
+            " installation_id, repo, pr_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        call_id = cursor.lastrowid
+    assert call_id is not None
+    return call_id
+
+
+def usage_since(
+    db: sqlite_utils.Database,
+    since: float,
+    *,
+    repo: str | None = None,
+    installation_id: int | None = None,
+    pr_number: int | None = None,
+) -> Spend:
+    """Model usage from ``since`` (inclusive) on, narrowed by any filter given."""
+    where = ["at >= :since"]
+    params: dict[str, Any] = {"since": since}
+    for column, value in (
+        ("repo", repo),
+        ("installation_id", installation_id),
+        ("pr_number", pr_number),
+    ):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    tokens, cost, calls = db.conn.execute(
+        "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0.0), COUNT(*)"
+        f" FROM llm_calls WHERE {' AND '.join(where)}",
+        params,
+    ).fetchone()
+    return Spend(tokens=int(tokens), cost=float(cost), calls=int(calls))
+
+
+def _window(column: str, until: float | None, repo: str | None) -> str:
+    clauses = [f"{column} >= :since"]
+    if until is not None:
+        clauses.append(f"{column} < :until")
+    if repo is not None:
+        clauses.append("repo = :repo")
+    return " AND ".join(clauses)
+
+
+def stats(
+    db: sqlite_utils.Database,
+    *,
+    since: float,
+    until: float | None = None,
+    repo: str | None = None,
+) -> tuple[RepoStats, ...]:
+    """Per (installation, repository) totals in ``[since, until)``, sorted by repository."""
+    params = {"since": since, "until": until, "repo": repo}
+    conn = db.conn
+    runs = {
+        (inst, name): (reviews, cached, posted, dropped, held)
+        for inst, name, reviews, cached, posted, dropped, held in conn.execute(
+            "SELECT installation_id, repo, COUNT(*), SUM(mode = 'cached'), SUM(posted),"
+            f" SUM(dropped), SUM(held) FROM review_runs WHERE {_window('created_at', until, repo)}"
+            " GROUP BY installation_id, repo",
+            params,
+        )
+    }
+    per_model: dict[tuple[int | None, str], list[ModelUsage]] = {}
+    for inst, name, model, calls, tokens_in, tokens_out, cost in conn.execute(
+        "SELECT installation_id, repo, model, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
+        f" SUM(cost) FROM llm_calls WHERE {_window('at', until, repo)}"
+        " GROUP BY installation_id, repo, model ORDER BY model",
+        params,
+    ):
+        usage = ModelUsage(model, int(calls), int(tokens_in), int(tokens_out), float(cost))
+        per_model.setdefault((inst, name), []).append(usage)
+    result = []
+    for inst, name in sorted(runs.keys() | per_model.keys(), key=lambda k: (k[1], k[0] or 0)):
+        reviews, cached, posted, dropped, held = runs.get((inst, name), (0, 0, 0, 0, 0))
+        models = tuple(per_model.get((inst, name), ()))
+        result.append(
+            RepoStats(
+                installation_id=inst,
+                repo=name,
+                reviews=int(reviews),
+                cache_hits=int(cached),
+                cache_hit_rate=int(cached) / int(reviews) if reviews else 0.0,
+                model_calls=sum(m.calls for m in models),
+                tokens_in=sum(m.tokens_in for m in models),
+                tokens_out=sum(m.tokens_out for m in models),
+                cost=sum(m.cost for m in models),
+                findings_posted=int(posted),
+                findings_dropped=int(dropped),
+                findings_held=int(held),
+                models=models,
+            )
+        )
+    return tuple(result)

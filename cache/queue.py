@@ -1,0 +1,328 @@
+"""A durable job queue in SQLite, with leases so a dead worker's job is picked up again.
+
+A job moves ``queued → running → done | failed``; ``reschedule`` and ``release`` put a running
+job back to ``queued``. A newer head SHA for the same (kind, repo, PR) marks older jobs
+``superseded``: queued ones never run, running ones are reported to the caller so the worker
+can cancel them, and whatever their worker reports afterwards is ignored.
+
+``attempts`` counts attempts that ended without completing: a reschedule, a failure, or a
+lease that expired and was re-claimed by another worker.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from cache.db import (
+    Clock,
+    fetch_all,
+    fetch_one,
+    from_json,
+    from_row,
+    require_text,
+    to_json,
+    write_transaction,
+)
+from prwarden.errors import StoreError
+
+JOB_STATES = ("queued", "running", "done", "failed", "superseded")
+_LIVE = "state IN ('queued', 'running')"
+_READY = (
+    "((state = 'queued' AND not_before <= :now) OR (state = 'running' AND lease_until <= :now))"
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of background work, as stored."""
+
+    id: int
+    kind: str
+    installation_id: int
+    repo: str
+    pr_number: int
+    head_sha: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    not_before: float
+    created_at: float
+    delivery_id: str | None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The id of the queued job and the running jobs it superseded (to be cancelled)."""
+
+    job_id: int
+    superseded_running: tuple[int, ...]
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return from_row(Job, row, payload=from_json)
+
+
+def _positive(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise StoreError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _kind_filter(kinds: Sequence[str] | None) -> tuple[str, dict[str, str]]:
+    if kinds is None:
+        return "", {}
+    names = {f"k{i}": require_text(kind, "kind") for i, kind in enumerate(kinds)}
+    placeholders = ", ".join(f":{name}" for name in names)
+    return f" AND kind IN ({placeholders})", names
+
+
+class JobQueue:
+    """The job queue over one store; ``clock`` gives the time in epoch seconds."""
+
+    def __init__(self, db: sqlite_utils.Database, *, clock: Clock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def enqueue(
+        self,
+        kind: str,
+        *,
+        installation_id: int,
+        repo: str,
+        pr_number: int,
+        head_sha: str,
+        payload: dict[str, Any],
+        delivery_id: str | None = None,
+    ) -> Enqueued:
+        """Queue a job, superseding the same (kind, repo, PR)'s jobs for other head SHAs.
+
+        When a job for the same head SHA is already queued or running, its id is returned
+        and nothing is added.
+        """
+        require_text(kind, "kind")
+        require_text(repo, "repo")
+        if isinstance(pr_number, bool) or not isinstance(pr_number, int) or pr_number < 0:
+            raise StoreError(f"pr_number must be a non-negative integer, got {pr_number!r}")
+        if not isinstance(payload, dict):
+            raise StoreError(f"payload must be a dict, got {type(payload).__name__}")
+        payload_json = to_json(payload, "job payload")
+        key = {"kind": kind, "repo": repo, "pr": pr_number, "sha": head_sha}
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            same = conn.execute(
+                "SELECT id FROM jobs WHERE kind = :kind AND repo = :repo AND pr_number = :pr"
+                f" AND head_sha = :sha AND {_LIVE} ORDER BY id LIMIT 1",
+                key,
+            ).fetchone()
+            if same is not None:
+                return Enqueued(job_id=int(same[0]), superseded_running=())
+            others = "kind = :kind AND repo = :repo AND pr_number = :pr AND head_sha != :sha"
+            running = tuple(
+                int(r[0])
+                for r in conn.execute(
+                    f"SELECT id FROM jobs WHERE {others} AND state = 'running' ORDER BY id", key
+                )
+            )
+            conn.execute(
+                f"UPDATE jobs SET state = 'superseded', finished_at = :now"
+                f" WHERE {others} AND {_LIVE}",
+                {**key, "now": now},
+            )
+            cursor = conn.execute(
+                "INSERT INTO jobs (kind, installation_id, repo, pr_number, head_sha, payload,"
+                " state, attempts, not_before, created_at, delivery_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+                (
+                    kind,
+                    installation_id,
+                    repo,
+                    pr_number,
+                    head_sha,
+                    payload_json,
+                    now,
+                    now,
+                    delivery_id,
+                ),
+            )
+            job_id = cursor.lastrowid
+        assert job_id is not None
+        return Enqueued(job_id=job_id, superseded_running=running)
+
+    def claim(
+        self,
+        owner: str,
+        lease_seconds: float,
+        *,
+        per_installation_limit: int | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> Job | None:
+        """Lease the next ready job to ``owner``, or return ``None`` when none is ready.
+
+        Ready: queued with ``not_before`` reached, or running with an expired lease. The
+        installation with the fewest live leases goes first (ties: the one whose oldest
+        ready job is oldest), skipping those at ``per_installation_limit``; within it,
+        the oldest job.
+        """
+        require_text(owner, "owner")
+        lease = _positive(lease_seconds, "lease_seconds")
+        if per_installation_limit is not None and (
+            isinstance(per_installation_limit, bool)
+            or not isinstance(per_installation_limit, int)
+            or per_installation_limit < 1
+        ):
+            raise StoreError(
+                f"per_installation_limit must be a positive integer, got {per_installation_limit!r}"
+            )
+        kind_sql, kind_params = _kind_filter(kinds)
+        if kinds is not None and not kind_params:
+            return None
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            params: dict[str, Any] = {"now": now, **kind_params}
+            busy = dict(
+                conn.execute(
+                    "SELECT installation_id, COUNT(*) FROM jobs"
+                    " WHERE state = 'running' AND lease_until > :now GROUP BY installation_id",
+                    params,
+                ).fetchall()
+            )
+            candidates = sorted(
+                (busy.get(inst, 0), oldest, inst)
+                for inst, oldest in conn.execute(
+                    f"SELECT installation_id, MIN(created_at) FROM jobs WHERE {_READY}{kind_sql}"
+                    " GROUP BY installation_id",
+                    params,
+                )
+                if per_installation_limit is None or busy.get(inst, 0) < per_installation_limit
+            )
+            if not candidates:
+                return None
+            installation = candidates[0][2]
+            job_id = conn.execute(
+                f"SELECT id FROM jobs WHERE installation_id = :inst AND {_READY}{kind_sql}"
+                " ORDER BY created_at, id LIMIT 1",
+                {**params, "inst": installation},
+            ).fetchone()[0]
+            conn.execute(
+                "UPDATE jobs SET attempts = attempts + (state = 'running'), state = 'running',"
+                " lease_owner = :owner, lease_until = :until, started_at = :now WHERE id = :id",
+                {"owner": owner, "until": now + lease, "now": now, "id": job_id},
+            )
+        return self.get(job_id)
+
+    def heartbeat(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        """Extend ``owner``'s lease; ``False`` when the lease was lost or the job superseded."""
+        lease = _positive(lease_seconds, "lease_seconds")
+        with write_transaction(self._db) as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?"
+                " AND state = 'running'",
+                (self._clock() + lease, job_id, owner),
+            )
+            return cursor.rowcount == 1
+
+    def complete(self, job_id: int, owner: str) -> bool:
+        """Mark ``owner``'s running job done; ``False`` (and no change) if it was superseded."""
+        return self._finish(job_id, owner, "state = 'done', finished_at = :now", {})
+
+    def fail(self, job_id: int, owner: str, error: str) -> bool:
+        """Mark ``owner``'s running job failed for good with ``error``."""
+        return self._finish(
+            job_id,
+            owner,
+            "state = 'failed', finished_at = :now, error = :error, attempts = attempts + 1",
+            {"error": error},
+        )
+
+    def reschedule(self, job_id: int, owner: str, *, delay: float, error: str) -> bool:
+        """Put ``owner``'s running job back in the queue, not to run before ``now + delay``."""
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise StoreError(f"delay must be a non-negative number of seconds, got {delay!r}")
+        return self._finish(
+            job_id,
+            owner,
+            "state = 'queued', not_before = :now + :delay, error = :error,"
+            " attempts = attempts + 1, lease_owner = NULL, lease_until = NULL",
+            {"delay": float(delay), "error": error},
+        )
+
+    def release(self, job_id: int, owner: str) -> bool:
+        """Give ``owner``'s running job back to the queue untouched (worker shutting down)."""
+        return self._finish(
+            job_id, owner, "state = 'queued', lease_owner = NULL, lease_until = NULL", {}
+        )
+
+    def _finish(self, job_id: int, owner: str, assignments: str, params: dict[str, Any]) -> bool:
+        with write_transaction(self._db) as conn:
+            row = conn.execute(
+                "SELECT state, lease_owner FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"job {job_id} does not exist")
+            state, lease_owner = row
+            if lease_owner != owner:
+                raise StoreError(
+                    f"job {job_id} is not leased to {owner!r} (lease holder: {lease_owner!r});"
+                    " its lease expired and another worker took it"
+                )
+            if state == "superseded":
+                return False
+            if state != "running":
+                raise StoreError(f"job {job_id} is {state}, not running")
+            conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = :id",
+                {**params, "id": job_id, "now": self._clock()},
+            )
+            return True
+
+    def get(self, job_id: int) -> Job | None:
+        """The job with this id, or ``None``."""
+        row = fetch_one(self._db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else _job(row)
+
+    def is_superseded(self, job_id: int) -> bool:
+        """Whether a newer head SHA superseded this job."""
+        job = self.get(job_id)
+        if job is None:
+            raise StoreError(f"job {job_id} does not exist")
+        return job.state == "superseded"
+
+    def jobs(self, *, state: str | None = None, limit: int = 100) -> tuple[Job, ...]:
+        """The most recent jobs, newest first, optionally in one state."""
+        if state is not None and state not in JOB_STATES:
+            raise StoreError(f"unknown job state {state!r}; expected one of {JOB_STATES}")
+        where = "" if state is None else "WHERE state = :state"
+        rows = fetch_all(
+            self._db,
+            f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT :limit",
+            {"state": state, "limit": limit},
+        )
+        return tuple(_job(row) for row in rows)
+
+    def depth(self) -> dict[str, int]:
+        """How many jobs are in each state (every state is present)."""
+        counts = dict.fromkeys(JOB_STATES, 0)
+        for state, count in self._db.conn.execute(
+            "SELECT state, COUNT(*) FROM jobs GROUP BY state"
+        ):
+            counts[state] = int(count)
+        return counts
+
+    def oldest_wait(self) -> float | None:
+        """Seconds the longest-waiting ready queued job has waited, or ``None`` if none."""
+        now = self._clock()
+        row = self._db.conn.execute(
+            "SELECT MIN(MAX(created_at, not_before)) FROM jobs"
+            " WHERE state = 'queued' AND not_before <= ?",
+            (now,),
+        ).fetchone()
+        return None if row[0] is None else max(0.0, now - float(row[0]))

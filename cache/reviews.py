@@ -1,0 +1,212 @@
+"""The review cache: a finished review by key (diff hash + models + prompts + config), and
+per-file findings by a file's own key, so a re-push of the same change costs nothing.
+
+Entries older than ``ttl_seconds`` are misses; past ``max_entries`` the least recently used
+entries are evicted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from cache.db import (
+    Clock,
+    fetch_one,
+    from_json,
+    from_row,
+    json_tuple,
+    require_text,
+    to_json,
+    write_transaction,
+)
+from prwarden.errors import StoreError
+
+
+@dataclass(frozen=True)
+class CachedReview:
+    """A cached review result with what produced it."""
+
+    key: str
+    diff_hash: str
+    result: dict[str, Any]
+    models: tuple[str, ...]
+    prompt_versions: tuple[str, ...]
+    created_at: float
+    last_hit_at: float
+    hits: int
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Size of the cache; ``oldest``/``newest`` are creation times of reviews (or ``None``)."""
+
+    entries: int
+    file_entries: int
+    bytes: int
+    hits: int
+    oldest: float | None
+    newest: float | None
+
+
+def _names(values: Sequence[str], what: str) -> list[str]:
+    if isinstance(values, str):
+        raise StoreError(f"{what} must be a sequence of strings, got the string {values!r}")
+    return [require_text(value, what) for value in values]
+
+
+class ReviewCache:
+    """Cached reviews and per-file findings in one store."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        *,
+        clock: Clock = time.time,
+        ttl_seconds: float = 30 * 86400,
+        max_entries: int = 5000,
+        max_file_entries: int = 50_000,
+    ) -> None:
+        if not ttl_seconds > 0:
+            raise StoreError(f"ttl_seconds must be positive, got {ttl_seconds!r}")
+        if max_entries < 1 or max_file_entries < 1:
+            raise StoreError(
+                f"max_entries and max_file_entries must be at least 1, got "
+                f"{max_entries!r} and {max_file_entries!r}"
+            )
+        self._db = db
+        self._clock = clock
+        self._ttl = float(ttl_seconds)
+        self._max = {"reviews": max_entries, "file_reviews": max_file_entries}
+
+    def get(self, key: str) -> CachedReview | None:
+        """The review cached under ``key`` (counting a hit); ``None`` when absent or expired."""
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            cursor = conn.execute(
+                "UPDATE reviews SET hits = hits + 1, last_hit_at = ?"
+                " WHERE key = ? AND created_at > ?",
+                (now, key, now - self._ttl),
+            )
+            if cursor.rowcount != 1:
+                return None
+            row = fetch_one(self._db, "SELECT * FROM reviews WHERE key = ?", (key,))
+        assert row is not None
+        return _cached(row)
+
+    def put(
+        self,
+        key: str,
+        *,
+        diff_hash: str,
+        result: dict[str, Any],
+        models: Sequence[str],
+        prompt_versions: Sequence[str],
+    ) -> None:
+        """Cache ``result`` under ``key`` (replacing an older entry), then enforce the size cap."""
+        require_text(key, "cache key")
+        if not isinstance(result, dict):
+            raise StoreError(f"result must be a dict, got {type(result).__name__}")
+        result_json = to_json(result, "review result")
+        models_json = to_json(_names(models, "model"), "models")
+        prompts_json = to_json(_names(prompt_versions, "prompt version"), "prompt versions")
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            conn.execute(
+                "INSERT OR REPLACE INTO reviews (key, diff_hash, result, models, prompt_versions,"
+                " created_at, last_hit_at, hits, size) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                (
+                    key,
+                    diff_hash,
+                    result_json,
+                    models_json,
+                    prompts_json,
+                    now,
+                    now,
+                    len(result_json.encode()),
+                ),
+            )
+            self._evict(conn, "reviews")
+
+    def get_file(self, key: str) -> list[dict[str, Any]] | None:
+        """The findings cached for one file's key, or ``None`` when absent or expired."""
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            cursor = conn.execute(
+                "UPDATE file_reviews SET last_hit_at = ? WHERE key = ? AND created_at > ?",
+                (now, key, now - self._ttl),
+            )
+            if cursor.rowcount != 1:
+                return None
+            row = conn.execute("SELECT findings FROM file_reviews WHERE key = ?", (key,))
+            findings: list[dict[str, Any]] = from_json(row.fetchone()[0])
+        return findings
+
+    def put_file(self, key: str, *, path: str, findings: list[dict[str, Any]]) -> None:
+        """Cache one file's findings under its key, then enforce the size cap."""
+        require_text(key, "cache key")
+        require_text(path, "path")
+        if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+            raise StoreError("findings must be a list of dicts")
+        findings_json = to_json(findings, "file findings")
+        with write_transaction(self._db) as conn:
+            now = self._clock()
+            conn.execute(
+                "INSERT OR REPLACE INTO file_reviews (key, path, findings, created_at, last_hit_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, path, findings_json, now, now),
+            )
+            self._evict(conn, "file_reviews")
+
+    def _evict(self, conn: sqlite3.Connection, table: str) -> None:
+        conn.execute(
+            f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table}"
+            " ORDER BY last_hit_at DESC, created_at DESC LIMIT -1 OFFSET ?)",
+            (self._max[table],),
+        )
+
+    def stats(self) -> CacheStats:
+        """How many entries, how many bytes, how many hits; oldest and newest review."""
+        conn = self._db.conn
+        entries, size, hits, oldest, newest = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(hits), 0),"
+            " MIN(created_at), MAX(created_at) FROM reviews"
+        ).fetchone()
+        file_entries, file_size = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(findings AS BLOB))), 0) FROM file_reviews"
+        ).fetchone()
+        return CacheStats(
+            entries=int(entries),
+            file_entries=int(file_entries),
+            bytes=int(size) + int(file_size),
+            hits=int(hits),
+            oldest=oldest,
+            newest=newest,
+        )
+
+    def purge(self, *, older_than: float | None = None) -> int:
+        """Delete entries created more than ``older_than`` seconds ago (default: the TTL).
+
+        ``older_than=0`` empties the cache. Returns how many entries (reviews and files)
+        were deleted.
+        """
+        age = self._ttl if older_than is None else older_than
+        if isinstance(age, bool) or not isinstance(age, int | float) or age < 0:
+            raise StoreError(f"older_than must be a non-negative number of seconds, got {age!r}")
+        with write_transaction(self._db) as conn:
+            cutoff = self._clock() - age
+            deleted = conn.execute("DELETE FROM reviews WHERE created_at <= ?", (cutoff,))
+            count = deleted.rowcount
+            deleted = conn.execute("DELETE FROM file_reviews WHERE created_at <= ?", (cutoff,))
+            return count + deleted.rowcount
+
+
+def _cached(row: sqlite3.Row) -> CachedReview:
+    return from_row(
+        CachedReview, row, result=from_json, models=json_tuple, prompt_versions=json_tuple
+    )
