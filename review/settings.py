@@ -57,7 +57,7 @@ class ReviewSettings:
     pr_token_ceiling: int = 200_000
     tool_timeout: float = 20.0
     tool_output_cap: int = 16_000
-    prices: Mapping[str, Price] = DEFAULT_PRICES
+    prices: Mapping[str, Price] = field(default_factory=lambda: DEFAULT_PRICES)
     hold_categories: frozenset[Category] = frozenset({Category.SECURITY})
     hold_severity: Severity | None = Severity.CRITICAL
     allowed_link_hosts: frozenset[str] = frozenset()
