@@ -87,7 +87,7 @@ class RepoConfig(_Strict):
 
 
 def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec[Any]:
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 
 @dataclass(frozen=True, slots=True)
