@@ -1,0 +1,288 @@
+"""Triage: how much review a change needs. Deterministic rules first, then the cheap model.
+
+``rule_triage`` skips, with zero model calls, a change where no file holds reviewable code:
+docs, lock files, generated/vendored/minified files, binaries, deletions, whitespace-only
+edits, and paths the repo config ignores. ``model_triage`` asks the triage model for a forced
+``triage_verdict`` function call and validates it; output that does not validate gives a deep
+review of every file with ``by="fallback"`` and the validation errors as the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+
+from prwarden.errors import ModelOutputError
+from review.config import RepoConfig
+from review.diff import Diff, FileDiff
+from review.llm import Completion, LLMClient
+from review.prompts import load_prompt
+from review.request import PRInfo
+from review.settings import ReviewSettings
+from security.spotlight import Spotlight
+
+log = logging.getLogger("prwarden.triage")
+
+Level = Literal["skip", "light", "deep"]
+By = Literal["rules", "model", "fallback"]
+
+TRIAGE_FUNCTION = "triage_verdict"
+MAX_DIFF_CHARS = 24_000
+MAX_FOCUS = 10
+MAX_RISKS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TriageVerdict:
+    level: Level
+    focus_files: tuple[str, ...]
+    risk_areas: tuple[str, ...]
+    reason: str
+    by: By
+
+
+_DOC_EXT = frozenset({".md", ".rst", ".txt", ".adoc", ".asciidoc", ".markdown", ".mdx", ".rdoc"})
+_DOC_NAMES = frozenset(
+    {"license", "licence", "copying", "notice", "authors", "contributors", "changelog", "changes"}
+)
+_LOCK_FILES = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "bun.lockb",
+        "poetry.lock",
+        "pipfile.lock",
+        "pdm.lock",
+        "uv.lock",
+        "cargo.lock",
+        "go.sum",
+        "composer.lock",
+        "gemfile.lock",
+        "podfile.lock",
+        "mix.lock",
+        "flake.lock",
+        "packages.lock.json",
+        "pubspec.lock",
+    }
+)
+_VENDORED = re.compile(r"(^|/)(vendor|third_party|node_modules|dist|\.yarn)/")
+_GENERATED_NAME = re.compile(
+    r"(\.min\.(js|css)|\.map|_pb2\.pyi?|_pb2_grpc\.py|\.pb\.go|\.generated\.\w+|\.g\.dart|"
+    r"\.designer\.cs)$"
+)
+_GENERATED_MARK = re.compile(
+    r"@generated|Code generated .* DO NOT EDIT|auto-?generated|DO NOT EDIT", re.IGNORECASE
+)
+_SPACE = re.compile(r"\s+")
+
+
+def skip_reason(f: FileDiff, config: RepoConfig) -> str | None:
+    """Why a file needs no review, or ``None`` when it holds reviewable change."""
+    name = f.path.rsplit("/", 1)[-1].lower()
+    _, dot, ext = name.rpartition(".")
+    if config.ignored(f.path):
+        return "ignored by paths.ignore"
+    if f.is_binary:
+        return "binary"
+    if f.status == "deleted":
+        return "deleted"
+    if name in _LOCK_FILES:
+        return "lock file"
+    if _VENDORED.search(f.path):
+        return "vendored"
+    if _GENERATED_NAME.search(name) or _generated_marker(f):
+        return "generated"
+    if ("." + ext in _DOC_EXT) if dot else (ext in _DOC_NAMES):
+        return "documentation"
+    if _whitespace_only(f):
+        return "whitespace-only"
+    return None
+
+
+def _generated_marker(f: FileDiff) -> bool:
+    first = [f.added[n] for n in sorted(f.added)[:5] if n <= 5]
+    return any(_GENERATED_MARK.search(line) for line in first)
+
+
+def _whitespace_only(f: FileDiff) -> bool:
+    removed = Counter[str]()
+    added = Counter[str]()
+    for hunk in f.hunks:
+        for line in hunk.lines:
+            squeezed = _SPACE.sub("", line.text)
+            if line.kind == "-" and squeezed:
+                removed[squeezed] += 1
+            elif line.kind == "+" and squeezed:
+                added[squeezed] += 1
+    return bool(f.hunks) and removed == added
+
+
+def skipped_files(diff: Diff, config: RepoConfig) -> tuple[tuple[str, str], ...]:
+    """Every file a rule skips, with the reason."""
+    return tuple((f.path, reason) for f in diff if (reason := skip_reason(f, config)) is not None)
+
+
+def rule_triage(diff: Diff, config: RepoConfig) -> TriageVerdict | None:
+    """``skip`` when no file needs review (with the reasons), else ``None`` (ask the model)."""
+    if not diff.files:
+        return TriageVerdict("skip", (), (), "empty diff: no files changed", "rules")
+    skipped = skipped_files(diff, config)
+    if len(skipped) < len(diff.files):
+        return None
+    kinds = Counter(reason for _, reason in skipped)
+    summary = ", ".join(f"{reason} ({count})" for reason, count in kinds.most_common())
+    if len(kinds) == 1:
+        reason = f"{next(iter(kinds))}-only change: {summary}"
+    else:
+        reason = f"no reviewable code: {summary}"
+    return TriageVerdict("skip", (), (), reason, "rules")
+
+
+TRIAGE_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": TRIAGE_FUNCTION,
+        "description": "Give the triage verdict for this pull request.",
+        "strict": True,
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "level": {"type": "string", "enum": ["skip", "light", "deep"]},
+                "focus_files": {"type": "array", "items": {"type": "string"}},
+                "risk_areas": {"type": "array", "items": {"type": "string"}},
+                "reason": {"type": "string"},
+            },
+            "required": ["level", "focus_files", "risk_areas", "reason"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+_VERDICT = Draft202012Validator(
+    {
+        "allOf": [
+            TRIAGE_TOOL["function"]["parameters"],
+            {
+                "properties": {
+                    "focus_files": {"maxItems": MAX_FOCUS},
+                    "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
+                    "reason": {"minLength": 1, "maxLength": 500},
+                }
+            },
+        ]
+    }
+)
+
+
+def triage_messages(diff: Diff, pr: PRInfo, spotlight: Spotlight) -> list[dict[str, Any]]:
+    """The triage conversation: instructions, then the PR's untrusted text, each wrapped."""
+    prompt = load_prompt("triage")
+    listing = "\n".join(f"{f.path}\t{f.status}\t+{len(f.added)} -{_removed(f)}" for f in diff)
+    patch = "\n".join(f.patch for f in diff)
+    if len(patch) > MAX_DIFF_CHARS:
+        patch = patch[:MAX_DIFF_CHARS] + f"\n[diff cut at {MAX_DIFF_CHARS} characters]"
+    user = "\n\n".join(
+        [
+            "Pull request title:\n" + spotlight.wrap("pr_title", pr.title),
+            "Pull request description:\n" + spotlight.wrap("pr_body", pr.body),
+            "Changed files (path, status, lines added and removed):\n"
+            + spotlight.wrap("file_names", listing),
+            "Diff:\n" + spotlight.wrap("diff", patch),
+        ]
+    )
+    return [
+        {"role": "system", "content": prompt.text + "\n\n" + spotlight.system_notice()},
+        {"role": "user", "content": user},
+    ]
+
+
+async def model_triage(
+    diff: Diff,
+    *,
+    llm: LLMClient,
+    settings: ReviewSettings,
+    spotlight: Spotlight,
+    pr: PRInfo,
+) -> TriageVerdict:
+    """Ask the triage model; invalid output gives a deep review of every file (``fallback``)."""
+    model = settings.triage_model or settings.review_model
+    if not model:
+        return _fallback(diff, "no triage model configured")
+    completion = await llm.chat(
+        purpose="triage",
+        model=model,
+        prompt_version=load_prompt("triage").version,
+        messages=triage_messages(diff, pr, spotlight),
+        tools=[TRIAGE_TOOL],
+        tool_choice={"type": "function", "function": {"name": TRIAGE_FUNCTION}},
+        max_tokens=600,
+        temperature=0.0,
+    )
+    try:
+        return parse_verdict(completion, diff)
+    except ModelOutputError as exc:
+        reason = "triage output invalid: " + "; ".join(exc.errors or [str(exc)])
+        log.warning("triage fell back to a deep review", extra={"reason": reason})
+        return _fallback(diff, reason)
+
+
+def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
+    """Validate the model's ``triage_verdict`` call; raise ``ModelOutputError`` if invalid."""
+    calls = [c for c in completion.tool_calls if c.name == TRIAGE_FUNCTION]
+    if not calls:
+        raise ModelOutputError(
+            "no triage verdict", errors=[f"expected a call to {TRIAGE_FUNCTION}, got none"]
+        )
+    try:
+        data = json.loads(calls[0].arguments)
+    except ValueError as exc:
+        raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
+    errors = [
+        f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+        for e in _VERDICT.iter_errors(data)
+    ]
+    if not errors:
+        unknown = [p for p in data["focus_files"] if diff.file(p) is None]
+        if unknown:
+            errors.append(f"focus_files not in the diff: {unknown[:5]}")
+    if errors:
+        raise ModelOutputError("invalid triage verdict", errors=errors)
+    return TriageVerdict(
+        level=data["level"],
+        focus_files=tuple(dict.fromkeys(data["focus_files"])),
+        risk_areas=tuple(data["risk_areas"]),
+        reason=data["reason"],
+        by="model",
+    )
+
+
+def _removed(f: FileDiff) -> int:
+    return sum(1 for hunk in f.hunks for line in hunk.lines if line.kind == "-")
+
+
+def _fallback(diff: Diff, reason: str) -> TriageVerdict:
+    return TriageVerdict("deep", diff.paths, (), reason, "fallback")
+
+
+async def triage(
+    diff: Diff,
+    config: RepoConfig,
+    *,
+    llm: LLMClient,
+    settings: ReviewSettings,
+    spotlight: Spotlight,
+    pr: PRInfo,
+) -> TriageVerdict:
+    """Rules first (no model call when they decide), then the model."""
+    verdict = rule_triage(diff, config)
+    if verdict is not None:
+        return verdict
+    return await model_triage(diff, llm=llm, settings=settings, spotlight=spotlight, pr=pr)
