@@ -1,0 +1,209 @@
+"""Markdown for what prwarden posts: one inline comment per finding, and the review body.
+
+An inline comment carries the finding's own (validated) text, its fix and a hidden
+fingerprint marker, which ``fingerprints_in`` reads back from the PR's existing comments so a
+re-push never repeats a comment. Read markers only from prwarden's own comments: anyone can
+type one.
+
+The review body is built from counts and prwarden's own words; the only text from the PR in
+it is file paths, each in a code span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from prwarden.errors import DiffError
+from review.diff import Diff
+from review.filters import HELD, drop_reason, overflow_summary, reason_family
+from review.findings import AnnotatedFinding, Finding, Severity
+
+FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
+REVIEW_MARKER_RE = re.compile(r"<!-- prwarden:review sha=([0-9a-f]{7,64}) -->")
+MAX_LISTED_FILES = 20
+
+_SHA = re.compile(r"[0-9a-f]{7,64}")
+_BACKTICKS = re.compile(r"`+")
+_SAFE_NOTE = re.compile(r"[^A-Za-z0-9 _.,;:()/'=<>+*-]")
+_MODES = {
+    "static": "static-only review: no model configured",
+    "unavailable": "model unavailable: static-only review",
+    "cache": "from cache",
+}
+
+
+def fence_for(text: str, minimum: int = 3) -> str:
+    """A backtick fence longer than any backtick run inside ``text``."""
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    return "`" * max(minimum, longest + 1)
+
+
+def code_span(text: str) -> str:
+    """``text`` as an inline code span that nothing inside can break out of."""
+    flat = " ".join(text.splitlines()) or " "
+    fence = fence_for(flat, minimum=1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or flat.startswith(" ") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def suggestion_lines(suggestion: str) -> list[str]:
+    """The replacement lines of a suggestion; one trailing newline only ends the last line."""
+    text = suggestion.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n") if text else []
+
+
+def suggestion_fits(finding: Finding, diff: Diff) -> bool:
+    """Whether the finding's suggestion replaces exactly a range GitHub accepts."""
+    fd = diff.file(finding.path)
+    if finding.suggestion is None or fd is None:
+        return False
+    return fd.range_commentable(finding.first_line, finding.line)
+
+
+def _defang(text: str) -> str:
+    """Model text must not carry a marker that looks like prwarden's own."""
+    return text.replace("<!--", "&lt;!--")
+
+
+def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
+    """The markdown of one inline review comment."""
+    f = af.finding
+    parts = [f"**{f.severity.value.upper()} · {f.category.value}**: {_defang(f.title.strip())}"]
+    if f.body.strip():
+        parts.append(_defang(f.body.strip()))
+    if f.suggestion is not None:
+        lines = suggestion_lines(f.suggestion)
+        content = "".join(line + "\n" for line in lines)
+        fence = fence_for(content)
+        if suggestion_fits(f, diff):
+            parts.append(f"{fence}suggestion\n{content}{fence}")
+        elif lines:
+            parts.append(f"Possible fix:\n\n{fence}\n{content}{fence}")
+    if f.also_at:
+        where = ", ".join(code_span(f"{path}:{line}") for path, line in f.also_at)
+        parts.append(f"Also at: {where}")
+    if af.fingerprint:
+        parts.append(f"<!-- prwarden:fp={af.fingerprint} -->")
+    return "\n\n".join(parts)
+
+
+def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
+    """Every fingerprint marker found in the given comment bodies."""
+    return frozenset(fp for body in bodies for fp in FINGERPRINT_RE.findall(body))
+
+
+def suggestion_in(body: str) -> str | None:
+    """The content of the first ```suggestion block in a comment body, if any.
+
+    Follows CommonMark fences: the block closes at a line of at least as many backticks as
+    opened it, with nothing else on the line.
+    """
+    lines = body.split("\n")
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r" {0,3}(`{3,})\s*suggestion\s*", line)
+        if not m:
+            continue
+        fence = len(m.group(1))
+        for j in range(i + 1, len(lines)):
+            if re.fullmatch(rf" {{0,3}}`{{{fence},}}\s*", lines[j]):
+                return "".join(text + "\n" for text in lines[i + 1 : j])
+        return None
+    return None
+
+
+def apply_suggestion(file_text: str, start_line: int, end_line: int, suggestion: str) -> str:
+    """Replace lines ``start_line..end_line`` (1-based) with the suggestion, as GitHub does.
+
+    The replacement lines take the line ending of the first replaced line. Raises
+    ``DiffError`` when the range is not inside the file.
+    """
+    lines = file_text.splitlines(keepends=True)
+    if start_line < 1 or end_line < start_line or end_line > len(lines):
+        raise DiffError(
+            f"suggestion range {start_line}-{end_line} is not inside the file ({len(lines)} lines)"
+        )
+    first = lines[start_line - 1]
+    newline = "\r\n" if first.endswith("\r\n") else "\n"
+    replacement = [line + newline for line in suggestion_lines(suggestion)]
+    last = lines[end_line - 1]
+    if replacement and not last.endswith(("\n", "\r")):
+        replacement[-1] = replacement[-1].removesuffix(newline)
+    return "".join(lines[: start_line - 1] + replacement + lines[end_line:])
+
+
+def _severity_counts(counts: Counter[Severity] | dict[Severity, int]) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: -kv[0].rank)
+    return ", ".join(f"{n} {sev.value}" for sev, n in ordered if n)
+
+
+def _safe_note(text: str, limit: int = 300) -> str:
+    """prwarden's own note text, reduced to plain characters so it cannot carry markup."""
+    return " ".join(_SAFE_NOTE.sub(" ", text).split())[:limit]
+
+
+def mode_line(mode: str, model: str | None) -> str:
+    if mode == "model":
+        if not model:
+            raise ValueError("mode 'model' needs the model name")
+        return f"reviewed by {code_span(model)}"
+    if mode not in _MODES:
+        raise ValueError(f"unknown review mode {mode!r}; expected model, {', '.join(_MODES)}")
+    return _MODES[mode]
+
+
+def review_body(
+    *,
+    mode: str,
+    files_reviewed: Sequence[str],
+    files_skipped: Sequence[tuple[str, str]],
+    annotated: Sequence[AnnotatedFinding],
+    notes: Sequence[str],
+    config_problems: Sequence[str],
+    model: str | None,
+    head_sha: str,
+) -> str:
+    """The review summary. ``mode`` is ``model``, ``static``, ``unavailable`` or ``cache``."""
+    if not _SHA.fullmatch(head_sha):
+        raise ValueError(f"head_sha must be 7-64 lowercase hex digits, got {head_sha!r}")
+    out = [f"**prwarden** — {mode_line(mode, model)}", ""]
+
+    listed = ", ".join(code_span(p) for p in files_reviewed[:MAX_LISTED_FILES])
+    more = len(files_reviewed) - MAX_LISTED_FILES
+    files = f"{len(files_reviewed)} file{'s' if len(files_reviewed) != 1 else ''}"
+    out.append(f"- Looked at {files}" + (f": {listed}" if listed else ""))
+    if more > 0:
+        out[-1] += f" and {more} more"
+
+    posted: Counter[Severity] = Counter(
+        af.finding.severity for af in annotated if af.status == "post"
+    )
+    out.append(f"- Posted {sum(posted.values())} comment(s)" + _paren(_severity_counts(posted)))
+    held = sum(1 for af in annotated if af.status == "hold")
+    if held:
+        out.append(f"- {held} finding(s) {HELD}")
+
+    dropped = Counter(reason_family(drop_reason(af)) for af in annotated if af.status == "drop")
+    overflow = overflow_summary(annotated)
+    dropped.pop("over max_comments", None)
+    if dropped:
+        detail = ", ".join(f"{n} {family}" for family, n in sorted(dropped.items()))
+        out.append(f"- Not posted: {detail}")
+    if overflow:
+        out.append(f"- Over the comment limit, not posted: {_severity_counts(overflow)}")
+    if files_skipped:
+        skipped = "; ".join(f"{code_span(p)} ({_safe_note(why, 80)})" for p, why in files_skipped)
+        out.append(f"- Skipped {len(files_skipped)} file(s): {skipped}")
+    for problem in config_problems:
+        out.append(f"- Config problem: {code_span(problem)}")
+    for note in notes:
+        out.append(f"- {_safe_note(note)}")
+    out += ["", f"<!-- prwarden:review sha={head_sha} -->"]
+    return "\n".join(out)
+
+
+def _paren(text: str) -> str:
+    return f": {text}" if text else ""
