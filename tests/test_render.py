@@ -218,6 +218,19 @@ def test_review_body_summarises_counts_and_hides_untrusted_text() -> None:
     assert m is not None and m.group(1) == SHA
 
 
+def empty_review(mode: str, model: str | None, sha: str) -> str:
+    return review_body(
+        mode=mode,
+        files_reviewed=[],
+        files_skipped=[],
+        annotated=[],
+        notes=[],
+        config_problems=[],
+        model=model,
+        head_sha=sha,
+    )
+
+
 @pytest.mark.parametrize(
     ("mode", "model", "expected"),
     [
@@ -227,16 +240,7 @@ def test_review_body_summarises_counts_and_hides_untrusted_text() -> None:
     ],
 )
 def test_review_body_modes(mode: str, model: str | None, expected: str) -> None:
-    body = review_body(
-        mode=mode,
-        files_reviewed=[],
-        files_skipped=[],
-        annotated=[],
-        notes=[],
-        config_problems=[],
-        model=model,
-        head_sha=SHA,
-    )
+    body = empty_review(mode, model, SHA)
     assert expected in body
     assert "Posted 0 comment(s)" in body
 
@@ -253,16 +257,7 @@ def test_review_body_refuses_bad_arguments(
     mode: str, model: str | None, sha: str, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        review_body(
-            mode=mode,
-            files_reviewed=[],
-            files_skipped=[],
-            annotated=[],
-            notes=[],
-            config_problems=[],
-            model=model,
-            head_sha=sha,
-        )
+        empty_review(mode, model, sha)
 
 
 @pytest.mark.parametrize(
