@@ -33,6 +33,7 @@ TOOL = "get_symbol_definition"
 MAX_FILE_BYTES = 1_000_000
 MAX_FILES_WALKED = 50_000
 MAX_MATCHES = 10
+MAX_NAME_CHARS = 200
 MAX_LINES_PER_MATCH = 200
 CACHE_ENTRIES = 20_000
 SKIP_DIRS = frozenset({".git", "node_modules"})
@@ -223,7 +224,7 @@ CACHE = DefinitionCache()
 
 
 def validate_name(name: str) -> None:
-    if not _NAME.match(name):
+    if len(name) > MAX_NAME_CHARS or not _NAME.match(name):
         raise ToolError(
             f"name must be an identifier or Class.method (got {name[:80]!r})", tool=TOOL
         )
