@@ -161,7 +161,7 @@ class HeldFindings:
             if row[0] not in allowed_from:
                 raise StoreError(
                     f"cannot {verb} held finding {finding_id}: it is {row[0]};"
-                    f" only a {' or '.join(allowed_from)} finding allows that"
+                    f" that needs a finding that is {' or '.join(allowed_from)}"
                 )
             conn.execute(
                 f"UPDATE findings SET {assignments} WHERE id = :id",
