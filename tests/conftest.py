@@ -1,0 +1,47 @@
+"""Shared fixtures for GitHub-facing tests: the App's key pair, the corpora, a fake GitHub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.github import FakeGitHub
+
+APP_ID = "424242"
+
+
+@pytest.fixture(scope="session")
+def app_key_pair() -> tuple[str, str]:
+    """A fresh RSA key for the test App: (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+@pytest.fixture(scope="session")
+def app_private_key(app_key_pair: tuple[str, str]) -> str:
+    return app_key_pair[0]
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    return Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+
+
+@pytest.fixture
+async def fake_github(app_key_pair: tuple[str, str]) -> AsyncIterator[FakeGitHub]:
+    async with FakeGitHub.running(app_id=APP_ID, public_key=app_key_pair[1]) as gh:
+        yield gh

@@ -1,0 +1,1085 @@
+"""A fake GitHub REST API on loopback that answers like GitHub and refuses what GitHub refuses.
+
+Every request is matched against GitHub's OpenAPI description (unknown method or path → 404),
+authenticated (``/app`` endpoints need an RS256 App JWT, the rest an installation token this
+server issued), and its query and JSON body validated (→ 422 with GitHub's
+``Invalid request.`` message). Each request is recorded in ``requests``; the ones that did not
+validate are also in ``invalid_requests``.
+
+State is scripted by tests: ``add_commit`` (files per commit, tarball and contents API),
+``add_pull`` (metadata and a unified diff; inline review comments must anchor on it),
+``set_permission``, ``add_reaction``, ``set_compare``; faults with ``fail_next`` and
+``delay``. Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
+that returns a gzip tar whose top directory is ``<owner>-<repo>-<sha7>/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import functools
+import hashlib
+import io
+import itertools
+import json
+import re
+import secrets
+import tarfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+from yarl import URL
+
+from review.diff import Diff, FileDiff, parse_diff
+from tests.fakes.openapi import Match, OpenAPISpec
+
+SPEC_PATH = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "corpora"
+    / "github_openapi"
+    / "review-bot-subset.openapi.json"
+)
+DIFF_MEDIA_TYPE = "application/vnd.github.diff"
+CODELOAD_PREFIX = "/_codeload/"
+DOCS = "https://docs.github.com/rest"
+TOO_LARGE_MESSAGE = (
+    "Sorry, the diff exceeded the maximum number of files (300). Consider using "
+    "'List pull requests files' API or locally cloning the repository instead."
+)
+SECONDARY_RATE_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+MAX_JWT_LIFETIME = 600
+EXPIRED_JWT_MESSAGE = (
+    "'Expiration time' claim ('exp') must be a numeric value representing the future time "
+    "at which the assertion expires"
+)
+
+
+@functools.lru_cache(maxsize=4)
+def load_spec(path: Path = SPEC_PATH) -> OpenAPISpec:
+    return OpenAPISpec.load(path)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request the fake received, and whether it validated against the OpenAPI cut."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    json: Any
+    operation_id: str | None
+    valid: bool
+    errors: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    remaining: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+@dataclass(slots=True)
+class FakeRepo:
+    full_name: str
+    default_branch: str = "main"
+    commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    tarballs: dict[str, bytes] = field(default_factory=dict)
+    compares: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FakePull:
+    repo: str
+    number: int
+    head_sha: str
+    base_sha: str
+    base_ref: str
+    head_ref: str
+    title: str
+    body: str | None
+    user: str
+    draft: bool
+    diff_text: str
+    diff: Diff
+    diff_too_large: bool = False
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    issue_comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    request: web.Request
+    match: Match
+    query: Mapping[str, str]
+    body: Any
+
+    def param(self, name: str) -> str:
+        return self.match.path_params[name]
+
+    def int_param(self, name: str) -> int:
+        return int(self.match.path_params[name])
+
+    @property
+    def repo_name(self) -> str:
+        return f"{self.param('owner')}/{self.param('repo')}"
+
+    @property
+    def wants_diff(self) -> bool:
+        return DIFF_MEDIA_TYPE in self.request.headers.get("Accept", "")
+
+
+class _Answer(Exception):
+    """Raised inside a handler to answer with an error response at once."""
+
+    def __init__(self, response: web.Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(data).encode(),
+        content_type="application/json",
+        charset="utf-8",
+        headers=dict(headers or {}),
+    )
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    errors: Sequence[Any] | None = None,
+    documentation_url: str = DOCS,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """An error body shaped like GitHub's (message, errors, documentation_url, status)."""
+    body: dict[str, Any] = {"message": message}
+    if errors is not None:
+        body["errors"] = list(errors)
+    body["documentation_url"] = documentation_url
+    body["status"] = str(status)
+    return _json(body, status, headers)
+
+
+def _not_found(doc: str = DOCS) -> _Answer:
+    return _Answer(error_response(404, "Not Found", documentation_url=doc))
+
+
+def build_tarball(prefix: str, files: Mapping[str, bytes], *, comment: str = "") -> bytes:
+    """A gzip tar like GitHub's archives: one top directory, a pax global header."""
+    buf = io.BytesIO()
+    headers = {"comment": comment} if comment else {}
+    with tarfile.open(
+        fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers=headers
+    ) as tar:
+        top = tarfile.TarInfo(f"{prefix}/")
+        top.type = tarfile.DIRTYPE
+        top.mode = 0o775
+        tar.addfile(top)
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{prefix}/{path}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def file_patch(f: FileDiff) -> str | None:
+    """The ``patch`` field GitHub gives a file in the files list: its hunks, no headers."""
+    if f.is_binary or not f.hunks:
+        return None
+    lines = f.patch.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("@@"):
+            return "\n".join(lines[i:])
+    return None
+
+
+def _hunk_index(f: FileDiff, line: int, side: str) -> int | None:
+    for index, hunk in enumerate(f.hunks):
+        for ln in hunk.lines:
+            if side == "RIGHT" and ln.kind in "+ " and ln.new == line:
+                return index
+            if side == "LEFT" and ln.kind in "- " and ln.old == line:
+                return index
+    return None
+
+
+def _position_count(f: FileDiff) -> int:
+    return sum(len(h.lines) for h in f.hunks) + max(len(f.hunks) - 1, 0)
+
+
+def anchor_error(diff: Diff, comment: Mapping[str, Any]) -> str | None:
+    """GitHub's reason for refusing an inline comment's anchor, or None when it resolves."""
+    f = diff.file(str(comment.get("path", "")))
+    if f is None:
+        return "Pull request review thread path is invalid"
+    if "line" not in comment:
+        position = comment.get("position")
+        if isinstance(position, int) and 1 <= position <= _position_count(f):
+            return None
+        return "Line could not be resolved"
+    side = str(comment.get("side", "RIGHT"))
+    line = comment["line"]
+    if side not in ("RIGHT", "LEFT") or not f.commentable(line, side):  # type: ignore[arg-type]
+        return "Line could not be resolved"
+    start = comment.get("start_line")
+    if start is None:
+        return None
+    start_side = str(comment.get("start_side", side))
+    if start_side not in ("RIGHT", "LEFT") or not f.commentable(start, start_side):  # type: ignore[arg-type]
+        return "Start line could not be resolved"
+    if (start_side, start) == (side, line) or (start_side == side and start > line):
+        return "Pull request review thread start_line must precede the end line."
+    if _hunk_index(f, start, start_side) != _hunk_index(f, line, side):
+        return "Pull request review thread start line must be part of the same hunk as the line."
+    return None
+
+
+Handler = Callable[[_Ctx], Awaitable[web.StreamResponse]]
+
+
+class FakeGitHub:
+    """GitHub's REST API for one App, on loopback, scripted per test."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        public_key: str,
+        clock: Callable[[], float] = time.time,
+        token_ttl: float = 3600.0,
+        bot_login: str = "prwarden[bot]",
+        spec_path: Path = SPEC_PATH,
+    ):
+        self.app_id = app_id
+        self._public_key = public_key
+        self.clock = clock
+        self.token_ttl = token_ttl
+        self.bot_login = bot_login
+        self.spec = load_spec(spec_path)
+        self._examples = self.spec.resolve({"$ref": "#/components/examples"})
+        self.base_url = ""
+        self.delay = 0.0
+        self.requests: list[RecordedRequest] = []
+        self.downloads: list[str] = []
+        self.installations: set[int] = {1}
+        self.repos: dict[str, FakeRepo] = {}
+        self.pulls: dict[tuple[str, int], FakePull] = {}
+        self.review_comments: dict[int, dict[str, Any]] = {}
+        self.check_runs: dict[int, dict[str, Any]] = {}
+        self.permissions: dict[tuple[str, str], str] = {}
+        self.reactions: dict[int, list[dict[str, Any]]] = {}
+        self.issued_tokens: dict[str, tuple[int, float]] = {}
+        self._download_tokens: dict[str, str] = {}
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1001)
+        self._handlers = self._handler_table()
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, **kwargs: Any) -> AsyncIterator[FakeGitHub]:
+        """Serve a new fake on 127.0.0.1 (a free port) for the duration of the block."""
+        gh = cls(**kwargs)
+        runner = web.AppRunner(gh.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        gh.base_url = f"http://127.0.0.1:{port}"
+        try:
+            yield gh
+        finally:
+            await runner.cleanup()
+
+    # ----- scripting -------------------------------------------------------------------
+
+    @property
+    def invalid_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if not r.valid]
+
+    def requests_for(self, operation_id: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.operation_id == operation_id]
+
+    def add_repo(self, full_name: str, *, default_branch: str = "main") -> FakeRepo:
+        return self.repos.setdefault(full_name, FakeRepo(full_name, default_branch))
+
+    def add_commit(
+        self,
+        repo: str,
+        files: Mapping[str, bytes | str],
+        *,
+        sha: str | None = None,
+        branch: str | None = None,
+    ) -> str:
+        """Store a commit's files; returns its SHA (derived from the files when not given)."""
+        data = {p: v.encode() if isinstance(v, str) else v for p, v in files.items()}
+        if sha is None:
+            digest = hashlib.sha1(repr(sorted(data.items())).encode() + repo.encode())
+            sha = digest.hexdigest()
+        r = self.add_repo(repo)
+        r.commits[sha] = data
+        if branch is not None:
+            r.branches[branch] = sha
+        return sha
+
+    def set_tarball(self, repo: str, sha: str, archive: bytes) -> None:
+        """Serve ``archive`` verbatim as the tarball of ``sha`` (for hostile archives)."""
+        self.add_repo(repo).tarballs[sha] = archive
+
+    def add_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        diff: str,
+        head_sha: str,
+        base_sha: str,
+        base_ref: str = "main",
+        head_ref: str = "feature",
+        title: str = "A change",
+        body: str | None = None,
+        user: str = "octocat",
+        draft: bool = False,
+        diff_too_large: bool = False,
+    ) -> FakePull:
+        self.add_repo(repo)
+        pull = FakePull(
+            repo=repo,
+            number=number,
+            head_sha=head_sha,
+            base_sha=base_sha,
+            base_ref=base_ref,
+            head_ref=head_ref,
+            title=title,
+            body=body,
+            user=user,
+            draft=draft,
+            diff_text=diff,
+            diff=parse_diff(diff),
+            diff_too_large=diff_too_large,
+        )
+        self.pulls[(repo, number)] = pull
+        return pull
+
+    def set_permission(self, repo: str, username: str, permission: str) -> None:
+        self.permissions[(repo, username)] = permission
+
+    def set_compare(self, repo: str, base: str, head: str, diff: str) -> None:
+        self.add_repo(repo).compares[(base, head)] = diff
+
+    def add_reaction(self, comment_id: int, content: str, *, user: str = "octocat") -> None:
+        self.reactions.setdefault(comment_id, []).append(self._reaction(content, user))
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` instead of serving them."""
+        self._faults.append(
+            Fault(method.upper(), re.compile(path_regex), status, times, dict(headers or {}), body)
+        )
+
+    def reviews_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self._pull(repo, number).reviews
+
+    def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in self.review_comments.values()
+            if c["_repo"] == repo and c["_number"] == number
+        ]
+
+    # ----- the request pipeline ----------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if request.path.startswith(CODELOAD_PREFIX):
+            return self._codeload(request)
+        raw = await request.read()
+        body, parse_error = _parse_body(raw)
+        match = self.spec.match(request.method, request.path)
+        query = {k: v for k, v in request.query.items()}
+        errors: list[str] = []
+        if match is None:
+            errors.append(f"no operation {request.method} {request.path}")
+        elif parse_error is None:
+            op = match.operation
+            errors.extend(self.spec.validate_query(op, query))
+            if op.body_schema is not None and (body is not None or op.body_required):
+                errors.extend(self.spec.validate_body(op, {} if body is None else body))
+        else:
+            errors.append(parse_error)
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=query,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                json=body,
+                operation_id=match.operation.operation_id if match else None,
+                valid=not errors,
+                errors=tuple(errors),
+            )
+        )
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None:
+            return self._fault_response(fault)
+        if match is None:
+            return error_response(404, "Not Found")
+        doc = match.operation.documentation_url or DOCS
+        auth = self._auth_error(match, request.headers.get("Authorization", ""))
+        if auth is not None:
+            return error_response(401, auth, documentation_url=DOCS)
+        if parse_error is not None:
+            return error_response(400, parse_error, documentation_url=doc)
+        if errors:
+            message = "Invalid request.\n\n" + "\n".join(errors)
+            return error_response(422, message, documentation_url=doc)
+        handler = self._handlers.get(match.operation.operation_id)
+        if handler is None:
+            message = f"the fake GitHub does not implement {match.operation.operation_id}"
+            return error_response(501, message)
+        try:
+            response = await handler(_Ctx(request, match, query, body))
+        except _Answer as answer:
+            response = answer.response
+        for key, value in self._rate_headers().items():
+            response.headers.setdefault(key, value)
+        return response
+
+    def _rate_headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-reset": str(int(self.clock()) + 3600),
+            "x-ratelimit-resource": "core",
+        }
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.remaining > 0 and fault.method == method and fault.pattern.search(path):
+                fault.remaining -= 1
+                return fault
+        return None
+
+    def _fault_response(self, fault: Fault) -> web.Response:
+        if isinstance(fault.body, bytes):
+            return web.Response(status=fault.status, body=fault.body, headers=dict(fault.headers))
+        if fault.body is not None:
+            return _json(fault.body, fault.status, fault.headers)
+        if fault.status in (403, 429):
+            message = SECONDARY_RATE_LIMIT_MESSAGE
+        elif fault.status >= 500:
+            message = "Server Error"
+        else:
+            message = "Fault"
+        return error_response(fault.status, message, headers=fault.headers)
+
+    def _auth_error(self, match: Match, header: str) -> str | None:
+        scheme, _, credential = header.partition(" ")
+        if match.operation.template.startswith("/app"):
+            if scheme.lower() != "bearer" or not credential:
+                return "A JSON web token could not be decoded"
+            return self._jwt_error(credential.strip())
+        if scheme.lower() not in ("token", "bearer"):
+            return "Requires authentication" if not header else "Bad credentials"
+        issued = self.issued_tokens.get(credential.strip())
+        if issued is None or issued[1] <= self.clock():
+            return "Bad credentials"
+        return None
+
+    def _jwt_error(self, token: str) -> str | None:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                options={"require": ["exp", "iat", "iss"]},
+                leeway=60,
+            )
+        except jwt.ExpiredSignatureError:
+            return EXPIRED_JWT_MESSAGE
+        except jwt.PyJWTError:
+            return "A JSON web token could not be decoded"
+        if str(claims["iss"]) != self.app_id:
+            return "Integration not found"
+        if float(claims["exp"]) > self.clock() + MAX_JWT_LIFETIME + 60:
+            return "'Expiration time' claim ('exp') is too far in the future"
+        return None
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    def _example(self, name: str) -> dict[str, Any]:
+        value = self._examples[name]["value"]
+        return copy.deepcopy(value[0] if isinstance(value, list) else value)
+
+    def _user(self, login: str) -> dict[str, Any]:
+        user = self._example("pull-request-review-comment")["user"]
+        bot = login.endswith("[bot]")
+        user.update(
+            login=login,
+            id=int(hashlib.sha1(login.encode()).hexdigest()[:6], 16),
+            type="Bot" if bot else "User",
+            url=f"https://api.github.com/users/{login}",
+            html_url=f"https://github.com/{login}",
+        )
+        return user
+
+    def _reaction(self, content: str, user: str) -> dict[str, Any]:
+        reaction = self._example("reaction")
+        reaction.update(
+            id=next(self._ids),
+            content=content,
+            user=self._user(user),
+            created_at=_iso(self.clock()),
+        )
+        return reaction
+
+    def _repo(self, ctx: _Ctx) -> FakeRepo:
+        repo = self.repos.get(ctx.repo_name)
+        if repo is None:
+            raise _not_found(ctx.match.operation.documentation_url)
+        return repo
+
+    def _pull(self, repo: str, number: int) -> FakePull:
+        pull = self.pulls.get((repo, number))
+        if pull is None:
+            raise _not_found()
+        return pull
+
+    def _ctx_pull(self, ctx: _Ctx) -> FakePull:
+        self._repo(ctx)
+        return self._pull(ctx.repo_name, ctx.int_param("pull_number"))
+
+    def _resolve_ref(self, repo: FakeRepo, ref: str | None) -> str | None:
+        ref = ref or repo.default_branch
+        for prefix in ("refs/heads/", "heads/", "refs/tags/", "tags/"):
+            ref = ref.removeprefix(prefix)
+        if ref in repo.commits:
+            return ref
+        if ref in repo.branches:
+            return repo.branches[ref]
+        matches = [sha for sha in repo.commits if len(ref) >= 7 and sha.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def _paginate(self, ctx: _Ctx, items: Sequence[Any], *, key: str | None = None) -> web.Response:
+        per_page = min(int(ctx.query.get("per_page", "30")), 100)
+        page = max(int(ctx.query.get("page", "1")), 1)
+        per_page = max(per_page, 1)
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = list(items[(page - 1) * per_page : page * per_page])
+        url = URL(self.base_url).with_path(ctx.request.path)
+        links = []
+        for rel, number in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
+            if 1 <= number <= last and number != page:
+                target = url.with_query({**ctx.query, "page": str(number)})
+                links.append(f'<{target}>; rel="{rel}"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        data: Any = {"total_count": len(items), key: chunk} if key else chunk
+        return _json(data, headers=headers)
+
+    # ----- handlers ------------------------------------------------------------------------
+
+    def _handler_table(self) -> dict[str, Handler]:
+        return {
+            "apps/get-authenticated": self._get_app,
+            "apps/create-installation-access-token": self._create_token,
+            "apps/get-repo-installation": self._get_repo_installation,
+            "rate-limit/get": self._rate_limit,
+            "repos/get": self._get_repo,
+            "repos/get-content": self._get_content,
+            "repos/download-tarball-archive": self._tarball,
+            "repos/compare-commits": self._compare,
+            "repos/get-collaborator-permission-level": self._permission,
+            "pulls/get": self._get_pull,
+            "pulls/list-files": self._list_files,
+            "pulls/list-commits": self._list_commits,
+            "pulls/list-reviews": self._list_reviews,
+            "pulls/create-review": self._create_review,
+            "pulls/get-review": self._get_review,
+            "pulls/list-review-comments": self._list_review_comments,
+            "pulls/create-review-comment": self._create_review_comment,
+            "pulls/update-review-comment": self._update_review_comment,
+            "pulls/delete-review-comment": self._delete_review_comment,
+            "reactions/list-for-pull-request-review-comment": self._list_reactions,
+            "reactions/create-for-pull-request-review-comment": self._create_reaction,
+            "checks/create": self._create_check_run,
+            "checks/update": self._update_check_run,
+            "checks/list-for-ref": self._list_check_runs,
+            "issues/list-comments": self._list_issue_comments,
+            "issues/create-comment": self._create_issue_comment,
+        }
+
+    async def _get_app(self, ctx: _Ctx) -> web.Response:
+        app = self._example("integration")
+        app.update(id=int(self.app_id), slug=self.bot_login.removesuffix("[bot]"))
+        return _json(app)
+
+    async def _create_token(self, ctx: _Ctx) -> web.Response:
+        installation_id = ctx.int_param("installation_id")
+        if installation_id not in self.installations:
+            raise _not_found(ctx.match.operation.documentation_url)
+        token = "ghs_" + secrets.token_urlsafe(27)
+        expires = self.clock() + self.token_ttl
+        self.issued_tokens[token] = (installation_id, expires)
+        data = self._example("installation-token")
+        data.update(token=token, expires_at=_iso(expires))
+        data.pop("repositories", None)
+        return _json(data, 201)
+
+    async def _get_repo_installation(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        data = self._example("installation")
+        data.update(id=min(self.installations), app_id=int(self.app_id))
+        return _json(data)
+
+    async def _rate_limit(self, ctx: _Ctx) -> web.Response:
+        return _json(self._example("rate-limit-overview"))
+
+    async def _get_repo(self, ctx: _Ctx) -> web.Response:
+        repo = self._repo(ctx)
+        data = self._example("full-repository-default-response")
+        owner, name = repo.full_name.split("/")
+        data.update(name=name, full_name=repo.full_name, default_branch=repo.default_branch)
+        data["owner"]["login"] = owner
+        return _json(data)
+
+    async def _get_content(self, ctx: _Ctx) -> web.Response:
+        repo = self._repo(ctx)
+        sha = self._resolve_ref(repo, ctx.query.get("ref"))
+        path = ctx.param("path").strip("/")
+        files = repo.commits.get(sha or "", {})
+        doc = ctx.match.operation.documentation_url
+        if path not in files:
+            raise _not_found(doc)
+        content = files[path]
+        encoded = base64.encodebytes(content).decode()
+        data = self._example("content-file-response-if-content-is-a-file")
+        data.update(
+            name=path.rsplit("/", 1)[-1],
+            path=path,
+            sha=hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest(),
+            size=len(content),
+            content=encoded,
+            encoding="base64",
+        )
+        return _json(data)
+
+    async def _tarball(self, ctx: _Ctx) -> web.Response:
+        repo = self._repo(ctx)
+        sha = self._resolve_ref(repo, ctx.param("ref"))
+        if sha is None:
+            raise _not_found(ctx.match.operation.documentation_url)
+        token = secrets.token_urlsafe(16)
+        self._download_tokens[token] = f"{repo.full_name}@{sha}"
+        location = f"{self.base_url}{CODELOAD_PREFIX}{repo.full_name}/legacy.tar.gz/{sha}"
+        return web.Response(status=302, headers={"Location": f"{location}?token={token}"})
+
+    def _codeload(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.path)
+        rest = request.path.removeprefix(CODELOAD_PREFIX)
+        m = re.fullmatch(r"([^/]+)/([^/]+)/legacy\.tar\.gz/([0-9a-f]+)", rest)
+        token = request.query.get("token", "")
+        if m is None or token not in self._download_tokens:
+            return web.Response(status=404, text="404: Not Found")
+        full_name, sha = f"{m.group(1)}/{m.group(2)}", m.group(3)
+        if self._download_tokens[token] != f"{full_name}@{sha}":
+            return web.Response(status=404, text="404: Not Found")
+        repo = self.repos[full_name]
+        archive = repo.tarballs.get(sha)
+        if archive is None:
+            prefix = f"{m.group(1)}-{m.group(2)}-{sha[:7]}"
+            archive = build_tarball(prefix, repo.commits.get(sha, {}), comment=sha)
+        return web.Response(
+            body=archive,
+            content_type="application/x-gzip",
+            headers={"Content-Disposition": f"attachment; filename={m.group(2)}-{sha[:7]}.tar.gz"},
+        )
+
+    async def _compare(self, ctx: _Ctx) -> web.Response:
+        repo = self._repo(ctx)
+        diff = repo.compares.get((ctx.param("base"), ctx.param("head")))
+        if diff is None:
+            raise _not_found(ctx.match.operation.documentation_url)
+        if ctx.wants_diff:
+            return web.Response(body=diff.encode(), content_type=DIFF_MEDIA_TYPE, charset="utf-8")
+        data = self._example("commit-comparison")
+        data["files"] = [self._file_entry(f) for f in parse_diff(diff)]
+        return _json(data)
+
+    async def _permission(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        username = ctx.param("username")
+        permission = self.permissions.get((ctx.repo_name, username), "none")
+        data = self._example(
+            "repository-collaborator-permission-response-if-user-has-admin-permissions"
+        )
+        data.update(permission=permission, role_name=permission, user=self._user(username))
+        return _json(data)
+
+    def _pull_json(self, pull: FakePull) -> dict[str, Any]:
+        data = self._example("pull-request")
+        api = f"https://api.github.com/repos/{pull.repo}"
+        data.update(
+            id=10_000 + pull.number,
+            number=pull.number,
+            url=f"{api}/pulls/{pull.number}",
+            html_url=f"https://github.com/{pull.repo}/pull/{pull.number}",
+            state="open",
+            title=pull.title,
+            body=pull.body,
+            user=self._user(pull.user),
+            draft=pull.draft,
+            changed_files=len(pull.diff),
+            additions=pull.diff.added_line_count,
+        )
+        data["head"].update(sha=pull.head_sha, ref=pull.head_ref, label=f"x:{pull.head_ref}")
+        data["base"].update(sha=pull.base_sha, ref=pull.base_ref, label=f"x:{pull.base_ref}")
+        for side in ("head", "base"):
+            data[side]["repo"].update(full_name=pull.repo, name=pull.repo.split("/")[1])
+        return data
+
+    async def _get_pull(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        if ctx.wants_diff:
+            if pull.diff_too_large:
+                return error_response(
+                    406,
+                    TOO_LARGE_MESSAGE,
+                    errors=[{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+                    documentation_url="https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
+                )
+            return web.Response(
+                body=pull.diff_text.encode("utf-8", "surrogateescape"),
+                content_type=DIFF_MEDIA_TYPE,
+                charset="utf-8",
+            )
+        return _json(self._pull_json(pull))
+
+    def _file_entry(self, f: FileDiff) -> dict[str, Any]:
+        additions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "+")
+        deletions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "-")
+        status = {"deleted": "removed"}.get(f.status, f.status)
+        entry: dict[str, Any] = {
+            "sha": hashlib.sha1(f.patch.encode("utf-8", "surrogatepass")).hexdigest(),
+            "filename": f.path,
+            "status": status,
+            "additions": additions,
+            "deletions": deletions,
+            "changes": additions + deletions,
+            "blob_url": f"https://github.com/x/y/blob/0/{f.path}",
+            "raw_url": f"https://github.com/x/y/raw/0/{f.path}",
+            "contents_url": f"https://api.github.com/repos/x/y/contents/{f.path}",
+        }
+        patch = file_patch(f)
+        if patch is not None:
+            entry["patch"] = patch
+        if f.status == "renamed" and f.old_path:
+            entry["previous_filename"] = f.old_path
+        return entry
+
+    async def _list_files(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        return self._paginate(ctx, [self._file_entry(f) for f in pull.diff])
+
+    async def _list_commits(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        commit = self._example("commit-items")
+        commit.update(sha=pull.head_sha)
+        return self._paginate(ctx, [commit])
+
+    async def _list_reviews(self, ctx: _Ctx) -> web.Response:
+        return self._paginate(ctx, self._ctx_pull(ctx).reviews)
+
+    async def _get_review(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        for review in pull.reviews:
+            if review["id"] == ctx.int_param("review_id"):
+                return _json(review)
+        raise _not_found()
+
+    def _unprocessable(self, ctx: _Ctx, errors: list[str]) -> _Answer:
+        doc = ctx.match.operation.documentation_url
+        return _Answer(
+            error_response(422, "Unprocessable Entity", errors=errors, documentation_url=doc)
+        )
+
+    async def _create_review(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        body: Mapping[str, Any] = ctx.body or {}
+        comments: list[Mapping[str, Any]] = list(body.get("comments", []))
+        event = body.get("event")
+        if event in ("REQUEST_CHANGES", "COMMENT") and not body.get("body") and not comments:
+            raise self._unprocessable(ctx, ["Body can't be blank"])
+        if event in ("APPROVE", "REQUEST_CHANGES") and pull.user == self.bot_login:
+            raise self._unprocessable(ctx, ["Can not approve your own pull request"])
+        problems = [e for e in (anchor_error(pull.diff, c) for c in comments) if e]
+        if problems:
+            raise self._unprocessable(ctx, sorted(set(problems)))
+        state = {
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+            "COMMENT": "COMMENTED",
+        }
+        review = self._example("pull-request-review")
+        review_id = next(self._ids)
+        commit_id = body.get("commit_id", pull.head_sha)
+        review.update(
+            id=review_id,
+            node_id=f"PRR_{review_id}",
+            user=self._user(self.bot_login),
+            body=body.get("body", ""),
+            state=state.get(str(event), "PENDING"),
+            commit_id=commit_id,
+            html_url=f"https://github.com/{pull.repo}/pull/{pull.number}#pullrequestreview-{review_id}",
+            pull_request_url=f"https://api.github.com/repos/{pull.repo}/pulls/{pull.number}",
+            submitted_at=_iso(self.clock()),
+            author_association="NONE",
+        )
+        pull.reviews.append(review)
+        for comment in comments:
+            self._store_comment(pull, comment, commit_id=commit_id, review_id=review_id)
+        return _json(review)
+
+    def _store_comment(
+        self, pull: FakePull, comment: Mapping[str, Any], *, commit_id: str, review_id: int
+    ) -> dict[str, Any]:
+        stored = self._example("pull-request-review-comment")
+        comment_id = next(self._ids)
+        f = pull.diff.file(str(comment["path"]))
+        hunk_header = ""
+        if f is not None and f.hunks:
+            hunk = f.hunks[
+                _hunk_index(f, comment.get("line", 0), comment.get("side", "RIGHT")) or 0
+            ]
+            hunk_header = (
+                f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@"
+            )
+        now = _iso(self.clock())
+        stored.update(
+            id=comment_id,
+            node_id=f"PRRC_{comment_id}",
+            pull_request_review_id=review_id,
+            url=f"https://api.github.com/repos/{pull.repo}/pulls/comments/{comment_id}",
+            html_url=f"https://github.com/{pull.repo}/pull/{pull.number}#discussion_r{comment_id}",
+            path=comment["path"],
+            body=comment["body"],
+            line=comment.get("line"),
+            original_line=comment.get("line"),
+            side=comment.get("side", "RIGHT"),
+            start_line=comment.get("start_line"),
+            original_start_line=comment.get("start_line"),
+            start_side=comment.get("start_side", comment.get("side", "RIGHT"))
+            if comment.get("start_line") is not None
+            else None,
+            position=comment.get("position", 1),
+            commit_id=commit_id,
+            original_commit_id=commit_id,
+            diff_hunk=hunk_header,
+            user=self._user(self.bot_login),
+            created_at=now,
+            updated_at=now,
+            author_association="NONE",
+        )
+        stored.pop("in_reply_to_id", None)
+        stored["_repo"] = pull.repo
+        stored["_number"] = pull.number
+        self.review_comments[comment_id] = stored
+        return stored
+
+    @staticmethod
+    def _public(comment: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in comment.items() if not k.startswith("_")}
+
+    async def _list_review_comments(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        items = [self._public(c) for c in self.comments_on(pull.repo, pull.number)]
+        return self._paginate(ctx, items)
+
+    async def _create_review_comment(self, ctx: _Ctx) -> web.Response:
+        pull = self._ctx_pull(ctx)
+        body: Mapping[str, Any] = ctx.body
+        if "in_reply_to" not in body:
+            missing = [k for k in ("commit_id", "path") if k not in body]
+            if missing:
+                message = "Invalid request.\n\n" + "\n".join(
+                    f'"{k}" wasn\'t supplied.' for k in missing
+                )
+                return error_response(
+                    422, message, documentation_url=ctx.match.operation.documentation_url
+                )
+            problem = anchor_error(pull.diff, body)
+            if problem:
+                error = {
+                    "resource": "PullRequestReviewComment",
+                    "code": "custom",
+                    "field": "pull_request_review_thread.line",
+                    "message": "pull_request_review_thread.line must be part of the diff"
+                    if problem == "Line could not be resolved"
+                    else problem,
+                }
+                return error_response(
+                    422,
+                    "Validation Failed",
+                    errors=[error],
+                    documentation_url=ctx.match.operation.documentation_url,
+                )
+        stored = self._store_comment(
+            pull, body, commit_id=body.get("commit_id", pull.head_sha), review_id=next(self._ids)
+        )
+        return _json(self._public(stored), 201)
+
+    def _comment(self, ctx: _Ctx) -> dict[str, Any]:
+        self._repo(ctx)
+        comment = self.review_comments.get(ctx.int_param("comment_id"))
+        if comment is None or comment["_repo"] != ctx.repo_name:
+            raise _not_found(ctx.match.operation.documentation_url)
+        return comment
+
+    async def _update_review_comment(self, ctx: _Ctx) -> web.Response:
+        comment = self._comment(ctx)
+        comment.update(body=ctx.body["body"], updated_at=_iso(self.clock()))
+        return _json(self._public(comment))
+
+    async def _delete_review_comment(self, ctx: _Ctx) -> web.Response:
+        comment = self._comment(ctx)
+        del self.review_comments[comment["id"]]
+        return web.Response(status=204)
+
+    async def _list_reactions(self, ctx: _Ctx) -> web.Response:
+        comment = self._comment(ctx)
+        items = self.reactions.get(comment["id"], [])
+        if "content" in ctx.query:
+            items = [r for r in items if r["content"] == ctx.query["content"]]
+        return self._paginate(ctx, items)
+
+    async def _create_reaction(self, ctx: _Ctx) -> web.Response:
+        comment = self._comment(ctx)
+        reaction = self._reaction(ctx.body["content"], self.bot_login)
+        self.reactions.setdefault(comment["id"], []).append(reaction)
+        return _json(reaction, 201)
+
+    def _check_run_json(self, run: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in run.items() if not k.startswith("_")}
+
+    async def _create_check_run(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        body: Mapping[str, Any] = ctx.body
+        run = self._example("check-run")
+        run_id = next(self._ids)
+        now = _iso(self.clock())
+        status = "completed" if body.get("conclusion") else body.get("status", "queued")
+        run.update(
+            id=run_id,
+            node_id=f"CR_{run_id}",
+            head_sha=body["head_sha"],
+            name=body["name"],
+            external_id=body.get("external_id", ""),
+            status=status,
+            conclusion=body.get("conclusion"),
+            started_at=body.get("started_at", now),
+            completed_at=now if status == "completed" else None,
+            url=f"https://api.github.com/repos/{ctx.repo_name}/check-runs/{run_id}",
+            html_url=f"https://github.com/{ctx.repo_name}/runs/{run_id}",
+            output={**run.get("output", {}), **body.get("output", {})},
+            _repo=ctx.repo_name,
+        )
+        run["app"]["id"] = int(self.app_id)
+        self.check_runs[run_id] = run
+        return _json(self._check_run_json(run), 201)
+
+    async def _update_check_run(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        run = self.check_runs.get(ctx.int_param("check_run_id"))
+        if run is None or run["_repo"] != ctx.repo_name:
+            raise _not_found(ctx.match.operation.documentation_url)
+        body: Mapping[str, Any] = ctx.body
+        for key in ("name", "status", "conclusion", "external_id", "details_url"):
+            if key in body:
+                run[key] = body[key]
+        if "output" in body:
+            run["output"] = {**run.get("output", {}), **body["output"]}
+        if body.get("conclusion"):
+            run["status"] = "completed"
+            run["completed_at"] = _iso(self.clock())
+        return _json(self._check_run_json(run))
+
+    async def _list_check_runs(self, ctx: _Ctx) -> web.Response:
+        repo = self._repo(ctx)
+        sha = self._resolve_ref(repo, ctx.param("ref")) or ctx.param("ref")
+        runs = [
+            self._check_run_json(r)
+            for r in self.check_runs.values()
+            if r["_repo"] == ctx.repo_name
+            and r["head_sha"] == sha
+            and r["name"] == ctx.query.get("check_name", r["name"])
+            and r["status"] == ctx.query.get("status", r["status"])
+        ]
+        return self._paginate(ctx, runs, key="check_runs")
+
+    async def _list_issue_comments(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        pull = self._pull(ctx.repo_name, ctx.int_param("issue_number"))
+        return self._paginate(ctx, pull.issue_comments)
+
+    async def _create_issue_comment(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        pull = self._pull(ctx.repo_name, ctx.int_param("issue_number"))
+        comment = self._example("issue-comment")
+        comment_id = next(self._ids)
+        now = _iso(self.clock())
+        comment.update(
+            id=comment_id,
+            node_id=f"IC_{comment_id}",
+            body=ctx.body["body"],
+            user=self._user(self.bot_login),
+            created_at=now,
+            updated_at=now,
+            html_url=f"https://github.com/{pull.repo}/pull/{pull.number}#issuecomment-{comment_id}",
+        )
+        pull.issue_comments.append(comment)
+        return _json(comment, 201)
+
+
+def _parse_body(raw: bytes) -> tuple[Any, str | None]:
+    if not raw.strip():
+        return None, None
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError):
+        return None, "Problems parsing JSON"
