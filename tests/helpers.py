@@ -1,0 +1,65 @@
+"""Small helpers shared by the bot's tests: signing deliveries and building settings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bot.config import Limits, Settings
+from review.settings import ReviewSettings
+
+SECRET = "test-webhook-secret-0123456789"
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+WEBHOOKS = CORPORA / "github_webhooks"
+
+
+def payload(name: str) -> dict[str, Any]:
+    """A webhook payload from the corpus, e.g. ``pull_request.opened.2``."""
+    for folder in (WEBHOOKS / "payloads", *sorted((WEBHOOKS / "payloads_extra").iterdir())):
+        path = folder / f"{name}.json"
+        if path.exists():
+            data: dict[str, Any] = json.loads(path.read_text())
+            return data
+    raise FileNotFoundError(name)
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delivery_headers(
+    event: str, body: bytes, *, delivery: str | None = None, secret: str = SECRET
+) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(body, secret),
+        "Content-Type": "application/json",
+    }
+
+
+def make_settings(
+    private_key: str,
+    *,
+    api_url: str = "http://127.0.0.1:9",
+    db_path: str = ":memory:",
+    workspaces: Path | None = None,
+    review: ReviewSettings | None = None,
+    limits: Limits | None = None,
+    **overrides: Any,
+) -> Settings:
+    return Settings(
+        app_id="424242",
+        private_key=private_key,
+        webhook_secret=SECRET,
+        github_api_url=api_url,
+        db_path=db_path,
+        workspace_root=workspaces or Path("/nonexistent-workspaces"),
+        review=review or ReviewSettings(),
+        limits=limits or Limits(),
+        **overrides,
+    )
