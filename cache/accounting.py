@@ -58,6 +58,12 @@ def _count(value: int, name: str) -> int:
     return value
 
 
+def _text(value: str, name: str) -> str:
+    if not isinstance(value, str):
+        raise StoreError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
 def _amount(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise StoreError(f"{name} must be a non-negative number, got {value!r}")
@@ -120,10 +126,13 @@ def record_tool_call(
     pr_number: int | None,
     at: float | None = None,
 ) -> int:
-    """Log one tool call; return its id. ``at`` defaults to now."""
+    """Log one tool call; return its id. ``at`` defaults to now.
+
+    ``tool`` is logged as the model named it, even when that names no tool.
+    """
     values = (
         time.time() if at is None else at,
-        require_text(tool, "tool"),
+        _text(tool, "tool"),
         to_json(args, "tool arguments"),
         _amount(duration_ms, "duration_ms"),
         _count(bytes, "bytes"),

@@ -217,7 +217,7 @@ class JobQueue:
                 " lease_owner = :owner, lease_until = :until, started_at = :now WHERE id = :id",
                 {"owner": owner, "until": now + lease, "now": now, "id": job_id},
             )
-        return self.get(job_id)
+            return self.get(job_id)
 
     def heartbeat(self, job_id: int, owner: str, lease_seconds: float) -> bool:
         """Extend ``owner``'s lease; ``False`` when the lease was lost or the job superseded."""

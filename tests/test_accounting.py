@@ -59,6 +59,21 @@ def _run(db: sqlite_utils.Database, **overrides: Any) -> int:
     return runs.record_run(db, **fields)
 
 
+def _tool(db: sqlite_utils.Database, **overrides: Any) -> int:
+    fields: dict[str, Any] = {
+        "tool": "search",
+        "args": {},
+        "duration_ms": 1.0,
+        "bytes": 0,
+        "error": None,
+        "installation_id": None,
+        "repo": "",
+        "pr_number": None,
+    }
+    fields.update(overrides)
+    return accounting.record_tool_call(db, **fields)
+
+
 def test_usage_since_counts_only_the_window_and_filters() -> None:
     db = open_db(":memory:")
     _llm(db, at=50.0)
@@ -111,18 +126,7 @@ def test_stats_sums_per_installation_and_repo() -> None:
 
 def test_tool_calls_are_logged_with_their_arguments() -> None:
     db = open_db(":memory:")
-    call_id = accounting.record_tool_call(
-        db,
-        tool="search",
-        args={"pattern": "eval\\(", "path": "src"},
-        duration_ms=12.5,
-        bytes=2048,
-        error=None,
-        installation_id=1,
-        repo="octo/a",
-        pr_number=3,
-        at=100.0,
-    )
+    call_id = _tool(db, args={"pattern": "eval\\(", "path": "src"}, bytes=2048, repo="octo/a")
     row = db.conn.execute(
         "SELECT tool, args, bytes, error FROM tool_calls WHERE id = ?", (call_id,)
     )
@@ -145,17 +149,23 @@ def test_bad_llm_calls_are_refused(overrides: dict[str, Any], message: str) -> N
     assert accounting.usage_since(db, 0.0).calls == 0
 
 
-def test_bad_tool_call_arguments_are_refused() -> None:
+def test_a_tool_call_the_model_misnamed_is_still_logged() -> None:
     db = open_db(":memory:")
-    with pytest.raises(StoreError, match="tool arguments cannot be stored as JSON"):
-        accounting.record_tool_call(
-            db,
-            tool="search",
-            args={"path": Exception("x")},
-            duration_ms=1.0,
-            bytes=0,
-            error=None,
-            installation_id=None,
-            repo="",
-            pr_number=None,
-        )
+    _tool(db, tool="", error="unknown tool ''")
+    row = db.conn.execute("SELECT tool, error FROM tool_calls").fetchone()
+    assert row == ("", "unknown tool ''")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"args": {"path": Exception("x")}}, "tool arguments cannot be stored as JSON"),
+        ({"tool": None}, "tool must be a string, got NoneType"),
+        ({"bytes": -5}, "bytes must be a non-negative integer"),
+    ],
+)
+def test_bad_tool_calls_are_refused(overrides: dict[str, Any], message: str) -> None:
+    db = open_db(":memory:")
+    with pytest.raises(StoreError, match=message):
+        _tool(db, **overrides)
+    assert db.conn.execute("SELECT COUNT(*) FROM tool_calls").fetchone() == (0,)
