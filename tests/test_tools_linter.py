@@ -146,5 +146,6 @@ async def test_run_linter_refuses_symlink_out(ws: Workspace) -> None:
     changed = Workspace(root=ws.root, changed_files=frozenset({"evil.py"}))
     with pytest.raises(JailError, match="leaves the workspace"):
         await run_linter(changed, "evil.py")
-    with pytest.raises(JailError):
-        await ruff_diagnostics(changed, ["evil.py"])
+    assert await ruff_diagnostics(changed, ["evil.py", "gone.py", "pkg"]) == ()
+    found = await ruff_diagnostics(changed, ["evil.py", "pkg/buggy.py"])
+    assert {d.path for d in found} == {"pkg/buggy.py"}

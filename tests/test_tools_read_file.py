@@ -8,7 +8,7 @@ import pytest
 
 from prwarden.errors import JailError, ToolError
 from tools.base import Workspace
-from tools.read_file import MAX_WINDOW_LINES, read_file
+from tools.read_file import MAX_FILE_BYTES, MAX_WINDOW_LINES, read_file
 
 
 @pytest.fixture
@@ -71,6 +71,13 @@ async def test_binary_and_directories_refused(ws: Workspace) -> None:
         await read_file(ws, "img.png")
     with pytest.raises(ToolError, match="not a file"):
         await read_file(ws, "src")
+
+
+async def test_huge_file_refused(ws: Workspace) -> None:
+    with (ws.root / "huge.log").open("wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(ToolError, match="larger than"):
+        await read_file(ws, "huge.log")
 
 
 @pytest.mark.parametrize(

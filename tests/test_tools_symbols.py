@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,12 @@ def test_cache_by_content_hash(ws: Workspace) -> None:
     (root / "src" / "shapes.py").write_text("class Circle:\n    pass\n")
     find_definitions(root, root, "Circle", cache)
     assert cache.parsed == 2
+
+
+def test_deadline_stops_the_walk(ws: Workspace) -> None:
+    root = ws.root.resolve()
+    with pytest.raises(ToolError, match="took too long"):
+        find_definitions(root, root, "Circle", DefinitionCache(), deadline=time.monotonic() - 1)
 
 
 def test_nested_definitions_are_qualified() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from prwarden.errors import ToolError
+from prwarden.errors import JailError, ToolError
 from security.jail import relative_to_root, resolve_in_workspace
 from tools.base import Diagnostic, ToolResult, Workspace, cap_text
 from tools.process import Completed, find_program, run_program
@@ -125,16 +125,21 @@ def single_line_fix(fix: Mapping[str, Any] | None, source: str) -> str | None:
 
 
 def python_paths(ws: Workspace, paths: Sequence[str]) -> list[str]:
-    """The jailed, workspace-relative Python paths among ``paths``, in order, without repeats."""
+    """The workspace-relative Python files among ``paths``, in order, without repeats.
+
+    Paths that are missing (deleted by the PR), not regular files, or that leave the workspace
+    (a symlink out of it) are left out: they cannot be linted.
+    """
     out: list[str] = []
     for path in paths:
         if PurePosixPath(path).suffix not in PYTHON_SUFFIXES:
             continue
-        resolved = resolve_in_workspace(ws.root, path)
-        if not resolved.is_file():
-            raise ToolError(f"not a file: {path!r}", tool=TOOL)
+        try:
+            resolved = resolve_in_workspace(ws.root, path)
+        except JailError:
+            continue
         rel = relative_to_root(ws.root, resolved)
-        if rel not in out:
+        if resolved.is_file() and rel not in out:
             out.append(rel)
     return out
 
@@ -157,7 +162,11 @@ def _check_completed(done: Completed) -> None:
 
 
 async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    """Run ruff on the Python files among ``paths`` (workspace-relative) and parse its findings."""
+    """Run ruff on the Python files among ``paths`` (workspace-relative) and parse its findings.
+
+    Used by the static review over every changed file, so unusable paths are skipped rather
+    than failing the review (see ``python_paths``).
+    """
     targets = python_paths(ws, paths)
     if not targets:
         return ()
@@ -193,7 +202,8 @@ async def run_linter(ws: Workspace, path: str) -> ToolResult:
     Only .py and .pyi files are linted.
     """
     wanted = _normalise(path)
-    resolve_in_workspace(ws.root, path)
+    if not resolve_in_workspace(ws.root, path).is_file():
+        raise ToolError(f"not a file: {path!r}", tool=TOOL)
     if wanted not in {_normalise(p) for p in ws.changed_files}:
         raise ToolError(f"not a file changed by this pull request: {path!r}", tool=TOOL)
     if PurePosixPath(wanted).suffix not in PYTHON_SUFFIXES:

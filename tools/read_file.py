@@ -14,6 +14,7 @@ TOOL = "read_file"
 MAX_WINDOW_LINES = 400
 MAX_LINE_CHARS = 500
 BINARY_SNIFF_BYTES = 8192
+MAX_FILE_BYTES = 20_000_000
 
 
 def looks_binary(head: bytes) -> bool:
@@ -63,6 +64,8 @@ async def read_file(ws: Workspace, path: str, start: int = 1, end: int | None = 
     resolved = resolve_in_workspace(ws.root, path)
     if not resolved.is_file():
         raise ToolError(f"not a file: {path!r}", tool=TOOL)
+    if resolved.stat().st_size > MAX_FILE_BYTES:
+        raise ToolError(f"file larger than {MAX_FILE_BYTES} bytes: not shown", tool=TOOL)
     window, total = await asyncio.to_thread(_read_window, resolved, start, last)
     rel = relative_to_root(ws.root, resolved)
     if not window:

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -262,11 +263,18 @@ def iter_source_files(start: Path) -> Iterator[Path]:
                     yield Path(entry.path)
 
 
-def find_definitions(root: Path, start: Path, name: str, cache: DefinitionCache) -> list[Hit]:
-    """Definitions matching ``name`` in files under ``start`` (inside ``root``)."""
+def find_definitions(
+    root: Path, start: Path, name: str, cache: DefinitionCache, *, deadline: float | None = None
+) -> list[Hit]:
+    """Definitions matching ``name`` in files under ``start`` (inside ``root``).
+
+    Past ``deadline`` (a ``time.monotonic()`` value) the walk stops with a ``ToolError``.
+    """
     needle = name.rpartition(".")[2].encode()
     hits: list[Hit] = []
     for file in iter_source_files(start):
+        if deadline is not None and time.monotonic() > deadline:
+            raise ToolError("symbol search took too long; pass a path to narrow it", tool=TOOL)
         language = LANGUAGE_BY_SUFFIX.get(file.suffix)
         if language is None or file.stat().st_size > MAX_FILE_BYTES:
             continue
@@ -312,7 +320,10 @@ async def get_symbol_definition(ws: Workspace, name: str, path: str | None = Non
     validate_name(name)
     root = ws.root.resolve()
     start = resolve_in_workspace(root, path) if path is not None else root
-    hits = await asyncio.to_thread(find_definitions, root, start, name, CACHE)
+    deadline = time.monotonic() + ws.timeout
+    hits = await asyncio.to_thread(
+        functools.partial(find_definitions, root, start, name, CACHE, deadline=deadline)
+    )
     diagnostics = tuple(
         Diagnostic(
             source="symbols",
