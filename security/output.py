@@ -1,0 +1,172 @@
+"""Validation of a finding's text before it is posted on a pull request.
+
+``validate_text`` returns the reasons a text must not be posted, each a short stable code with
+a detail after a colon (``"link:evil.example"``, ``"html:img"``, ``"secret:AWS Access Key"``).
+An empty tuple means the text may be posted. Secret values never appear in a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import resources
+from urllib.parse import urlsplit
+
+from security.injection import scan
+from security.secrets import Redactor, find_secrets
+
+ECHO_WORDS = 8
+ECHO_CHARS = 40
+
+_FENCE = re.compile(
+    r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?:.*?\n)?[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL
+)
+_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1", re.DOTALL)
+
+_APPROVAL = re.compile(
+    r"\b(?:lgtm|looks good to me|ship\s*it|:shipit:"
+    r"|(?:safe|ready|ok|okay|good|fine|clear(?:ed)?)\s+to\s+(?:merge|approve|ship)"
+    r"|(?:approve|merge|accept)\s+(?:this|the)\s+"
+    r"(?:pr|pull request|change(?:set|s)?|patch|diff|commit)"
+    r"|(?:please|go ahead and|you can|you may|you should|feel free to|just)\s+(?:approve|merge)"
+    r"|(?:i|we)\s+approve)\b",
+    re.IGNORECASE,
+)
+_DEFANGED_DOT = re.compile(r"\s*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
+_URL = re.compile(
+    r"(?:\b(?:https?|hxxps?|h\*\*ps?|ftp|fxp|wss?|file|javascript|data|mailto)(?::|\[:\])(?://)?"
+    r"|(?<![\w.@/])//(?=[A-Za-z0-9-]+\.)"
+    r"|\bwww\.)"
+    r"[^\s<>()\[\]\"'`]+",
+    re.IGNORECASE,
+)
+_REFANG_SCHEME = re.compile(r"^(?:hxxp|h\*\*p|fxp)")
+_DEFANGED_HOST = re.compile(r"\b[A-Za-z0-9-]+(?:\[\.\]|\(\.\)|\{\.\}|\[dot\])[A-Za-z0-9.\[\]()-]+")
+_MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\s*[(\[]")
+_HTML_COMMENT = re.compile(r"<!--|-->")
+_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>")
+_MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Za-z0-9_.-]+)?")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def validate_text(
+    text: str,
+    *,
+    allowed_hosts: frozenset[str] = frozenset(),
+    repo_url: str = "",
+    flagged: Sequence[str] = (),
+    secrets: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Reasons ``text`` must not be posted; empty when it is fine.
+
+    ``allowed_hosts`` are hosts (and their subdomains) links may point to; links under
+    ``repo_url`` (the repository's own GitHub URL) are always allowed. ``flagged`` are injection
+    spans found in the pull request: the text must not echo them. ``secrets`` are known secret
+    values that must not appear.
+    """
+    prose = _strip_code(text)
+    reasons: dict[str, None] = {}
+    for reason in _all_reasons(text, prose, allowed_hosts, repo_url, flagged, secrets):
+        reasons.setdefault(reason)
+    return tuple(reasons)
+
+
+def _all_reasons(
+    text: str,
+    prose: str,
+    allowed_hosts: frozenset[str],
+    repo_url: str,
+    flagged: Sequence[str],
+    secrets: Sequence[str],
+) -> Iterator[str]:
+    for m in _APPROVAL.finditer(prose):
+        yield "approval:" + " ".join(m.group(0).lower().split())
+    yield from _link_reasons(text, allowed_hosts, repo_url)
+    if _MD_IMAGE.search(text):
+        yield "image:markdown"
+    if _HTML_COMMENT.search(prose):
+        yield "html:comment"
+    for m in _TAG.finditer(prose):
+        name = m.group(1).lower()
+        if name in _html_elements():
+            yield f"html:{name}"
+    for m in _MENTION.finditer(prose):
+        yield f"mention:@{m.group(1).lower()}{(m.group(2) or '').lower()}"
+    for kind in find_secrets(text):
+        yield f"secret:{kind}"
+    if secrets and Redactor(secrets).contains(text):
+        yield "secret:known"
+    for hit in scan(prose):
+        yield f"injection:{hit.reasons[0]}"
+    if flagged and _echoes(text, flagged):
+        yield "echo:flagged"
+
+
+@cache
+def _html_elements() -> frozenset[str]:
+    table = resources.files("security").joinpath("data/html_elements.txt").read_text("utf-8")
+    return frozenset(w for w in table.split() if not w.startswith("#") and w.isalnum())
+
+
+def _strip_code(text: str) -> str:
+    """``text`` with fenced blocks and inline code spans blanked (same length)."""
+
+    def blank(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    return _INLINE_CODE.sub(blank, _FENCE.sub(blank, text))
+
+
+def _link_reasons(text: str, allowed_hosts: frozenset[str], repo_url: str) -> Iterator[str]:
+    refanged = _DEFANGED_DOT.sub(".", text)
+    for m in _DEFANGED_HOST.finditer(text):
+        host = _DEFANGED_DOT.sub(".", m.group(0)).lower().strip(".")
+        yield f"link:{host}"
+    for m in _URL.finditer(refanged):
+        url = m.group(0).rstrip(".,;:!?*_~")
+        if not _allowed(url, allowed_hosts, repo_url):
+            yield f"link:{_host(url)}"
+
+
+def _host(url: str) -> str:
+    lowered = _REFANG_SCHEME.sub(lambda m: "ftp" if m.group(0) == "fxp" else "http", url.lower())
+    lowered = lowered.replace("[:]", ":", 1)
+    if lowered.startswith("www."):
+        lowered = "http://" + lowered
+    elif lowered.startswith("//"):
+        lowered = "http:" + lowered
+    try:
+        host = urlsplit(lowered).hostname or ""
+    except ValueError:
+        host = ""
+    return host or lowered.split(":", 1)[0]
+
+
+def _allowed(url: str, allowed_hosts: frozenset[str], repo_url: str) -> bool:
+    if repo_url:
+        base = repo_url.rstrip("/").lower()
+        lowered = url.lower()
+        if lowered == base or (lowered.startswith(base) and lowered[len(base)] in "/#?"):
+            return _host(url) == _host(repo_url)
+    if not url.lower().startswith(("http://", "https://")):
+        return False
+    host = _host(url)
+    return any(host == h.lower() or host.endswith("." + h.lower()) for h in allowed_hosts)
+
+
+def _echoes(text: str, flagged: Sequence[str]) -> bool:
+    text_norm = " ".join(text.lower().split())
+    text_words = _WORD.findall(text_norm)
+    grams = {tuple(text_words[i : i + ECHO_WORDS]) for i in range(len(text_words) - ECHO_WORDS + 1)}
+    for span in flagged:
+        span_norm = " ".join(span.lower().split())
+        words = _WORD.findall(span_norm)
+        if any(
+            tuple(words[i : i + ECHO_WORDS]) in grams for i in range(len(words) - ECHO_WORDS + 1)
+        ):
+            return True
+        for i in range(len(span_norm) - ECHO_CHARS + 1):
+            if span_norm[i : i + ECHO_CHARS] in text_norm:
+                return True
+    return False

@@ -1,0 +1,118 @@
+"""Secret redaction and detection.
+
+``Redactor`` removes the operator's own secret values (App private key, webhook secret, tokens,
+model API key) from any text; ``RedactingFilter`` applies it to log records; ``find_secrets``
+runs detect-secrets' plugins in memory over arbitrary text and names the kinds it finds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.util.code_snippet import get_code_snippet
+
+from prwarden.errors import ConfigError
+
+REDACTED = "[REDACTED]"
+MIN_SECRET_CHARS = 8
+
+_PEM_BODY = re.compile(r"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", re.DOTALL)
+_NOT_SECRETS = frozenset({"Public IP (ipv4)"})
+_EXTRA_KINDS = (
+    ("OpenAI Token", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
+    ("GitHub Token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})")),
+)
+
+
+class Redactor:
+    """Replaces known secret values in text with ``[REDACTED]``.
+
+    Values shorter than ``MIN_SECRET_CHARS`` are ignored (they would redact ordinary words).
+    A PEM value also redacts every line of its body on its own, and each value is matched in
+    its JSON-escaped form too (newlines written as ``\\n``).
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        needles: set[str] = set()
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"secret value #{index} is a {type(value).__name__}, not a string",
+                    key="secrets",
+                    expected="string",
+                )
+            needles.update(_needles(value))
+        ordered = sorted(needles, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __repr__(self) -> str:
+        return "Redactor(<hidden>)"
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every known secret replaced by ``[REDACTED]``."""
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(REDACTED, text)
+
+    def contains(self, text: str) -> bool:
+        """Whether ``text`` holds any known secret."""
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+
+def _needles(value: str) -> set[str]:
+    found: set[str] = set()
+    stripped = value.strip()
+    if len(stripped) >= MIN_SECRET_CHARS:
+        found.add(stripped)
+        found.add(stripped.replace("\r\n", "\n").replace("\n", "\\n"))
+    for body in _PEM_BODY.findall(value):
+        for line in body.replace("\\n", "\n").splitlines():
+            line = line.strip()
+            if len(line) >= MIN_SECRET_CHARS:
+                found.add(line)
+    return found
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the rendered message and exception text of each record."""
+
+    def __init__(self, redactor: Redactor, name: str = "") -> None:
+        super().__init__(name)
+        self._redactor = redactor
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor.redact(record.stack_info)
+        return True
+
+
+@cache
+def _plugins() -> tuple[BasePlugin, ...]:
+    mapping: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
+    return tuple(cls() for kind, cls in sorted(mapping.items()) if kind not in _NOT_SECRETS)
+
+
+def find_secrets(text: str) -> tuple[str, ...]:
+    """Kinds of secret that detect-secrets' plugins find in ``text`` (e.g. "AWS Access Key")."""
+    kinds: set[str] = set()
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        context = get_code_snippet(lines=lines, line_number=number)
+        for plugin in _plugins():
+            kinds.update(s.type for s in plugin.analyze_line("text", line, number, context))
+    kinds.update(kind for kind, pattern in _EXTRA_KINDS if pattern.search(text))
+    return tuple(sorted(kinds))
