@@ -1,0 +1,654 @@
+"""prwarden's GitHub client: App authentication, the REST calls the bot makes, one error shape.
+
+``GitHubApp`` signs the App JWT (gidgethub.apps) and caches installation tokens until a minute
+before they expire; ``GitHubApp.installation(id)`` hands out a ``GitHubClient`` for one
+installation. Every call goes through gidgethub over the one ``aiohttp.ClientSession`` passed
+in, except the two byte streams (diffs and tarballs), which use the same session directly so
+that bytes stay bytes and large archives go to disk.
+
+Failures become ``GitHubError`` (``status_code`` 0 when no response arrived) or
+``RateLimited``. 5xx answers and connection errors are retried a bounded number of times with
+exponential backoff and jitter (``RetryPolicy``); rate limits are never slept on here: the job
+runner reschedules on ``RateLimited.retry_after``. Tokens and keys never enter a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+import http
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import gidgethub
+import gidgethub.aiohttp
+import gidgethub.apps
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from gidgethub import sansio
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from yarl import URL
+
+from prwarden.errors import ConfigError, GitHubError, RateLimited
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Side = Literal["LEFT", "RIGHT"]
+
+REQUESTER = "prwarden"
+JSON_ACCEPT = "application/vnd.github+json"
+DIFF_ACCEPT = "application/vnd.github.diff"
+TOKEN_REFRESH_MARGIN = 60.0
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+_CHUNK = 256 * 1024
+_REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long the client retries 5xx answers and connection errors."""
+
+    attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 4.0
+    jitter: float = 0.5
+    request_timeout: float = 30.0
+    download_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if min(self.initial_wait, self.max_wait, self.jitter) < 0:
+            raise ValueError("RetryPolicy waits must not be negative")
+
+
+class TokenSource(Protocol):
+    """Where a client gets its installation token, and how it reports one as refused."""
+
+    async def get(self) -> str: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticToken:
+    """A fixed token (a personal access token for local use)."""
+
+    token: str
+
+    async def get(self) -> str:
+        return self.token
+
+    def invalidate(self, token: str) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "StaticToken(<hidden>)"
+
+
+def split_repo(repo: str) -> tuple[str, str]:
+    """``"owner/name"`` → ``("owner", "name")``; anything else is a ``ValueError``."""
+    if not _REPO_RE.fullmatch(repo) or repo.split("/")[1] in (".", ".."):
+        raise ValueError(f"repository must be 'owner/name', got {repo[:120]!r}")
+    owner, name = repo.split("/")
+    return owner, name
+
+
+def _repo_url(repo: str) -> str:
+    owner, name = split_repo(repo)
+    return f"/repos/{owner}/{name}"
+
+
+def _ref(ref: str) -> str:
+    if not ref or ref.startswith("/") or ".." in ref.split("/") or "\x00" in ref:
+        raise ValueError(f"not a git ref: {ref[:120]!r}")
+    return quote(ref, safe="/")
+
+
+def _retry_after(status: int, headers: Mapping[str, str], message: str, now: float) -> float | None:
+    """Seconds to wait when the answer is a primary or secondary rate limit, else None."""
+    if status not in (403, 429):
+        return None
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return max(float(retry_after), 0.0)
+        except ValueError:
+            return DEFAULT_RATE_LIMIT_WAIT
+    if headers.get("x-ratelimit-remaining") == "0":
+        try:
+            return max(float(headers.get("x-ratelimit-reset", "")) - now, 1.0)
+        except ValueError:
+            return DEFAULT_RATE_LIMIT_WAIT
+    if status == 429 or "rate limit" in message.lower():
+        return DEFAULT_RATE_LIMIT_WAIT
+    return None
+
+
+def _error(
+    what: str, status: int, headers: Mapping[str, str], message: str, now: float
+) -> GitHubError:
+    text = f"{what}: GitHub answered {status}" + (f": {message[:300]}" if message else "")
+    wait = _retry_after(status, headers, message, now)
+    if wait is not None:
+        return RateLimited(text, status_code=status, retry_after=wait)
+    return GitHubError(text, status_code=status, retryable=status >= 500)
+
+
+def _raise_for_status(status: int, headers: Mapping[str, str], body: bytes) -> None:
+    """Raise gidgethub's exception for a non-2xx raw answer (translated by the caller)."""
+    if status >= 300:
+        try:
+            sansio.decipher_response(status, headers, body)
+        except (ValueError, UnicodeDecodeError):
+            raise gidgethub.HTTPException(_http_status(status), headers=headers) from None
+        raise gidgethub.HTTPException(_http_status(status), headers=headers)
+
+
+def _http_status(status: int) -> http.HTTPStatus:
+    try:
+        return http.HTTPStatus(status)
+    except ValueError:
+        return http.HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, GitHubError) and exc.retryable and not isinstance(exc, RateLimited)
+
+
+class _Caller:
+    """Runs one logical GitHub call with translation of errors, timeouts and retries."""
+
+    def __init__(self, policy: RetryPolicy, clock: Clock):
+        self.policy = policy
+        self.clock = clock
+
+    async def once(self, what: str, call: Callable[[], Awaitable[T]], seconds: float) -> T:
+        try:
+            async with asyncio.timeout(seconds):
+                return await call()
+        except gidgethub.HTTPException as exc:
+            status = int(exc.status_code)
+            message = str(exc) if exc.args else ""
+            raise _error(what, status, exc.headers or {}, message, self.clock()) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GitHubError(
+                f"{what}: no answer from GitHub ({type(exc).__name__})",
+                status_code=0,
+                retryable=True,
+            ) from None
+
+    def retrying(self, what: str, extra: Callable[[BaseException], bool]) -> AsyncRetrying:
+        policy = self.policy
+
+        def log_retry(state: Any) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("retrying %s after %s", what, exc)
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_exponential_jitter(
+                multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
+            ),
+            retry=retry_if_exception(lambda e: _transient(e) or extra(e)),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+
+
+class GitHubApp:
+    """The GitHub App: JWT signing and installation tokens cached until shortly before expiry."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        app_id: str,
+        private_key: str,
+        base_url: str,
+        clock: Clock = time.time,
+        retry: RetryPolicy = RetryPolicy(),
+    ):
+        if not str(app_id).strip().isdigit():
+            raise ConfigError(
+                "the App id must be a number", key="PRWARDEN_APP_ID", expected="digits"
+            )
+        try:
+            load_pem_private_key(private_key.encode(), password=None)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "the App private key is not a PEM private key",
+                key="PRWARDEN_PRIVATE_KEY",
+                expected="PEM-encoded RSA private key",
+            ) from None
+        self._session = session
+        self._app_id = str(app_id).strip()
+        self._private_key = private_key
+        self._base_url = base_url
+        self._clock = clock
+        self._retry = retry
+        self._caller = _Caller(retry, clock)
+        self._gh = gidgethub.aiohttp.GitHubAPI(session, REQUESTER, base_url=base_url)
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"GitHubApp(app_id={self._app_id!r}, base_url={self._base_url!r})"
+
+    def jwt(self) -> str:
+        """A fresh App JWT (RS256, ten minutes, backdated a minute for clock drift)."""
+        return gidgethub.apps.get_jwt(app_id=self._app_id, private_key=self._private_key)
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token, from cache unless it expires within a minute."""
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(installation_id)
+            if cached is not None and self._clock() < cached[1] - TOKEN_REFRESH_MARGIN:
+                return cached[0]
+            token, expires_at = await self._fetch_token(installation_id)
+            self._tokens[installation_id] = (token, expires_at)
+            return token
+
+    def invalidate(self, installation_id: int, token: str) -> None:
+        cached = self._tokens.get(installation_id)
+        if cached is not None and cached[0] == token:
+            del self._tokens[installation_id]
+
+    async def _fetch_token(self, installation_id: int) -> tuple[str, float]:
+        what = f"installation token for {installation_id}"
+
+        async def call() -> dict[str, Any]:
+            return await gidgethub.apps.get_installation_access_token(
+                self._gh,
+                installation_id=str(installation_id),
+                app_id=self._app_id,
+                private_key=self._private_key,
+            )
+
+        async for attempt in self._caller.retrying(what, lambda e: False):
+            with attempt:
+                data = await self._caller.once(what, call, self._retry.request_timeout)
+                try:
+                    expires = datetime.fromisoformat(str(data["expires_at"])).timestamp()
+                    return str(data["token"]), expires
+                except (KeyError, TypeError, ValueError):
+                    raise GitHubError(f"{what}: malformed answer", status_code=201) from None
+        raise AssertionError("unreachable")
+
+    async def installation(self, installation_id: int) -> GitHubClient:
+        """A client acting as the installation; it fetches and renews its token as needed."""
+        await self.installation_token(installation_id)
+        return GitHubClient(
+            self._session,
+            tokens=_InstallationTokens(self, installation_id),
+            base_url=self._base_url,
+            retry=self._retry,
+            clock=self._clock,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _InstallationTokens:
+    app: GitHubApp
+    installation_id: int
+
+    async def get(self) -> str:
+        return await self.app.installation_token(self.installation_id)
+
+    def invalidate(self, token: str) -> None:
+        self.app.invalidate(self.installation_id, token)
+
+
+class GitHubClient:
+    """The REST calls prwarden makes for one installation. ``repo`` is always "owner/name"."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        tokens: TokenSource,
+        base_url: str,
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Clock = time.time,
+    ):
+        self._session = session
+        self._tokens = tokens
+        self._base_url = base_url
+        self._retry = retry
+        self._caller = _Caller(retry, clock)
+        self._gh = gidgethub.aiohttp.GitHubAPI(session, REQUESTER, base_url=base_url)
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(base_url={self._base_url!r})"
+
+    # ----- the call pipeline -------------------------------------------------------------
+
+    async def _call(
+        self, what: str, call: Callable[[str], Awaitable[T]], *, seconds: float | None = None
+    ) -> T:
+        """Run ``call(token)``; retry transient failures, and a refused token once."""
+        refused: list[BaseException] = []
+        limit = seconds or self._retry.request_timeout
+        async for attempt in self._caller.retrying(what, lambda e: any(e is r for r in refused)):
+            with attempt:
+                token = await self._tokens.get()
+                try:
+                    return await self._caller.once(what, functools.partial(call, token), limit)
+                except GitHubError as exc:
+                    if exc.status_code == 401 and not refused:
+                        self._tokens.invalidate(token)
+                        refused.append(exc)
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _get(self, what: str, url: str) -> Any:
+        return await self._call(
+            what, lambda token: self._gh.getitem(url, None, accept=JSON_ACCEPT, oauth_token=token)
+        )
+
+    async def _get_all(self, what: str, url: str, *, key: str = "items") -> list[dict[str, Any]]:
+        async def run(token: str) -> list[dict[str, Any]]:
+            pages = self._gh.getiter(
+                url, None, accept=JSON_ACCEPT, oauth_token=token, iterable_key=key
+            )
+            return [item async for item in pages]
+
+        return await self._call(what, run)
+
+    async def _send(self, method: str, what: str, url: str, data: Mapping[str, Any]) -> Any:
+        send = self._gh.post if method == "POST" else self._gh.patch
+        return await self._call(
+            what,
+            lambda token: send(url, None, data=dict(data), accept=JSON_ACCEPT, oauth_token=token),
+        )
+
+    def _headers(self, token: str, accept: str) -> dict[str, str]:
+        return sansio.create_headers(REQUESTER, accept=accept, oauth_token=token)
+
+    async def _get_bytes(self, what: str, url: str, accept: str) -> bytes:
+        full = sansio.format_url(url, None, base_url=self._base_url)
+
+        async def run(token: str) -> bytes:
+            async with self._session.get(
+                full, headers=self._headers(token, accept), allow_redirects=False
+            ) as resp:
+                body = await resp.read()
+                _raise_for_status(resp.status, resp.headers, body)
+                return body
+
+        return await self._call(what, run)
+
+    # ----- pull requests and diffs ---------------------------------------------------------
+
+    async def get_pull(self, repo: str, number: int) -> dict[str, Any]:
+        data: dict[str, Any] = await self._get(
+            f"get {repo}#{number}", f"{_repo_url(repo)}/pulls/{int(number)}"
+        )
+        return data
+
+    async def get_diff(self, repo: str, number: int) -> bytes:
+        """The PR's unified diff; rebuilt from the files list when GitHub finds it too large."""
+        url = f"{_repo_url(repo)}/pulls/{int(number)}"
+        try:
+            return await self._get_bytes(f"diff of {repo}#{number}", url, DIFF_ACCEPT)
+        except GitHubError as exc:
+            if exc.status_code != 406:
+                raise
+            log.info("diff of %s#%s too large; rebuilding it from the files list", repo, number)
+        files = await self._get_all(f"files of {repo}#{number}", f"{url}/files?per_page=100")
+        return synthesize_diff(files)
+
+    async def compare_diff(self, repo: str, base: str, head: str) -> bytes:
+        url = f"{_repo_url(repo)}/compare/{_ref(base)}...{_ref(head)}"
+        return await self._get_bytes(f"compare {repo} {base}...{head}", url, DIFF_ACCEPT)
+
+    # ----- repository contents -----------------------------------------------------------
+
+    async def get_file(self, repo: str, path: str, ref: str) -> bytes | None:
+        """A file's bytes at ``ref`` through the contents API; None when there is no such file."""
+        pure = PurePosixPath(path)
+        if not path or pure.is_absolute() or ".." in pure.parts or "\x00" in path:
+            raise ValueError(f"not a repository path: {path[:120]!r}")
+        url = f"{_repo_url(repo)}/contents/{quote(path, safe='/')}?ref={quote(ref, safe='')}"
+        try:
+            data = await self._get(f"get {path} at {ref} in {repo}", url)
+        except GitHubError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        if data.get("encoding") != "base64":
+            raise GitHubError(
+                f"{path} at {ref} in {repo} is too large for the contents API", status_code=413
+            )
+        try:
+            return base64.b64decode(str(data.get("content", "")))
+        except (binascii.Error, ValueError):
+            raise GitHubError(
+                f"{path} in {repo}: malformed base64 content", status_code=200
+            ) from None
+
+    async def download_tarball(self, repo: str, ref: str, dest: Path, *, max_bytes: int) -> Path:
+        """Stream the tarball of ``ref`` to the file ``dest``; refuse it past ``max_bytes``."""
+        url = sansio.format_url(
+            f"{_repo_url(repo)}/tarball/{_ref(ref)}", None, base_url=self._base_url
+        )
+        what = f"tarball of {repo}@{ref}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+
+        async def run(token: str) -> Path:
+            async with self._session.get(
+                url, headers=self._headers(token, JSON_ACCEPT), allow_redirects=False
+            ) as resp:
+                if resp.status == 200:
+                    return await _stream_to(resp, dest, max_bytes, what)
+                if resp.status not in (301, 302, 303, 307, 308):
+                    _raise_for_status(resp.status, resp.headers, await resp.read())
+                location = resp.headers.get("Location")
+            if not location:
+                raise GitHubError(f"{what}: redirect without a location", status_code=302)
+            target = URL(url).join(URL(location))
+            async with self._session.get(target, headers={"user-agent": REQUESTER}) as resp:
+                if resp.status != 200:
+                    _raise_for_status(resp.status, resp.headers, await resp.read())
+                return await _stream_to(resp, dest, max_bytes, what)
+
+        return await self._call(what, run, seconds=self._retry.download_timeout)
+
+    # ----- check runs ------------------------------------------------------------------
+
+    async def create_check_run(
+        self,
+        repo: str,
+        *,
+        head_sha: str,
+        name: str,
+        status: str,
+        output: Mapping[str, Any] | None = None,
+        external_id: str | None = None,
+    ) -> int:
+        data: dict[str, Any] = {"head_sha": head_sha, "name": name, "status": status}
+        if output is not None:
+            data["output"] = dict(output)
+        if external_id is not None:
+            data["external_id"] = external_id
+        run = await self._send(
+            "POST", f"create check run in {repo}", f"{_repo_url(repo)}/check-runs", data
+        )
+        return int(run["id"])
+
+    async def update_check_run(
+        self,
+        repo: str,
+        check_run_id: int,
+        *,
+        status: str | None = None,
+        conclusion: str | None = None,
+        output: Mapping[str, Any] | None = None,
+    ) -> None:
+        data: dict[str, Any] = {}
+        if status is not None:
+            data["status"] = status
+        if conclusion is not None:
+            data["conclusion"] = conclusion
+        if output is not None:
+            data["output"] = dict(output)
+        url = f"{_repo_url(repo)}/check-runs/{int(check_run_id)}"
+        await self._send("PATCH", f"update check run {check_run_id} in {repo}", url, data)
+
+    async def list_check_runs(
+        self, repo: str, ref: str, *, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/commits/{_ref(ref)}/check-runs?per_page=100"
+        if name is not None:
+            url += f"&check_name={quote(name, safe='')}"
+        return await self._get_all(f"check runs of {repo}@{ref}", url, key="check_runs")
+
+    # ----- reviews and comments --------------------------------------------------------
+
+    async def list_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/reviews?per_page=100"
+        return await self._get_all(f"reviews of {repo}#{number}", url)
+
+    async def list_review_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/comments?per_page=100"
+        return await self._get_all(f"review comments of {repo}#{number}", url)
+
+    async def create_review(
+        self,
+        repo: str,
+        number: int,
+        *,
+        commit_id: str,
+        event: str,
+        body: str,
+        comments: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        data = {
+            "commit_id": commit_id,
+            "event": event,
+            "body": body,
+            "comments": [dict(c) for c in comments],
+        }
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/reviews"
+        review: dict[str, Any] = await self._send("POST", f"review on {repo}#{number}", url, data)
+        return review
+
+    async def create_review_comment(
+        self,
+        repo: str,
+        number: int,
+        *,
+        commit_id: str,
+        path: str,
+        line: int,
+        side: Side,
+        body: str,
+        start_line: int | None = None,
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "commit_id": commit_id,
+            "path": path,
+            "line": line,
+            "side": side,
+            "body": body,
+        }
+        if start_line is not None:
+            data["start_line"] = start_line
+            data["start_side"] = side
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/comments"
+        comment: dict[str, Any] = await self._send(
+            "POST", f"review comment on {repo}#{number}", url, data
+        )
+        return comment
+
+    async def create_issue_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        url = f"{_repo_url(repo)}/issues/{int(number)}/comments"
+        comment: dict[str, Any] = await self._send(
+            "POST", f"comment on {repo}#{number}", url, {"body": body}
+        )
+        return comment
+
+    async def list_comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/pulls/comments/{int(comment_id)}/reactions?per_page=100"
+        return await self._get_all(f"reactions on comment {comment_id} in {repo}", url)
+
+    async def get_permission(self, repo: str, username: str) -> str:
+        """The user's permission on the repository ("admin", "write", "read" or "none")."""
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?", username):
+            return "none"
+        url = f"{_repo_url(repo)}/collaborators/{quote(username, safe='')}/permission"
+        try:
+            data = await self._get(f"permission of {username} on {repo}", url)
+        except GitHubError as exc:
+            if exc.status_code == 404:
+                return "none"
+            raise
+        return str(data.get("permission", "none")) if isinstance(data, dict) else "none"
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_bytes: int, what: str) -> Path:
+    """Write the body to ``dest`` (through a ``.part`` file), stopping past ``max_bytes``."""
+    too_large = GitHubError(
+        f"{what}: archive is larger than the {max_bytes}-byte limit", status_code=413
+    )
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise too_large
+    part = dest.with_name(dest.name + ".part")
+    handle = await asyncio.to_thread(part.open, "wb")
+    total = 0
+    try:
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            total += len(chunk)
+            if total > max_bytes:
+                raise too_large
+            await asyncio.to_thread(handle.write, chunk)
+    except BaseException:
+        handle.close()
+        part.unlink(missing_ok=True)
+        raise
+    handle.close()
+    part.replace(dest)
+    return dest
+
+
+def synthesize_diff(files: Sequence[Mapping[str, Any]]) -> bytes:
+    """A git-style unified diff from GitHub's files list (``patch`` fields and statuses).
+
+    Files without a ``patch`` are marked binary, except pure renames, which keep only their
+    rename headers.
+    """
+    out: list[str] = []
+    for f in files:
+        new = str(f["filename"])
+        old = str(f.get("previous_filename") or new)
+        status = str(f.get("status", "modified"))
+        patch = f.get("patch")
+        out.append(f"diff --git a/{old} b/{new}")
+        if status == "added":
+            out.append("new file mode 100644")
+        elif status == "removed":
+            out.append("deleted file mode 100644")
+        elif old != new:
+            word = "copy" if status == "copied" else "rename"
+            out.extend((f"{word} from {old}", f"{word} to {new}"))
+        src = "/dev/null" if status == "added" else f"a/{old}"
+        dst = "/dev/null" if status == "removed" else f"b/{new}"
+        if patch:
+            out.extend((f"--- {src}", f"+++ {dst}", str(patch).rstrip("\n")))
+        elif not (old != new and int(f.get("changes", 0) or 0) == 0):
+            out.append(f"Binary files {src} and {dst} differ")
+    return ("\n".join(out) + "\n").encode("utf-8") if out else b""
