@@ -195,7 +195,7 @@ async def run_tool_calls(
             args = parse_arguments(call.arguments)
             record_tool_call(
                 db,
-                tool=call.name[:100],
+                tool=call.name[:100] or "(unnamed)",
                 args=args if isinstance(args, dict) else {"unparsed": call.arguments[:2000]},
                 duration_ms=duration_ms,
                 bytes=len(content.encode("utf-8", "replace")),

@@ -127,7 +127,9 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class _Invalid(Exception):
+class InvalidRequest(Exception):
+    """A request the real API answers with 400 (message, param and code as OpenAI sends them)."""
+
     def __init__(self, message: str, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
@@ -139,12 +141,12 @@ class _Invalid(Exception):
 
 
 def check_request(body: Any) -> None:
-    """Raise ``_Invalid`` for anything the real API answers with 400."""
+    """Raise ``InvalidRequest`` for anything the real API answers with 400 or refuses."""
     if not isinstance(body, dict):
-        raise _Invalid("We could not parse the JSON body of your request.")
+        raise InvalidRequest("We could not parse the JSON body of your request.")
     errors = schema_errors("CreateChatCompletionRequest", body)
     if errors:
-        raise _Invalid("Invalid request: " + "; ".join(errors[:5]))
+        raise InvalidRequest("Invalid request: " + "; ".join(errors[:5]))
     _check_tools(body)
     _check_tool_choice(body)
     _check_message_order(body["messages"])
@@ -158,7 +160,7 @@ def _check_tools(body: dict[str, Any]) -> None:
         fn = tool["function"]
         name = fn["name"]
         if name in seen:
-            raise _Invalid(f"Duplicate function name '{name}' in tools.", f"tools[{i}]")
+            raise InvalidRequest(f"Duplicate function name '{name}' in tools.", f"tools[{i}]")
         seen.add(name)
         params = fn.get("parameters")
         if params is None:
@@ -167,13 +169,13 @@ def _check_tools(body: dict[str, Any]) -> None:
         try:
             Draft202012Validator.check_schema(params)
         except SchemaError as exc:
-            raise _Invalid(
+            raise InvalidRequest(
                 f"Invalid schema for function '{name}': {exc.message}",
                 param,
                 "invalid_function_parameters",
             ) from None
         if params.get("type") != "object":
-            raise _Invalid(
+            raise InvalidRequest(
                 f"Invalid schema for function '{name}': schema must be a JSON Schema of "
                 f"'type: \"object\"', got 'type: \"{params.get('type')}\"'.",
                 param,
@@ -182,7 +184,7 @@ def _check_tools(body: dict[str, Any]) -> None:
         if fn.get("strict"):
             problem = _strict_problem(params, ())
             if problem:
-                raise _Invalid(
+                raise InvalidRequest(
                     f"Invalid schema for function '{name}': {problem}",
                     param,
                     "invalid_function_parameters",
@@ -235,7 +237,7 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
         return
     tools = body.get("tools") or []
     if not tools:
-        raise _Invalid(
+        raise InvalidRequest(
             "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
             "specified.",
             "tool_choice",
@@ -244,7 +246,7 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
         name = choice["function"]["name"]
         names = {t["function"]["name"] for t in tools if t.get("type") == "function"}
         if name not in names:
-            raise _Invalid(
+            raise InvalidRequest(
                 f"Invalid value for 'tool_choice': tool_choice '{name}' not found in 'tools' "
                 "parameter.",
                 "tool_choice",
@@ -259,7 +261,7 @@ def _check_message_order(messages: list[dict[str, Any]]) -> None:
         if role == "tool":
             call_id = msg["tool_call_id"]
             if call_id not in answerable:
-                raise _Invalid(
+                raise InvalidRequest(
                     "Invalid parameter: messages with role 'tool' must be a response to a "
                     "preceeding message with 'tool_calls'.",
                     f"messages.[{i}].role",
@@ -268,7 +270,7 @@ def _check_message_order(messages: list[dict[str, Any]]) -> None:
             pending.pop(call_id, None)
             continue
         if pending:
-            raise _Invalid(
+            raise InvalidRequest(
                 "An assistant message with 'tool_calls' must be followed by tool messages "
                 "responding to each 'tool_call_id'. The following tool_call_ids did not have "
                 f"response messages: {', '.join(sorted(pending))}",
@@ -280,7 +282,7 @@ def _check_message_order(messages: list[dict[str, Any]]) -> None:
                 pending[call["id"]] = i
                 answerable.add(call["id"])
     if pending:
-        raise _Invalid(
+        raise InvalidRequest(
             "An assistant message with 'tool_calls' must be followed by tool messages "
             "responding to each 'tool_call_id'. The following tool_call_ids did not have "
             f"response messages: {', '.join(sorted(pending))}",
@@ -365,7 +367,12 @@ def text(
     """A turn answering with assistant text."""
 
     def handler(request: dict[str, Any]) -> Reply:
-        message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": content,
+            "refusal": None,
+            "annotations": [],
+        }
         return _completion(request, message, finish_reason, content, usage)
 
     return handler
@@ -509,7 +516,7 @@ class FakeOpenAI:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _reject(self, body: Any, status: int, err: _Invalid, type_: str) -> web.Response:
+    def _reject(self, body: Any, status: int, err: InvalidRequest, type_: str) -> web.Response:
         self.rejected.append(Rejection(body, status, err.message, err.param))
         return web.json_response(
             error_body(err.message, type_=type_, param=err.param, code=err.code), status=status
@@ -521,7 +528,7 @@ class FakeOpenAI:
             return self._reject(
                 None,
                 401,
-                _Invalid("You didn't provide an API key.", code="missing_api_key"),
+                InvalidRequest("You didn't provide an API key.", code="missing_api_key"),
                 "invalid_request_error",
             )
         try:
@@ -530,12 +537,12 @@ class FakeOpenAI:
             return self._reject(
                 None,
                 400,
-                _Invalid("We could not parse the JSON body of your request."),
+                InvalidRequest("We could not parse the JSON body of your request."),
                 "invalid_request_error",
             )
         try:
             check_request(body)
-        except _Invalid as err:
+        except InvalidRequest as err:
             return self._reject(body, 400, err, "invalid_request_error")
         self.requests.append(body)
         self.headers.append(dict(request.headers))
