@@ -68,6 +68,16 @@ async def test_real_tools_through_the_registry(ws: Workspace) -> None:
     assert read.ok and read.content.endswith("3 | def handler(x):")
 
 
+async def test_null_optional_arguments_mean_not_given(ws: Workspace) -> None:
+    registry = default_registry()
+    args = '{"query": "handler", "glob": null, "regex": null}'
+    assert (await registry.call("search_codebase", args, ws)).ok
+    args = '{"path": "app.py", "start": null, "end": null}'
+    assert (await registry.call("read_file", args, ws)).ok
+    refused = await registry.call("read_file", '{"path": null}', ws)
+    assert refused.error is not None and "None is not of type 'string'" in refused.error
+
+
 async def test_unknown_tool(ws: Workspace) -> None:
     result = await default_registry().call("rm_rf", "{}", ws)
     assert not result.ok
@@ -134,6 +144,17 @@ async def test_timeouts_become_results(ws: Workspace) -> None:
     result = await registry.call("sleepy", "{}", quick)
     assert time.monotonic() - started < 2.0
     assert not result.ok and result.error == "sleepy timed out after 0.05 s"
+
+
+async def test_real_search_timing_out_is_killed_and_reported(tmp_path: Path) -> None:
+    root = tmp_path / "big"
+    root.mkdir()
+    for i in range(30):
+        (root / f"m{i}.py").write_text("needle = 1\n" * 1000)
+    result = await default_registry().call(
+        "search_codebase", {"query": "needle"}, Workspace(root=root, timeout=0.001)
+    )
+    assert not result.ok and result.error is not None and "timed out" in result.error
 
 
 async def test_output_is_capped(ws: Workspace) -> None:

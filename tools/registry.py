@@ -100,6 +100,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message[:200]}"
 
 
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An optional argument may also be null (models often send null for "not given")."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
 def _spec(
     name: str,
     fn: Callable[..., Awaitable[ToolResult]],
@@ -107,14 +112,17 @@ def _spec(
     required: Sequence[str],
 ) -> ToolSpec:
     async def run(ws: Workspace, args: Mapping[str, Any]) -> ToolResult:
-        return await fn(ws, **args)
+        return await fn(ws, **{k: v for k, v in args.items() if v is not None})
 
     return ToolSpec(
         name=name,
         description=inspect.getdoc(fn) or name,
         parameters={
             "type": "object",
-            "properties": dict(properties),
+            "properties": {
+                key: schema if key in required else _nullable(schema)
+                for key, schema in properties.items()
+            },
             "required": list(required),
             "additionalProperties": False,
         },
