@@ -365,11 +365,11 @@ async def test_fail_next_scripts_faults_then_recovers(
 async def test_pagination_uses_link_headers(
     fake_github: FakeGitHub, http: aiohttp.ClientSession, authed: dict[str, str]
 ) -> None:
+    comment = fake_github.add_review_comment(REPO, 7, path="app.py", line=2, body="earlier")
     for i in range(5):
-        fake_github.add_reaction(99, "+1", user=f"user{i}")
-    fake_github.review_comments[99] = {"id": 99, "_repo": REPO, "_number": 7}
+        fake_github.add_reaction(comment["id"], "+1", user=f"user{i}")
     async with http.get(
-        f"{fake_github.base_url}/repos/{REPO}/pulls/comments/99/reactions?per_page=2",
+        f"{fake_github.base_url}/repos/{REPO}/pulls/comments/{comment['id']}/reactions?per_page=2",
         headers=authed,
     ) as resp:
         assert len(await resp.json()) == 2

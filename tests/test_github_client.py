@@ -271,10 +271,15 @@ async def test_check_runs_permission_reactions_and_issue_comments(
     assert await client.get_permission(REPO, "not a login") == "none"
     comment = await client.create_issue_comment(REPO, number, "hello")
     assert comment["body"] == "hello"
-    fake_github.review_comments[5] = {"id": 5, "_repo": REPO, "_number": number}
-    fake_github.add_reaction(5, "-1")
-    reactions = await client.list_comment_reactions(REPO, 5)
-    assert [r["content"] for r in reactions] == ["-1"]
+    earlier = fake_github.add_review_comment(
+        REPO, number, path="README.md", line=1, body="an earlier finding"
+    )
+    fake_github.add_reaction(earlier["id"], "-1", user="maintainer")
+    reactions = await client.list_comment_reactions(REPO, earlier["id"])
+    assert [(r["content"], r["user"]["login"]) for r in reactions] == [("-1", "maintainer")]
+    with pytest.raises(GitHubError) as info:
+        await client.list_comment_reactions(REPO, 424242)
+    assert info.value.status_code == 404
 
 
 async def test_502_is_retried_then_succeeds(
@@ -372,3 +377,25 @@ def test_retry_policy_checks_itself() -> None:
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError):
         RetryPolicy(initial_wait=-1)
+
+
+async def test_slow_answers_time_out_as_retryable_errors(
+    session: aiohttp.ClientSession, fake_github: FakeGitHub, app_private_key: str
+) -> None:
+    policy = RetryPolicy(
+        attempts=2, initial_wait=0.0, max_wait=0.0, jitter=0.0, request_timeout=0.2
+    )
+    app = GitHubApp(
+        session,
+        app_id=APP_ID,
+        private_key=app_private_key,
+        base_url=fake_github.base_url,
+        retry=policy,
+    )
+    client = await app.installation(1)
+    fake_github.add_repo(REPO)
+    fake_github.delay = 0.5
+    with pytest.raises(GitHubError, match="no answer") as info:
+        await client.get_pull(REPO, 1)
+    assert info.value.retryable and info.value.status_code == 0
+    fake_github.delay = 0.0

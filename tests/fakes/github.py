@@ -398,6 +398,27 @@ class FakeGitHub:
     def add_reaction(self, comment_id: int, content: str, *, user: str = "octocat") -> None:
         self.reactions.setdefault(comment_id, []).append(self._reaction(content, user))
 
+    def add_review_comment(
+        self,
+        repo: str,
+        number: int,
+        *,
+        path: str,
+        line: int,
+        body: str,
+        side: str = "RIGHT",
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        """Put a comment on the PR as if it had been posted earlier (by ``user`` or the bot)."""
+        pull = self._pull(repo, number)
+        comment = {"path": path, "line": line, "side": side, "body": body}
+        stored = self._store_comment(
+            pull, comment, commit_id=pull.head_sha, review_id=next(self._ids)
+        )
+        if user is not None:
+            stored["user"] = self._user(user)
+        return self._public(stored)
+
     def fail_next(
         self,
         method: str,
