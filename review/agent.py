@@ -371,7 +371,7 @@ async def run_agent(
 ) -> AgentOutcome:
     """Review ``diff`` with tools until the model submits or a budget runs out."""
     before = llm.usage
-    max_chars = max(budget.max_tokens * 2, MIN_DIFF_CHARS)
+    max_chars = max(budget.max_tokens, MIN_DIFF_CHARS)
     run = _Run(
         llm=llm,
         model=model,

@@ -220,14 +220,20 @@ class LLMClient:
                 f"{purpose} call to {model}: the model endpoint is unreachable", retryable=True
             )
             raise _AttemptFailed(error) from None
+        except openai.APIError as exc:
+            self._record(purpose, model, prompt_version, started, "error:bad_response")
+            raise LLMError(
+                self._redact(f"{purpose} call to {model}: unusable response: {exc.message[:300]}")
+            ) from None
         except asyncio.CancelledError:
             self._record(purpose, model, prompt_version, started, "error:cancelled")
             raise
         latency_ms = (time.perf_counter() - started) * 1000
-        if not response.choices:
-            self._record(purpose, model, prompt_version, started, "error:no_choices")
-            raise ModelOutputError(f"{purpose} call to {model}: the response has no choices")
-        return self._completion(purpose, prompt_version, request, response, latency_ms)
+        try:
+            return self._completion(purpose, prompt_version, request, response, latency_ms)
+        except ModelOutputError as exc:
+            self._record(purpose, model, prompt_version, started, "error:bad_response")
+            raise LLMError(f"{purpose} call to {model}: unusable response: {exc}") from None
 
     def _completion(
         self,
@@ -237,6 +243,8 @@ class LLMClient:
         response: Any,
         latency_ms: float,
     ) -> Completion:
+        if not response.choices:
+            raise ModelOutputError("the response has no choices")
         choice = response.choices[0]
         calls: list[ToolCall] = []
         for call in choice.message.tool_calls or ():

@@ -13,12 +13,14 @@ import pytest
 import sqlite_utils
 
 from cache.db import open_db
+from prwarden.errors import ModelOutputError
 from review.agent import AgentOutcome, run_agent
 from review.diff import parse_diff
 from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import CallContext, PRInfo
 from review.settings import Budget, ReviewSettings
+from review.submit import parse_submission
 from security.injection import scan
 from security.spotlight import Spotlight
 from tests.fakes.openai import Call, FakeOpenAI, slow, text, tool_calls
@@ -343,3 +345,37 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     assert "   26 +            with open(output_path, 'a') as output_file:" in user["content"]
     assert request["temperature"] == pytest.approx(0.1)
     assert [t["function"]["name"] for t in request["tools"]][-1] == "submit_review"
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({**FINDING, "confidence": 0.9}, "Additional properties are not allowed"),
+        ({k: v for k, v in FINDING.items() if k != "suggestion"}, "'suggestion' is a required"),
+        ({**FINDING, "line": 0}, "line: 0 is less than the minimum of 1"),
+        ({**FINDING, "path": "../etc/passwd"}, "must not contain empty, '.' or '..' parts"),
+        ({**FINDING, "title": ""}, "title"),
+        ("a finding as a string", "is not of type 'object'"),
+    ],
+)
+def test_parse_submission_rejects_each_bad_item_with_its_reason(item: Any, reason: str) -> None:
+    findings, rejected = parse_submission(json.dumps({"findings": [FINDING, item]}))
+    assert [f.title for f in findings] == [FINDING["title"]]
+    [(raw, why)] = rejected
+    assert why.startswith("findings[1]: ") and reason in why
+    assert raw == (item if isinstance(item, dict) else {"value": item})
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ("not json", "not valid JSON"),
+        ("[]", "expected an object"),
+        ('{"findings": {}}', "'findings' must be a list"),
+        ('{"findings": [], "verdict": "approve"}', "unexpected keys: ['verdict']"),
+    ],
+)
+def test_parse_submission_refuses_an_unusable_payload(payload: str, error: str) -> None:
+    with pytest.raises(ModelOutputError) as info:
+        parse_submission(payload)
+    assert any(error in e for e in info.value.errors)

@@ -253,3 +253,18 @@ def test_retry_after_headers() -> None:
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
     assert retry_after_seconds({}) is None
+
+
+async def test_a_response_without_choices_is_an_llm_error(
+    fake: FakeOpenAI, make: Make, db: sqlite_utils.Database
+) -> None:
+    def empty(request: dict[str, Any]) -> Any:
+        body = dict(text("x")(request))  # type: ignore[arg-type]
+        body["choices"] = []
+        return body
+
+    fake.script(empty)
+    with pytest.raises(LLMError) as info:
+        await _hello(make())
+    assert "no choices" in str(info.value) and not info.value.retryable
+    assert [r["outcome"] for r in _rows(db)] == ["error:bad_response"]

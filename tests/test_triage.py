@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import sqlite_utils
 
 from cache.db import open_db
+from prwarden.errors import ConfigError
 from review.config import RepoConfig, load_repo_config
 from review.diff import Diff, parse_diff
 from review.llm import LLMClient
@@ -211,3 +213,14 @@ async def test_invalid_model_output_falls_back_to_a_deep_review(
     assert verdict.focus_files == diff.paths
     assert verdict.reason.startswith("triage output invalid") and error in verdict.reason
     assert db["llm_calls"].count == 1
+
+
+def test_prompts_are_versioned_by_a_hash_of_their_text() -> None:
+    for name in ("triage", "review", "repair"):
+        prompt = load_prompt(name)
+        digest = hashlib.sha256(prompt.text.encode()).hexdigest()[:10]
+        assert prompt.version == f"{name}@{digest}" and prompt.text.strip()
+    with pytest.raises(ConfigError, match="no prompt named"):
+        load_prompt("missing")
+    with pytest.raises(ConfigError, match="invalid prompt name"):
+        load_prompt("../review")
