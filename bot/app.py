@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import triage_page
 from bot.config import Settings
-from bot.context import AppContext
+from bot.context import CTX, AppContext
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
 from bot.metrics import CONTENT_TYPE
@@ -20,6 +20,8 @@ from bot.worker import WorkerPool
 from bot.workspace import Workspaces
 from cache.db import open_db
 from cache.queue import JobQueue
+
+POOL = web.AppKey("pool", WorkerPool)
 
 
 def make_app(
@@ -36,7 +38,9 @@ def make_app(
         settings=settings, db=database, queue=JobQueue(database, clock=clock), clock=clock
     )
     app = web.Application(client_max_size=MAX_BODY)
-    app["ctx"] = ctx
+    app[CTX] = ctx
+    pool = WorkerPool(ctx, workers=settings.limits.workers)
+    app[POOL] = pool
     app.router.add_post("/webhook", handle_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -51,14 +55,10 @@ def make_app(
                 base_url=settings.github_api_url,
                 clock=clock,
             )
-            runner = JobRunner(
-                ctx, github, Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
-            )
-            app["runner"] = runner
-            pool = WorkerPool(ctx, runner, workers=settings.limits.workers)
-            app["pool"] = pool
+            workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
+            runner = JobRunner(ctx, github, workspaces)
             if workers:
-                pool.start()
+                pool.start(runner)
             yield
             ctx.shutting_down = True
             await pool.stop(settings.shutdown_grace)
@@ -68,7 +68,7 @@ def make_app(
 
 
 async def healthz(request: web.Request) -> web.Response:
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     depth = ctx.queue.depth()
     status = 503 if ctx.shutting_down else 200
     return web.json_response(
@@ -77,7 +77,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     for state, count in ctx.queue.depth().items():
         ctx.metrics.queue_depth.labels(state=state).set(count)
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -109,7 +109,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     app = make_app(settings)
     web.run_app(
-        app, host=args.host, port=args.port, shutdown_timeout=settings.shutdown_grace,
+        app,
+        host=args.host,
+        port=args.port,
+        shutdown_timeout=settings.shutdown_grace,
         print=lambda msg: print(msg, file=sys.stderr),
     )
     return 0
@@ -125,9 +128,18 @@ def read_local_diff(args: argparse.Namespace) -> bytes:
             raise DiffError(f"cannot read diff {args.diff}: {exc.strerror}") from None
     try:
         out = subprocess.run(
-            ["git", "-C", str(args.repo), "diff", "--no-color", "--no-ext-diff",
-             f"{args.base}...HEAD"],
-            capture_output=True, check=True, timeout=120,
+            [
+                "git",
+                "-C",
+                str(args.repo),
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                f"{args.base}...HEAD",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
     except FileNotFoundError:
         raise DiffError("git is not installed; pass --diff FILE") from None
@@ -271,10 +283,10 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     if args.action == "show":
-        item = held.get(args.id)
-        if item is None:
+        found = held.get(args.id)
+        if found is None:
             raise StoreError(f"no held finding with id {args.id}")
-        print(json.dumps(_held_json(item), indent=2))
+        print(json.dumps(_held_json(found), indent=2))
         return 0
     if args.action == "approve":
         item = held.approve(args.id, args.by)
@@ -313,8 +325,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import render_stats
 
     db = open_db(settings.db_path)
-    print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo,
-                       fmt=args.format))
+    print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo, fmt=args.format))
     return 0
 
 
@@ -333,7 +344,8 @@ def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.evaluate import run_eval_command
 
-    return run_eval_command(args, settings)
+    code: int = run_eval_command(args, settings)
+    return code
 
 
 if __name__ == "__main__":

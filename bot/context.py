@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlite_utils
+from aiohttp import web
 
 from bot.config import Settings
 from bot.metrics import Metrics
@@ -35,3 +36,6 @@ class AppContext:
 
     def wake_workers(self) -> None:
         self.wakeup.set()
+
+
+CTX = web.AppKey("ctx", AppContext)

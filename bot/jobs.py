@@ -36,8 +36,8 @@ from review.config import CONFIG_PATH, load_repo_config
 from review.diff import parse_diff
 from review.findings import AnnotatedFinding, Finding, fingerprint
 from review.pipeline import run_review
-from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
 from review.render import comment_body
+from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -68,14 +68,18 @@ def budget_state(ctx: AppContext, installation_id: int, repo: str) -> BudgetStat
     since = float(calendar.timegm(day.timetuple()))
     resets = (day + timedelta(days=1)).strftime("%Y-%m-%d %H:%M UTC")
     checks = (
-        ("installation", dict(installation_id=installation_id),
-         limits.daily_tokens_per_installation, limits.daily_cost_per_installation),
+        (
+            "installation",
+            dict(installation_id=installation_id),
+            limits.daily_tokens_per_installation,
+            limits.daily_cost_per_installation,
+        ),
         ("repository", dict(repo=repo), limits.daily_tokens_per_repo, limits.daily_cost_per_repo),
     )
     for scope, where, max_tokens, max_cost in checks:
         if not (max_tokens or max_cost):
             continue
-        spend = usage_since(ctx.db, since, **where)  # type: ignore[arg-type]
+        spend = usage_since(ctx.db, since, **where)
         if max_tokens and spend.tokens >= max_tokens:
             return BudgetState(True, f"daily token budget of this {scope}", resets)
         if max_cost and spend.cost >= max_cost:
@@ -156,20 +160,39 @@ class JobRunner:
         await check.start()
         pull = await gh.get_pull(job.repo, job.pr_number)
         if pull.get("head", {}).get("sha") != job.head_sha or pull.get("state") != "open":
-            await check.finish("neutral", "Superseded", "A newer push or a closed PR replaced this.")
+            await check.finish(
+                "neutral", "Superseded", "A newer push or a closed PR replaced this."
+            )
             return
         budget = budget_state(self.ctx, job.installation_id, job.repo)
         if budget.exhausted and s.review.model_configured:
             runs.record_run(
-                self.ctx.db, job_id=job.id, installation_id=job.installation_id, repo=job.repo,
-                pr_number=job.pr_number, head_sha=job.head_sha, diff_hash="", mode="budget",
-                outcome="budget_exhausted", summary=budget.which, findings=[], injection_hits=[],
-                config_errors=[], posted=0, held=0, dropped=0, tokens_in=0, tokens_out=0, cost=0.0,
-                review_id=None, shadow=False,
+                self.ctx.db,
+                job_id=job.id,
+                installation_id=job.installation_id,
+                repo=job.repo,
+                pr_number=job.pr_number,
+                head_sha=job.head_sha,
+                diff_hash="",
+                mode="budget",
+                outcome="budget_exhausted",
+                summary=budget.which,
+                findings=[],
+                injection_hits=[],
+                config_errors=[],
+                posted=0,
+                held=0,
+                dropped=0,
+                tokens_in=0,
+                tokens_out=0,
+                cost=0.0,
+                review_id=None,
+                shadow=False,
             )
             self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
             await check.finish(
-                "neutral", "Budget exhausted: not reviewed",
+                "neutral",
+                "Budget exhausted: not reviewed",
                 f"The {budget.which} is used up. Reviews resume at {budget.resets_at}.",
             )
             return
@@ -189,9 +212,13 @@ class JobRunner:
             config=config,
             config_problems=problems,
             pr=PRInfo(
-                repo=job.repo, number=job.pr_number, title=str(pull.get("title") or ""),
-                body=str(pull.get("body") or ""), author=str((pull.get("user") or {}).get("login")),
-                head_sha=job.head_sha, base_sha=base_sha,
+                repo=job.repo,
+                number=job.pr_number,
+                title=str(pull.get("title") or ""),
+                body=str(pull.get("body") or ""),
+                author=str((pull.get("user") or {}).get("login")),
+                head_sha=job.head_sha,
+                base_sha=base_sha,
             ),
             context=CallContext(job.installation_id, job.repo, job.pr_number),
             existing_fingerprints=fingerprints,
@@ -201,18 +228,27 @@ class JobRunner:
         await self._publish(gh, job, check, request, result)
 
     async def _publish(
-        self, gh: GitHubClient, job: Job, check: CheckRun, request: ReviewRequest,
+        self,
+        gh: GitHubClient,
+        job: Job,
+        check: CheckRun,
+        request: ReviewRequest,
         result: ReviewResult,
     ) -> None:
-        s = self.settings
         diff = parse_diff(request.diff)
         held_store = HeldFindings(self.ctx.db, clock=self.ctx.clock)
         for af in result.held:
             held_store.hold(
-                installation_id=job.installation_id, repo=job.repo, pr_number=job.pr_number,
-                head_sha=job.head_sha, fingerprint=af.fingerprint, finding=af.finding.to_dict(),
-                evidence={"reasons": list(af.disposition.reasons),
-                          "injections": [r.excerpt for r in result.injections]},
+                installation_id=job.installation_id,
+                repo=job.repo,
+                pr_number=job.pr_number,
+                head_sha=job.head_sha,
+                fingerprint=af.fingerprint,
+                finding=af.finding.to_dict(),
+                evidence={
+                    "reasons": list(af.disposition.reasons),
+                    "injections": [r.excerpt for r in result.injections],
+                },
             )
         shadow = request.config.mode == "shadow"
         review_id: int | None = None
@@ -220,7 +256,12 @@ class JobRunner:
         if not shadow:
             event = review_event(result, request.config.mode, request.config.request_changes_at)
             outcome = await post_review(
-                gh, job.repo, job.pr_number, head_sha=job.head_sha, result=result, diff=diff,
+                gh,
+                job.repo,
+                job.pr_number,
+                head_sha=job.head_sha,
+                result=result,
+                diff=diff,
                 event=event,
             )
             review_id, posted = outcome.review_id, outcome.posted
@@ -229,18 +270,38 @@ class JobRunner:
             reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
             self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
         runs.record_run(
-            self.ctx.db, job_id=job.id, installation_id=job.installation_id, repo=job.repo,
-            pr_number=job.pr_number, head_sha=job.head_sha, diff_hash=result.diff_hash,
-            mode=result.mode, outcome="shadow" if shadow else "posted", summary=result.body,
+            self.ctx.db,
+            job_id=job.id,
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=job.pr_number,
+            head_sha=job.head_sha,
+            diff_hash=result.diff_hash,
+            mode=result.mode,
+            outcome="shadow" if shadow else "posted",
+            summary=result.body,
             findings=[_finding_row(af) for af in result.findings],
-            injection_hits=[{"where": r.where, "score": r.score, "reasons": list(r.reasons),
-                             "excerpt": r.excerpt} for r in result.injections],
+            injection_hits=[
+                {
+                    "where": r.where,
+                    "score": r.score,
+                    "reasons": list(r.reasons),
+                    "excerpt": r.excerpt,
+                }
+                for r in result.injections
+            ],
             config_errors=[str(p) for p in result.config_problems],
-            posted=len(posted), held=len(result.held), dropped=len(result.dropped),
-            tokens_in=result.usage.tokens_in, tokens_out=result.usage.tokens_out,
-            cost=result.usage.cost, review_id=review_id, shadow=shadow,
+            posted=len(posted),
+            held=len(result.held),
+            dropped=len(result.dropped),
+            tokens_in=result.usage.tokens_in,
+            tokens_out=result.usage.tokens_out,
+            cost=result.usage.cost,
+            review_id=review_id,
+            shadow=shadow,
         )
-        self.ctx.metrics.reviews.labels(mode=result.mode, outcome="shadow" if shadow else "posted").inc()
+        outcome_label = "shadow" if shadow else "posted"
+        self.ctx.metrics.reviews.labels(mode=result.mode, outcome=outcome_label).inc()
         self.ctx.metrics.cache.labels(result="hit" if result.mode == "cached" else "miss").inc()
         pending = held_store.pending_count(job.repo, job.pr_number)
         conclusion, title = conclusion_for(result)
@@ -248,14 +309,21 @@ class JobRunner:
             title = f"Shadow mode: nothing posted ({title})"
         summary = check_summary(result, pending)
         if result.config_problems:
-            summary = "**Config problems** (defaults used for these keys):\n" + "\n".join(
-                f"- {p}" for p in result.config_problems
-            ) + "\n\n" + summary
+            summary = (
+                "**Config problems** (defaults used for these keys):\n"
+                + "\n".join(f"- {p}" for p in result.config_problems)
+                + "\n\n"
+                + summary
+            )
         await check.finish(conclusion, title, summary)
 
     async def _record_comments(
-        self, gh: GitHubClient, job: Job, review_id: int,
-        posted: tuple[AnnotatedFinding, ...], result: ReviewResult,
+        self,
+        gh: GitHubClient,
+        job: Job,
+        review_id: int,
+        posted: tuple[AnnotatedFinding, ...],
+        result: ReviewResult,
     ) -> None:
         if not posted:
             return
@@ -266,13 +334,22 @@ class JobRunner:
             for fp, af in by_fp.items():
                 if f"prwarden:fp={fp}" in (comment.get("body") or ""):
                     feedback.record_posted_comment(
-                        self.ctx.db, comment_id=int(comment["id"]),
-                        installation_id=job.installation_id, repo=job.repo,
-                        pr_number=job.pr_number, head_sha=job.head_sha, path=af.finding.path,
-                        line=af.finding.line, fingerprint=fp,
-                        category=af.finding.category.value, severity=af.finding.severity.value,
-                        prompt_version=version if af.finding.source == "model" else af.finding.source,
-                        source=af.finding.source, anchored_code="",
+                        self.ctx.db,
+                        comment_id=int(comment["id"]),
+                        installation_id=job.installation_id,
+                        repo=job.repo,
+                        pr_number=job.pr_number,
+                        head_sha=job.head_sha,
+                        path=af.finding.path,
+                        line=af.finding.line,
+                        fingerprint=fp,
+                        category=af.finding.category.value,
+                        severity=af.finding.severity.value,
+                        prompt_version=(
+                            version if af.finding.source == "model" else af.finding.source
+                        ),
+                        source=af.finding.source,
+                        anchored_code="",
                     )
 
     async def command(self, gh: GitHubClient, job: Job) -> None:
@@ -285,15 +362,19 @@ class JobRunner:
         if command in ("pause", "resume"):
             deliveries.set_paused(self.ctx.db, job.repo, command == "pause", by=user)
             await gh.create_issue_comment(
-                job.repo, job.pr_number,
+                job.repo,
+                job.pr_number,
                 f"prwarden reviews are {'paused' if command == 'pause' else 'resumed'} "
                 "for this repository.",
             )
             return
         pull = await gh.get_pull(job.repo, job.pr_number)
         self.ctx.queue.enqueue(
-            "review", installation_id=job.installation_id, repo=job.repo,
-            pr_number=job.pr_number, head_sha=str(pull["head"]["sha"]),
+            "review",
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=job.pr_number,
+            head_sha=str(pull["head"]["sha"]),
             payload={"action": "command"},
         )
         self.ctx.wake_workers()
@@ -313,17 +394,24 @@ class JobRunner:
         pull = await gh.get_pull(job.repo, job.pr_number)
         if changed is None or not changed.commentable(finding.line):
             await gh.create_issue_comment(
-                job.repo, job.pr_number,
+                job.repo,
+                job.pr_number,
                 f"A held finding on `{finding.path}:{finding.line}` was approved, but that line "
                 "is no longer part of the diff.",
             )
             held.mark_posted(held_id, 0)
             return
-        af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, changed.added.get(
-            finding.line, "")))
+        af = AnnotatedFinding(
+            finding, fingerprint=fingerprint(finding, changed.added.get(finding.line, ""))
+        )
         comment = await gh.create_review_comment(
-            job.repo, job.pr_number, commit_id=str(pull["head"]["sha"]), path=finding.path,
-            line=finding.line, side="RIGHT", body=comment_body(af, diff),
+            job.repo,
+            job.pr_number,
+            commit_id=str(pull["head"]["sha"]),
+            path=finding.path,
+            line=finding.line,
+            side="RIGHT",
+            body=comment_body(af, diff),
         )
         held.mark_posted(held_id, int(comment["id"]))
 
@@ -340,21 +428,23 @@ def _finding_row(af: AnnotatedFinding) -> dict[str, Any]:
 async def collect_feedback(ctx: AppContext, gh: GitHubClient, repo: str, number: int) -> int:
     """Read reactions and replies on the bot's comments; store them as feedback signals."""
     comments = await gh.list_review_comments(repo, number)
-    known = {c["comment_id"] for c in feedback.posted_comments(ctx.db, repo, number)}
+    known = {c.comment_id for c in feedback.posted_comments(ctx.db, repo, number)}
     stored = 0
     for comment in comments:
         reply_to = comment.get("in_reply_to_id")
-        if reply_to in known:
+        actor = (comment.get("user") or {}).get("login") or "ghost"
+        if isinstance(reply_to, int) and reply_to in known:
             stored += feedback.record_feedback(
-                ctx.db, comment_id=int(reply_to), signal="reply",
-                actor=(comment.get("user") or {}).get("login", ""),
+                ctx.db, comment_id=reply_to, signal="reply", actor=actor
             )
     for comment_id in known:
         for reaction in await gh.list_comment_reactions(repo, comment_id):
             signal = {"+1": "thumbs_up", "-1": "thumbs_down"}.get(reaction.get("content", ""))
             if signal:
                 stored += feedback.record_feedback(
-                    ctx.db, comment_id=comment_id, signal=signal,
-                    actor=(reaction.get("user") or {}).get("login", ""),
+                    ctx.db,
+                    comment_id=comment_id,
+                    signal=signal,
+                    actor=(reaction.get("user") or {}).get("login") or "ghost",
                 )
     return stored

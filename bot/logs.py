@@ -12,8 +12,17 @@ from typing import Any
 from security.secrets import RedactingFilter, Redactor
 
 CONTEXT_FIELDS = (
-    "delivery_id", "installation_id", "repo", "pr_number", "head_sha", "job_id", "status",
-    "reason", "error", "user", "command",
+    "delivery_id",
+    "installation_id",
+    "repo",
+    "pr_number",
+    "head_sha",
+    "job_id",
+    "status",
+    "reason",
+    "error",
+    "user",
+    "command",
 )
 
 

@@ -93,7 +93,11 @@ async def post_review(
     body = result.body
     try:
         review = await gh.create_review(
-            repo, number, commit_id=head_sha, event=event, body=body,
+            repo,
+            number,
+            commit_id=head_sha,
+            event=event,
+            body=body,
             comments=[_comment(af, diff) for af in posted],
         )
         return Posted(int(review["id"]), tuple(posted), ())
@@ -106,15 +110,23 @@ async def post_review(
     refused = [af for af in posted if af not in keep]
     try:
         review = await gh.create_review(
-            repo, number, commit_id=head_sha, event=event,
-            body=body + _refused_note(refused), comments=[_comment(af, fresh) for af in keep],
+            repo,
+            number,
+            commit_id=head_sha,
+            event=event,
+            body=body + _refused_note(refused),
+            comments=[_comment(af, fresh) for af in keep],
         )
         return Posted(int(review["id"]), tuple(keep), tuple(refused))
     except GitHubError as exc:
         if exc.status_code != 422:
             raise
     review = await gh.create_review(
-        repo, number, commit_id=head_sha, event=event, body=body + _refused_note(posted),
+        repo,
+        number,
+        commit_id=head_sha,
+        event=event,
+        body=body + _refused_note(posted),
         comments=[],
     )
     return Posted(int(review["id"]), (), tuple(posted))
@@ -134,10 +146,9 @@ def _refused_note(refused: list[AnnotatedFinding]) -> str:
     if not refused:
         return ""
     lines = ["", "", "GitHub would not anchor these findings on the diff:"]
-    lines += [
-        f"- `{af.finding.path}:{af.finding.line}` — {render.escape(af.finding.title)}"
-        for af in refused
-    ]
+    for af in refused:
+        where = render.code_span(f"{af.finding.path}:{af.finding.line}")
+        lines.append(f"- {where} {render.code_span(af.finding.title)}")
     return "\n".join(lines)
 
 
@@ -159,7 +170,10 @@ class CheckRun:
                 await self.update(title, summary or "Review in progress.")
             return self.id
         self.id = await self.gh.create_check_run(
-            self.repo, head_sha=self.head_sha, name=self.name, status="in_progress",
+            self.repo,
+            head_sha=self.head_sha,
+            name=self.name,
+            status="in_progress",
             output={"title": title, "summary": summary or "Review in progress."},
         )
         return self.id
@@ -167,7 +181,9 @@ class CheckRun:
     async def update(self, title: str, summary: str) -> None:
         assert self.id is not None
         await self.gh.update_check_run(
-            self.repo, self.id, status="in_progress",
+            self.repo,
+            self.id,
+            status="in_progress",
             output={"title": title[:200], "summary": summary[:MAX_SUMMARY]},
         )
 
@@ -176,7 +192,10 @@ class CheckRun:
             await self.start()
         assert self.id is not None
         await self.gh.update_check_run(
-            self.repo, self.id, status="completed", conclusion=conclusion,
+            self.repo,
+            self.id,
+            status="completed",
+            conclusion=conclusion,
             output={"title": title[:200], "summary": summary[:MAX_SUMMARY]},
         )
         self.completed = True

@@ -17,10 +17,11 @@ def render_stats(
     rows = stats(db, since=since, repo=repo)
     accepted = acceptance(db, repo=repo, since=since)
     if fmt == "json":
-        return json.dumps(
-            {"repositories": [asdict(r) for r in rows], "acceptance": [asdict(a) for a in accepted]},
-            indent=2,
-        )
+        data = {
+            "repositories": [asdict(r) for r in rows],
+            "acceptance": [asdict(a) for a in accepted],
+        }
+        return json.dumps(data, indent=2)
     out: list[str] = []
     header = (
         f"{'installation':>12}  {'repository':<32} {'reviews':>7} {'cache hit':>9} "

@@ -12,7 +12,7 @@ import json
 
 from aiohttp import web
 
-from bot.context import AppContext
+from bot.context import CTX, AppContext
 from cache.held import HeldFindings
 from prwarden.errors import StoreError
 
@@ -23,7 +23,7 @@ def add_routes(app: web.Application) -> None:
 
 
 def _authorized(request: web.Request) -> bool:
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     expected = ctx.settings.admin_token
     if not expected:
         return False
@@ -41,7 +41,7 @@ def _deny() -> web.Response:
 async def list_findings(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _deny()
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     state = request.query.get("state", "pending")
     items = HeldFindings(ctx.db, clock=ctx.clock).list(None if state == "all" else state)
     if "application/json" in request.headers.get("Accept", ""):
@@ -56,7 +56,7 @@ async def list_findings(request: web.Request) -> web.Response:
     page = (
         "<!doctype html><meta charset=utf-8><title>prwarden: held findings</title>"
         "<h1>Held findings</h1><p>Decide with <code>POST /findings/ID/approve</code> or "
-        "<code>/reject</code> (JSON body <code>{\"by\": ..., \"reason\": ...}</code>), or with "
+        '<code>/reject</code> (JSON body <code>{"by": ..., "reason": ...}</code>), or with '
         "<code>prwarden findings approve|reject ID</code>.</p>"
         "<table><tr><th>id</th><th>PR</th><th>where</th><th>severity</th><th>title</th>"
         f"<th>state</th></tr>{rows}</table>"
@@ -81,7 +81,7 @@ def _row(item: object) -> dict[str, object]:
 async def decide(request: web.Request) -> web.Response:
     if not _authorized(request):
         return _deny()
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     decision = request.match_info["decision"]
     try:
         held_id = int(request.match_info["id"])

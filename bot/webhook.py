@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from gidgethub import BadRequest, ValidationFailure, sansio
 
-from bot.context import AppContext, Dispatch
+from bot.context import CTX, AppContext, Dispatch
 from bot.handlers import router
 from cache import deliveries
 from prwarden.errors import WebhookError
@@ -66,7 +66,7 @@ def parse_event(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
-    ctx: AppContext = request.app["ctx"]
+    ctx: AppContext = request.app[CTX]
     started = time.perf_counter()
     event_name = request.headers.get("X-GitHub-Event", "unknown")
     if ctx.shutting_down:

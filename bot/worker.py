@@ -28,9 +28,9 @@ Runner = Callable[[Job], Awaitable["JobOutcome"]]
 
 
 class WorkerPool:
-    def __init__(self, ctx: AppContext, runner: Runner, *, workers: int, poll: float = 0.5):
+    def __init__(self, ctx: AppContext, *, workers: int, poll: float = 0.5):
         self.ctx = ctx
-        self.runner = runner
+        self.runner: Runner | None = None
         self.workers = max(1, workers)
         self.poll = poll
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -39,7 +39,8 @@ class WorkerPool:
         self._stopping = False
         ctx.cancel_job = self.cancel
 
-    def start(self) -> None:
+    def start(self, runner: Runner) -> None:
+        self.runner = runner
         self._loops = [
             asyncio.create_task(self._loop(i), name=f"prwarden-worker-{i}")
             for i in range(self.workers)
@@ -93,6 +94,7 @@ class WorkerPool:
             self._running.pop(job.id, None)
 
     async def _apply(self, job: Job) -> None:
+        assert self.runner is not None
         outcome = await self.runner(job)
         queue = self.ctx.queue
         if queue.is_superseded(job.id):

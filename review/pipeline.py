@@ -21,7 +21,7 @@ import sqlite_utils
 
 from cache.accounting import usage_since
 from cache.reviews import ReviewCache
-from prwarden.errors import LLMError
+from prwarden.errors import LLMError, ToolError
 from review import render
 from review.agent import run_agent
 from review.diff import Diff, FileDiff, parse_diff
@@ -117,9 +117,13 @@ async def run_review(
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    static = findings_from_diagnostics(await ruff_diagnostics(workspace, paths), diff)
-    injections = _scan_untrusted(request, files)
     part = await _model_part(request, diff, files, workspace, diff_hash, db)
+    try:
+        static = findings_from_diagnostics(await ruff_diagnostics(workspace, paths), diff)
+    except ToolError as exc:
+        static = []
+        part.notes.append(f"The linter could not run ({exc}); its findings are missing.")
+    injections = _scan_untrusted(request, files)
     injections += part.injections
     annotated = apply_filters(
         [*static, *part.findings],
@@ -134,14 +138,14 @@ async def run_review(
     notes = tuple(part.notes)
     model = request.settings.review_model if part.mode in ("model", "cached") else None
     body = render.review_body(
-        mode=part.mode,
+        mode=_render_mode(part),
         files_reviewed=part.reviewed or tuple(paths),
         files_skipped=skipped,
         annotated=annotated,
         notes=notes,
         config_problems=[str(p) for p in request.config_problems],
         model=model,
-        head_sha=request.pr.head_sha,
+        head_sha=request.pr.head_sha or diff_hash[:40],
     )
     return ReviewResult(
         mode=part.mode,
@@ -158,6 +162,16 @@ async def run_review(
         files_reviewed=tuple(paths),
         files_skipped=tuple(skipped),
     )
+
+
+def _render_mode(part: _ModelPart) -> str:
+    if part.mode == "cached":
+        return "cache"
+    if part.mode == "static" and part.usage.calls:
+        return "unavailable"
+    if part.mode == "static" and any("unavailable" in note for note in part.notes):
+        return "unavailable"
+    return part.mode
 
 
 async def _model_part(
@@ -231,7 +245,10 @@ async def _with_model(
     verdict = await _triage(request, sub, llm, spotlight)
     if verdict.level == "skip":
         return _ModelPart(
-            findings=reused, mode="skipped", triage="skip", usage=llm.usage,
+            findings=reused,
+            mode="skipped",
+            triage="skip",
+            usage=llm.usage,
             notes=[*notes, f"Skipped by triage: {verdict.reason}"],
         )
     budget = settings.light if verdict.level == "light" else settings.deep

@@ -31,6 +31,7 @@ _MODES = {
     "static": "static-only review: no model configured",
     "unavailable": "model unavailable: static-only review",
     "cache": "from cache",
+    "skipped": "skipped: nothing here for a model to review",
 }
 
 
@@ -166,7 +167,8 @@ def review_body(
     model: str | None,
     head_sha: str,
 ) -> str:
-    """The review summary. ``mode`` is ``model``, ``static``, ``unavailable`` or ``cache``."""
+    """The review summary. ``mode`` is ``model``, ``static``, ``unavailable``, ``cache`` or
+    ``skipped``."""
     if not _SHA.fullmatch(head_sha):
         raise ValueError(f"head_sha must be 7-64 lowercase hex digits, got {head_sha!r}")
     out = [f"**prwarden** — {mode_line(mode, model)}", ""]

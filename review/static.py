@@ -46,7 +46,8 @@ def findings_from_diagnostics(diagnostics: Iterable[Diagnostic], diff: Diff) -> 
             continue
         category, severity = classify(diag.code)
         code = diag.code or diag.source
-        suggestion = diag.fix if diag.fix is not None and "\n" not in diag.fix.rstrip("\n") else None
+        # ruff's fix is the new text of the one line it touches ("" deletes the line).
+        suggestion = diag.fix if diag.fix is not None and "\n" not in diag.fix else None
         findings.append(
             Finding(
                 path=diag.path,

@@ -48,10 +48,8 @@ def test_large_real_diffs_match_git_numstat(diff_path: Path) -> None:
 
 @pytest.mark.parametrize("case", BUG_CASES, ids=[p.name for p in BUG_CASES])
 def test_bug_diffs_anchor_every_labelled_line(case: Path) -> None:
-    labels = {
-        row["id"]: row
-        for row in map(json.loads, (CORPORA / "bug_diffs" / "labels.jsonl").read_text().splitlines())
-    }
+    rows = (CORPORA / "bug_diffs" / "labels.jsonl").read_text().splitlines()
+    labels = {row["id"]: row for row in map(json.loads, rows)}
     label = labels[case.name]
     diff = parse_diff((case / "pr.diff").read_bytes())
     f = diff.file(label["file"])
@@ -175,8 +173,11 @@ def test_several_files_and_hash_ignores_delivery_details() -> None:
     combined = RENAME + BINARY + DELETION + ADDED + MODE_ONLY
     diff = parse_diff(combined)
     assert diff.paths == ("new/name.py", "logo.png", "gone.py", "new.py", "run.sh")
-    shuffled = ADDED + MODE_ONLY + DELETION.replace(b"1111111..0000000", b"abcdef0..0000000") + (
-        RENAME + BINARY
+    shuffled = (
+        ADDED
+        + MODE_ONLY
+        + DELETION.replace(b"1111111..0000000", b"abcdef0..0000000")
+        + (RENAME + BINARY)
     )
     assert parse_diff(shuffled).normalized_hash() == diff.normalized_hash()
     changed = combined.replace(b"+    return 2", b"+    return 3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import make_app
 from bot.config import Settings
+from bot.context import CTX
 from cache import deliveries
 from cache.db import open_db
 from prwarden.errors import ConfigError
@@ -23,7 +25,7 @@ async def client(aiohttp_client: Any, app_private_key: str) -> TestClient:
 
 
 def _jobs(client: TestClient) -> list[Any]:
-    return list(client.app["ctx"].queue.jobs())
+    return list(client.app[CTX].queue.jobs())
 
 
 async def _post(client: TestClient, event: str, data: Any, **kw: Any) -> Any:
@@ -56,7 +58,9 @@ async def test_pull_request_opened_is_queued(client: TestClient) -> None:
     assert [j.id for j in jobs] == body["jobs"]
     job = jobs[0]
     assert (job.kind, job.repo, job.pr_number, job.head_sha) == (
-        "review", data["repository"]["full_name"], data["number"],
+        "review",
+        data["repository"]["full_name"],
+        data["number"],
         data["pull_request"]["head"]["sha"],
     )
     assert job.installation_id == data["installation"]["id"]
@@ -140,8 +144,9 @@ async def test_wrong_content_type_is_400(client: TestClient) -> None:
 async def test_body_over_25_mb_is_413(client: TestClient) -> None:
     body = b'{"zen": "' + b"x" * (26 * 1024 * 1024) + b'"}'
     response = await client.post(
-        "/webhook", data=body, headers={**delivery_headers("ping", b"{}"),
-                                        "X-Hub-Signature-256": sign(body)}
+        "/webhook",
+        data=io.BytesIO(body),
+        headers={**delivery_headers("ping", b"{}"), "X-Hub-Signature-256": sign(body)},
     )
     assert response.status == 413
     assert _jobs(client) == []
@@ -166,7 +171,7 @@ async def test_newer_push_supersedes_the_queued_review(client: TestClient) -> No
     newer["action"] = "synchronize"
     newer["pull_request"]["head"]["sha"] = "f" * 40
     await _post(client, "pull_request", newer)
-    states = {j.head_sha: j.state for j in client.app["ctx"].queue.jobs()}
+    states = {j.head_sha: j.state for j in client.app[CTX].queue.jobs()}
     assert states[data["pull_request"]["head"]["sha"]] == "superseded"
     assert states["f" * 40] == "queued"
 
@@ -176,7 +181,7 @@ async def test_installation_events_remember_and_forget(client: TestClient) -> No
     inst = created["installation"]["id"]
     response = await _post(client, "installation", created)
     assert response.status == 200
-    db = client.app["ctx"].db
+    db = client.app[CTX].db
     assert deliveries.is_installed(db, inst)
     removed = payload("installation.deleted.1")
     removed["installation"]["id"] = inst
@@ -193,7 +198,7 @@ async def test_ping_and_healthz(client: TestClient) -> None:
 
 
 async def test_slash_command_queues_a_command_job(client: TestClient) -> None:
-    data = payload("issue_comment.created.2")
+    data = payload("issue_comment.created")
     data["issue"]["pull_request"] = {"url": "https://api.github.com/x"}
     data["comment"]["body"] = "/prwarden pause"
     data["comment"]["user"]["type"] = "User"
@@ -205,7 +210,7 @@ async def test_slash_command_queues_a_command_job(client: TestClient) -> None:
 
 
 async def test_slash_command_with_arguments_is_ignored(client: TestClient) -> None:
-    data = payload("issue_comment.created.2")
+    data = payload("issue_comment.created")
     data["issue"]["pull_request"] = {"url": "https://api.github.com/x"}
     data["comment"]["body"] = "/prwarden review --model evil --base-url http://attacker"
     response = await _post(client, "issue_comment", data)
