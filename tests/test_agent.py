@@ -14,7 +14,7 @@ import sqlite_utils
 
 from cache.db import open_db
 from prwarden.errors import ModelOutputError
-from review.agent import AgentOutcome, run_agent
+from review.agent import MAX_CALLS_PER_TURN, AgentOutcome, run_agent
 from review.diff import parse_diff
 from review.llm import LLMClient
 from review.prompts import load_prompt
@@ -379,3 +379,14 @@ def test_parse_submission_refuses_an_unusable_payload(payload: str, error: str) 
     with pytest.raises(ModelOutputError) as info:
         parse_submission(payload)
     assert any(error in e for e in info.value.errors)
+
+
+async def test_calls_beyond_the_per_turn_limit_get_an_error_instead_of_running(
+    fake: FakeOpenAI, llm: LLMClient, workspace: Workspace, db: sqlite_utils.Database
+) -> None:
+    many = [("read_file", {"path": PATH, "start": n, "end": n}) for n in range(1, 11)]
+    fake.script(tool_calls(*many), submit())
+    outcome = await _run(llm, workspace, db)
+    assert [r.ok for r in outcome.tool_calls] == [True] * MAX_CALLS_PER_TURN + [False] * 2
+    answers = _tool_messages(fake.requests[1])
+    assert len(answers) == 10 and "at most 8 tool calls per turn" in answers[-1]["content"]
