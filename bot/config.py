@@ -82,6 +82,8 @@ class Settings:
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             review=review,
+            lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
+            shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
             limits=Limits(
                 daily_tokens_per_installation=_int(env, "PRWARDEN_DAILY_TOKENS_INSTALLATION", 0),
                 daily_cost_per_installation=_float(env, "PRWARDEN_DAILY_COST_INSTALLATION", 0.0),
