@@ -322,7 +322,8 @@ def _decode(kind: str, blob: str) -> str | None:
         if kind == "hex":
             raw = bytes.fromhex(blob.replace("\\x", ""))
         else:
-            padded = blob + "=" * (-len(blob.rstrip("=")) % 4)
+            stripped = blob.rstrip("=")
+            padded = stripped + "=" * (-len(stripped) % 4)
             alphabet = b"-_" if ("-" in blob or "_" in blob) else None
             raw = base64.b64decode(padded, altchars=alphabet, validate=True)
         decoded = raw.decode("utf-8")
