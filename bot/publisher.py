@@ -42,6 +42,16 @@ async def find_own_review(
     return None
 
 
+async def has_own_review(gh: GitHubClient, repo: str, number: int, bot_login: str) -> bool:
+    """Whether the bot has posted a review on this PR, for any head SHA."""
+    prefix = review_marker("")[:-4]
+    return any(
+        (review.get("user") or {}).get("login", "") == bot_login
+        and prefix in (review.get("body") or "")
+        for review in await gh.list_reviews(repo, number)
+    )
+
+
 async def existing_fingerprints(
     gh: GitHubClient, repo: str, number: int, bot_login: str
 ) -> tuple[frozenset[str], list[dict[str, Any]]]:

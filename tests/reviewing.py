@@ -1,0 +1,109 @@
+"""A scripted reviewer on the fake OpenAI server, and the real app wired to it and the fake GitHub.
+
+``reviewer`` answers any number of requests: a triage request gets a ``deep`` verdict over the
+files in its diff, a review request gets a ``submit_review`` call with the scripted findings
+whose path appears in the prompt. Usage is the fake's estimate from the request's size, so
+tokens follow what the pipeline actually sent.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.app import make_app
+from bot.config import Limits
+from bot.context import CTX
+from cache.db import open_db
+from review.settings import ReviewSettings
+from tests.fakes.github import FakeGitHub
+from tests.fakes.openai import FakeOpenAI, Handler, tool_calls
+from tests.helpers import make_settings
+
+API_KEY = "sk-test-Zq8vR2mN5pL7xK4wT9yB3cD6"
+_DIFF_PATH = re.compile(r"^\+\+\+ b/(\S+)$", re.MULTILINE)
+
+
+def model_settings(fake: FakeOpenAI) -> ReviewSettings:
+    return ReviewSettings(
+        triage_model="gpt-4o-mini",
+        review_model="gpt-4o",
+        base_url=fake.base_url,
+        api_key=API_KEY,
+        llm_retries=0,
+    )
+
+
+def _prompt_text(request: Mapping[str, Any]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in request["messages"])
+
+
+def reviewer(findings: Sequence[Mapping[str, Any]] = ()) -> Handler:
+    """One turn handler that can answer every triage and review request of a test."""
+
+    def handler(request: dict[str, Any]) -> Any:
+        prompt = _prompt_text(request)
+        choice = request.get("tool_choice")
+        if isinstance(choice, dict) and choice["function"]["name"] == "triage_verdict":
+            paths = list(dict.fromkeys(_DIFF_PATH.findall(prompt)))[:10]
+            verdict = {
+                "level": "deep",
+                "focus_files": paths,
+                "risk_areas": [],
+                "reason": "code changed",
+            }
+            return tool_calls(("triage_verdict", verdict))(request)
+        mine = [
+            f for f in findings if f"+++ b/{f['path']}" in prompt or f"### {f['path']} (" in prompt
+        ]
+        return tool_calls(("submit_review", {"findings": mine}))(request)
+
+    return handler
+
+
+def script_reviewer(fake: FakeOpenAI, findings: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Give ``fake`` enough turns of ``reviewer(findings)`` for any test."""
+    fake.script(*[reviewer(findings)] * 400)
+
+
+async def serve(
+    aiohttp_client: Any,
+    gh: FakeGitHub,
+    key: str,
+    tmp_path: Path,
+    *,
+    review: ReviewSettings | None = None,
+    limits: Limits | None = None,
+    clock: Callable[[], float] | None = None,
+) -> TestClient[Any, Any]:
+    """The real app on a real SQLite file, talking to the fake GitHub (and model)."""
+    settings = make_settings(
+        key, api_url=gh.base_url, workspaces=tmp_path / "ws", review=review, limits=limits
+    )
+    db = open_db(tmp_path / "prwarden.db")
+    app = make_app(settings, db=db) if clock is None else make_app(settings, db=db, clock=clock)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
+
+
+def idle(client: TestClient[Any, Any]) -> bool:
+    depth = client.app[CTX].queue.depth()
+    return not (depth["queued"] or depth["running"])
+
+
+def llm_calls(client: TestClient[Any, Any]) -> int:
+    conn: sqlite3.Connection = client.app[CTX].db.conn
+    return int(conn.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0])
+
+
+def runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
+    """Every recorded review run, oldest first, as plain dicts."""
+    conn: sqlite3.Connection = client.app[CTX].db.conn
+    cursor = conn.execute("SELECT * FROM review_runs ORDER BY id")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

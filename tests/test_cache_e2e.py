@@ -1,0 +1,157 @@
+"""The review cache through the real app: a re-push of the same change costs no model call
+and posts nothing new; the same diff elsewhere is served from cache too."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.context import CTX
+from tests.fakes.github import FakeGitHub
+from tests.fakes.openai import FakeOpenAI
+from tests.reviewing import idle, llm_calls, model_settings, runs, script_reviewer, serve
+from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
+
+FINDING = {
+    "path": "shop/db.py",
+    "line": 23,
+    "start_line": None,
+    "severity": "medium",
+    "category": "correctness",
+    "title": "total_spent returns None when the query fails",
+    "body": "`except Exception: pass` makes `total_spent` return `None` instead of a float; "
+    "callers that add it up crash later with a TypeError far from the cause.",
+    "suggestion": "        raise",
+}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        script_reviewer(server, [FINDING])
+        yield server
+    assert server.problems == [] and server.rejected == []
+
+
+@pytest.fixture
+async def reviewed(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+) -> tuple[PullScenario, TestClient[Any, Any]]:
+    """The example PR, reviewed once with the scripted model."""
+    gh, key = fake_github, app_private_key
+    s = pull_scenario(gh)
+    client = await serve(aiohttp_client, gh, key, tmp_path, review=model_settings(fake))
+    body, headers = s.delivery()
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(client) and len(s.reviews) == 1)
+    assert llm_calls(client) == 2  # triage and one agent turn
+    assert any(FINDING["title"] in c["body"] for c in s.comments)
+    return s, client
+
+
+def _force_push(s: PullScenario, sha: str, *, base_sha: str | None = None) -> None:
+    """Move the PR's head to ``sha`` (same diff), keeping what is already on the PR."""
+    pull = s.gh.pulls[(s.repo, s.number)]
+    pull.head_sha = sha
+    pull.base_sha = base_sha or pull.base_sha
+
+
+def _completed(s: PullScenario, sha: str) -> dict[str, Any] | None:
+    done = [r for r in s.check_runs(sha) if r["status"] == "completed"]
+    return done[-1] if done else None
+
+
+async def test_force_push_of_the_same_change_calls_no_model_and_posts_nothing(
+    reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
+) -> None:
+    s, client = reviewed
+    calls, comments = llm_calls(client), copy.deepcopy(s.comments)
+    new_sha = fake_github.add_commit(s.repo, example_files(), sha="f" * 40)
+    _force_push(s, new_sha)
+    body, headers = s.delivery(action="synchronize", head_sha=new_sha)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+
+    assert llm_calls(client) == calls
+    assert s.comments == comments
+    assert len(s.reviews) == 1 and s.reviews[0]["commit_id"] == s.head_sha
+    check = _completed(s, new_sha)
+    assert check is not None and check["conclusion"] == "success"
+    assert "from cache" in check["output"]["title"]
+    assert "Served from cache" in check["output"]["summary"]
+    last = runs(client)[-1]
+    assert (last["head_sha"], last["mode"], last["outcome"]) == (new_sha, "cached", "unchanged")
+    assert (last["tokens_in"], last["posted"]) == (0, 0)
+    assert fake_github.invalid_requests == []
+
+
+async def test_reopened_pr_calls_no_model_and_posts_nothing(
+    reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
+) -> None:
+    s, client = reviewed
+    calls, comments = llm_calls(client), copy.deepcopy(s.comments)
+    body, headers = s.delivery(action="reopened")
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: len(client.app[CTX].queue.jobs(state="done")) == 2)
+    assert llm_calls(client) == calls
+    assert s.comments == comments and len(s.reviews) == 1
+    check = _completed(s, s.head_sha)
+    assert check is not None and check["conclusion"] == "success"
+
+
+async def test_same_diff_on_another_pr_is_served_from_cache_and_posted_there(
+    reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
+) -> None:
+    s, client = reviewed
+    calls = llm_calls(client)
+    other_sha = fake_github.add_commit(s.repo, example_files(), sha="e" * 40)
+    fake_github.add_pull(
+        s.repo,
+        s.number + 1,
+        diff=example_diff(),
+        head_sha=other_sha,
+        base_sha=s.base_sha,
+        head_ref="another-branch",
+    )
+    other = PullScenario(
+        fake_github, s.repo, s.number + 1, other_sha, s.base_sha, copy.deepcopy(s.event)
+    )
+    other.event["number"] = other.event["pull_request"]["number"] = s.number + 1
+    other.event["pull_request"]["head"]["ref"] = "another-branch"
+    body, headers = other.delivery(head_sha=other_sha)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(client) and len(other.reviews) == 1)
+
+    assert llm_calls(client) == calls
+    assert any(FINDING["title"] in c["body"] for c in other.comments)
+    assert {c["body"] for c in other.comments} == {c["body"] for c in s.comments}
+    last = runs(client)[-1]
+    assert (last["pr_number"], last["mode"], last["outcome"]) == (s.number + 1, "cached", "posted")
+    check = _completed(other, other_sha)
+    assert check is not None and "from cache" in check["output"]["title"]
+
+
+async def test_a_different_repo_config_is_a_cache_miss(
+    reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
+) -> None:
+    s, client = reviewed
+    calls = llm_calls(client)
+    base = fake_github.add_commit(
+        s.repo, {".github/prwarden.yml": b"max_comments: 5\n"}, branch="main"
+    )
+    new_sha = fake_github.add_commit(s.repo, example_files(), sha="d" * 40)
+    _force_push(s, new_sha, base_sha=base)
+    body, headers = s.delivery(action="synchronize", head_sha=new_sha)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+    assert llm_calls(client) > calls
+    assert runs(client)[-1]["mode"] == "model"
