@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.logs import setup_logging
 from cache.db import open_db
 from prwarden import __version__
-from prwarden.errors import ConfigError, DiffError, PrwardenError, StoreError
+from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"prwarden: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (DiffError, StoreError) as exc:
+    except (DiffError, StoreError, DatasetError) as exc:
         print(f"prwarden: {exc}", file=sys.stderr)
         return 2
     except PrwardenError as exc:

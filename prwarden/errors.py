@@ -14,7 +14,8 @@ only at the two edges (the webhook handler and the job runner)::
     ├── ModelOutputError     the model's output does not follow the schema (errors)
     ├── ToolError            a tool could not run (tool, reason)
     │   └── JailError        a path or archive member escapes the workspace (path)
-    └── StoreError           the SQLite store refused an operation
+    ├── StoreError           the SQLite store refused an operation
+    └── DatasetError         an eval dataset or stored eval result cannot be read (path)
 
 The exceptions carry data, not only a message, so handlers decide on fields rather than
 on text. Messages never contain secrets.
@@ -110,3 +111,11 @@ class JailError(ToolError):
 
 class StoreError(PrwardenError):
     """The store refused an operation (bad state transition, unknown id)."""
+
+
+class DatasetError(PrwardenError):
+    """An evaluation dataset, its labels or a stored eval result cannot be read."""
+
+    def __init__(self, message: str, *, path: str = ""):
+        super().__init__(message)
+        self.path = path
