@@ -23,6 +23,7 @@ from bot.publisher import (
     conclusion_for,
     existing_fingerprints,
     find_own_review,
+    has_own_review,
     post_review,
     review_event,
 )
@@ -253,7 +254,14 @@ class JobRunner:
         shadow = request.config.mode == "shadow"
         review_id: int | None = None
         posted: tuple[AnnotatedFinding, ...] = ()
-        if not shadow:
+        unchanged = (
+            not shadow
+            and result.mode == "cached"
+            and not result.posted
+            and await has_own_review(gh, job.repo, job.pr_number, self.settings.bot_login)
+        )
+        outcome_label = "shadow" if shadow else "unchanged" if unchanged else "posted"
+        if not shadow and not unchanged:
             event = review_event(result, request.config.mode, request.config.request_changes_at)
             outcome = await post_review(
                 gh,
@@ -278,7 +286,7 @@ class JobRunner:
             head_sha=job.head_sha,
             diff_hash=result.diff_hash,
             mode=result.mode,
-            outcome="shadow" if shadow else "posted",
+            outcome=outcome_label,
             summary=result.body,
             findings=[_finding_row(af) for af in result.findings],
             injection_hits=[
@@ -300,14 +308,20 @@ class JobRunner:
             review_id=review_id,
             shadow=shadow,
         )
-        outcome_label = "shadow" if shadow else "posted"
         self.ctx.metrics.reviews.labels(mode=result.mode, outcome=outcome_label).inc()
-        self.ctx.metrics.cache.labels(result="hit" if result.mode == "cached" else "miss").inc()
+        if result.mode in ("cached", "model"):
+            hit = result.mode == "cached"
+            self.ctx.metrics.cache.labels(result="hit" if hit else "miss").inc()
         pending = held_store.pending_count(job.repo, job.pr_number)
         conclusion, title = conclusion_for(result)
         if shadow:
             title = f"Shadow mode: nothing posted ({title})"
         summary = check_summary(result, pending)
+        if unchanged:
+            summary = (
+                "Served from cache: this change was already reviewed on this PR and nothing "
+                "new would be posted, so no new review was added.\n\n" + summary
+            )
         if result.config_problems:
             summary = (
                 "**Config problems** (defaults used for these keys):\n"
