@@ -115,7 +115,8 @@ class JobRunner:
             return await self._retry_later(job, exc.retry_after, f"GitHub rate limit: {exc}")
         except GitHubError as exc:
             if exc.retryable:
-                return await self._retry_later(job, min(2**job.attempts * 5, 600), str(exc))
+                delay = min(2**job.attempts * self.settings.retry_delay, 600.0)
+                return await self._retry_later(job, delay, str(exc))
             return await self._fail(job, f"GitHub refused a request ({exc.status_code}): {exc}")
         except PrwardenError as exc:
             return await self._fail(job, f"{type(exc).__name__}: {exc}")
@@ -206,6 +207,11 @@ class JobRunner:
         diff_text = await gh.get_diff(job.repo, job.pr_number)
         workspace = await self.workspaces.fetch(gh, job.repo, job.head_sha)
         fingerprints, _ = await existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login)
+        # A comment a person deleted is not on GitHub any more, but it was dismissed: keep it out.
+        fingerprints |= {
+            c.fingerprint for c in feedback.posted_comments(self.ctx.db, job.repo, job.pr_number)
+        }
+        since = await self._since_last_review(gh, job)
         request = ReviewRequest(
             diff=diff_text,
             workspace=workspace,
@@ -223,10 +229,26 @@ class JobRunner:
             ),
             context=CallContext(job.installation_id, job.repo, job.pr_number),
             existing_fingerprints=fingerprints,
+            since_diff=since,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
         )
         result = await run_review(request, db=self.ctx.db)
         await self._publish(gh, job, check, request, result)
+
+    async def _since_last_review(self, gh: GitHubClient, job: Job) -> bytes | None:
+        """The diff from the last reviewed head to this one, for an incremental review."""
+        if job.payload.get("action") != "synchronize":
+            return None
+        last = runs.last_run(self.ctx.db, job.repo, job.pr_number)
+        if last is None or last.head_sha == job.head_sha or last.mode not in ("model", "cached"):
+            return None
+        try:
+            return await gh.compare_diff(job.repo, last.head_sha, job.head_sha)
+        except GitHubError as exc:
+            if exc.retryable:
+                raise
+            log.info("no incremental diff; reviewing the whole PR", extra={"reason": str(exc)})
+            return None
 
     async def _publish(
         self,

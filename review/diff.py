@@ -11,6 +11,7 @@ U+FFFD), may use CRLF, and may contain binary, renamed, mode-only, added and del
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import itertools
@@ -102,6 +103,31 @@ class FileDiff:
                 best = candidate
         return best
 
+    def restricted(self, lines: set[int], *, context: int = 8) -> FileDiff | None:
+        """This file cut down to the diff lines within ``context`` lines of ``lines``.
+
+        Hunks are split where they leave the window, so a one-line change in a large hunk
+        yields a small hunk around it.
+        """
+        hunks: list[Hunk] = []
+        for hunk in self.hunks:
+            hunks.extend(_cut_hunk(hunk, lines, context))
+        if not hunks:
+            return None
+        keep = {line.new for h in hunks for line in h.lines if line.new is not None}
+        keep_old = {line.old for h in hunks for line in h.lines if line.old is not None}
+        return FileDiff(
+            path=self.path,
+            old_path=self.old_path,
+            status=self.status,
+            is_binary=self.is_binary,
+            hunks=tuple(hunks),
+            patch=self.patch,
+            added=MappingProxyType({n: t for n, t in self.added.items() if n in keep}),
+            right_lines=frozenset(self.right_lines & keep),
+            left_lines=frozenset(self.left_lines & keep_old),
+        )
+
     @property
     def patch_hash(self) -> str:
         """SHA-256 of this file's normalized patch (see ``Diff.normalized_hash``)."""
@@ -147,6 +173,59 @@ class Diff:
 
     def subset(self, paths: set[str]) -> Diff:
         return Diff(tuple(f for f in self.files if f.path in paths))
+
+    def since(self, interdiff: Diff) -> Diff:
+        """The part of this diff that ``interdiff`` (last reviewed head → this head) touched.
+
+        Both diffs number new-side lines in the same head commit, so a hunk of this diff is kept
+        when one of its lines was added by ``interdiff``.
+        """
+        kept: list[FileDiff] = []
+        for f in self.files:
+            changed = interdiff.file(f.path)
+            if changed is None:
+                continue
+            part = f.restricted(set(changed.added))
+            if part is not None:
+                kept.append(part)
+        return Diff(tuple(kept))
+
+
+def _cut_hunk(hunk: Hunk, lines: set[int], context: int) -> list[Hunk]:
+    """The runs of ``hunk`` whose new-side position lies within ``context`` of ``lines``."""
+    positions: list[int] = []
+    upcoming = hunk.new_start
+    for line in reversed(hunk.lines):
+        if line.new is not None:
+            upcoming = line.new
+        positions.append(upcoming)
+    positions.reverse()
+    wanted = sorted(lines)
+    runs: list[list[DiffLine]] = []
+    previous_kept = False
+    for line, pos in zip(hunk.lines, positions, strict=True):
+        i = bisect.bisect_left(wanted, pos - context)
+        kept = i < len(wanted) and wanted[i] <= pos + context
+        if kept:
+            if not previous_kept:
+                runs.append([])
+            runs[-1].append(line)
+        previous_kept = kept
+    cut: list[Hunk] = []
+    for run in runs:
+        olds = [ln.old for ln in run if ln.old is not None]
+        news = [ln.new for ln in run if ln.new is not None]
+        cut.append(
+            Hunk(
+                old_start=olds[0] if olds else hunk.old_start,
+                old_length=len(olds),
+                new_start=news[0] if news else hunk.new_start,
+                new_length=len(news),
+                header=hunk.header,
+                lines=tuple(run),
+            )
+        )
+    return cut
 
 
 def _normalized_file(f: FileDiff) -> str:

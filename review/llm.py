@@ -61,7 +61,8 @@ class Completion:
     @property
     def message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation history."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        # Empty text rather than null: OpenAI takes both, llama.cpp's server refuses null.
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
         if self.tool_calls:
             message["tool_calls"] = [
                 {
@@ -71,8 +72,6 @@ class Completion:
                 }
                 for call in self.tool_calls
             ]
-        elif self.content is None:
-            message["content"] = ""
         return message
 
 

@@ -239,9 +239,16 @@ async def _with_model(
     notes: list[str] = []
     if reused or len(todo) < len(files):
         notes.append(f"Reused earlier results for {len(files) - len(todo)} unchanged file(s).")
+    sub = diff.subset({f.path for f in todo})
+    if request.since_diff is not None:
+        sub = sub.since(parse_diff(request.since_diff))
+        notes.append(
+            f"Incremental review: the model looked at the {len(sub)} file(s) changed since the "
+            "last reviewed commit."
+        )
+        todo = [f for f in todo if sub.file(f.path) is not None]
     if not todo:
         return _ModelPart(findings=reused, mode="model", notes=notes, cacheable=True)
-    sub = diff.subset({f.path for f in todo})
     verdict = await _triage(request, sub, llm, spotlight)
     if verdict.level == "skip":
         return _ModelPart(
@@ -278,7 +285,7 @@ async def _with_model(
         notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
     findings = [*reused, *outcome.findings]
     complete = outcome.stop_reason == "submitted"
-    if cache is not None and complete:
+    if cache is not None and complete and request.since_diff is None:
         for f in todo:
             cache.put_file(
                 file_cache_key(request, f),

@@ -51,7 +51,9 @@ class ReviewRequest:
     pr: PRInfo = PRInfo()
     context: CallContext = CallContext()
     existing_fingerprints: frozenset[str] = frozenset()
-    previous_diff: str | bytes | None = None
+    # The diff from the last reviewed head to this one: the model then looks only at the
+    # hunks it touched (an incremental review); the static tools still see everything.
+    since_diff: str | bytes | None = None
     repo_url: str = ""
 
 

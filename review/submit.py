@@ -90,7 +90,7 @@ def parse_submission(arguments: str) -> tuple[list[Finding], list[tuple[dict[str
     object, no ``findings`` list).
     """
     try:
-        payload = json.loads(arguments)
+        payload = json.loads(arguments, strict=False)
     except (ValueError, TypeError) as exc:
         raise ModelOutputError(
             "submit_review arguments are not JSON", errors=[f"not valid JSON: {exc}"]

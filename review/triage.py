@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from prwarden.errors import ModelOutputError
 from review.config import RepoConfig
 from review.diff import Diff, FileDiff
+from review.diffview import render_diff
 from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
 from review.request import PRInfo
@@ -186,9 +187,7 @@ def triage_messages(diff: Diff, pr: PRInfo, spotlight: Spotlight) -> list[dict[s
     """The triage conversation: instructions, then the PR's untrusted text, each wrapped."""
     prompt = load_prompt("triage")
     listing = "\n".join(f"{f.path}\t{f.status}\t+{len(f.added)} -{_removed(f)}" for f in diff)
-    patch = "\n".join(f.patch for f in diff)
-    if len(patch) > MAX_DIFF_CHARS:
-        patch = patch[:MAX_DIFF_CHARS] + f"\n[diff cut at {MAX_DIFF_CHARS} characters]"
+    patch = render_diff(diff, (), MAX_DIFF_CHARS)
     user = "\n\n".join(
         [
             "Pull request title:\n" + spotlight.wrap("pr_title", pr.title),
@@ -242,7 +241,7 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
             "no triage verdict", errors=[f"expected a call to {TRIAGE_FUNCTION}, got none"]
         )
     try:
-        data = json.loads(calls[0].arguments)
+        data = json.loads(calls[0].arguments, strict=False)
     except ValueError as exc:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [

@@ -87,7 +87,7 @@ def parse_arguments(arguments: str | Mapping[str, Any]) -> dict[str, Any] | str:
     if len(arguments) > MAX_ARGUMENT_CHARS:
         return f"arguments longer than {MAX_ARGUMENT_CHARS} characters"
     try:
-        parsed = json.loads(arguments or "{}")
+        parsed = json.loads(arguments or "{}", strict=False)
     except json.JSONDecodeError as exc:
         return f"arguments are not valid JSON: {exc.msg} at position {exc.pos}"
     if not isinstance(parsed, dict):
