@@ -26,7 +26,13 @@ from tests.fakes.openai import FakeOpenAI, Handler, tool_calls
 from tests.helpers import make_settings
 
 API_KEY = "sk-test-Zq8vR2mN5pL7xK4wT9yB3cD6"
-_DIFF_PATH = re.compile(r"^\+\+\+ b/(\S+)$", re.MULTILINE)
+_DIFF_PATH = re.compile(r"^(?:\+\+\+ b/(\S+)$|### (\S+) \()", re.MULTILINE)
+
+
+def paths_in(request: Mapping[str, Any]) -> list[str]:
+    """The files whose diff a model request carries (as a patch or as the rendered diff)."""
+    found = _DIFF_PATH.findall(_prompt_text(request))
+    return list(dict.fromkeys(a or b for a, b in found))
 
 
 def model_settings(fake: FakeOpenAI) -> ReviewSettings:
@@ -47,20 +53,17 @@ def reviewer(findings: Sequence[Mapping[str, Any]] = ()) -> Handler:
     """One turn handler that can answer every triage and review request of a test."""
 
     def handler(request: dict[str, Any]) -> Any:
-        prompt = _prompt_text(request)
+        paths = paths_in(request)
         choice = request.get("tool_choice")
         if isinstance(choice, dict) and choice["function"]["name"] == "triage_verdict":
-            paths = list(dict.fromkeys(_DIFF_PATH.findall(prompt)))[:10]
             verdict = {
                 "level": "deep",
-                "focus_files": paths,
+                "focus_files": paths[:10],
                 "risk_areas": [],
                 "reason": "code changed",
             }
             return tool_calls(("triage_verdict", verdict))(request)
-        mine = [
-            f for f in findings if f"+++ b/{f['path']}" in prompt or f"### {f['path']} (" in prompt
-        ]
+        mine = [f for f in findings if f["path"] in paths]
         return tool_calls(("submit_review", {"findings": mine}))(request)
 
     return handler
