@@ -54,6 +54,7 @@ def make_app(
                 private_key=settings.private_key,
                 base_url=settings.github_api_url,
                 clock=clock,
+                retry=settings.github_retry,
             )
             workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
             runner = JobRunner(ctx, github, workspaces)

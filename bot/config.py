@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.github import RetryPolicy
 from prwarden.errors import ConfigError
 from review.findings import Severity
 from review.settings import Budget, ReviewSettings
@@ -41,6 +42,8 @@ class Settings:
     limits: Limits = Limits()
     lease_seconds: float = 120.0
     max_attempts: int = 5
+    retry_delay: float = 5.0
+    github_retry: RetryPolicy = RetryPolicy()
     shutdown_grace: float = 20.0
     tarball_max_bytes: int = 200 * 1024 * 1024
 
