@@ -227,7 +227,7 @@ class JobRunner:
                 head_sha=job.head_sha,
                 base_sha=base_sha,
             ),
-            context=CallContext(job.installation_id, job.repo, job.pr_number),
+            context=CallContext(job.installation_id, job.repo, job.pr_number, self.ctx.clock),
             existing_fingerprints=fingerprints,
             since_diff=since,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),

@@ -165,6 +165,7 @@ async def run_tool_calls(
                 installation_id=context.installation_id,
                 repo=context.repo,
                 pr_number=context.pr_number,
+                at=context.clock(),
             )
         hits = [
             InjectionRecord(call.name[:100], hit.score, hit.reasons, hit.excerpt)

@@ -304,6 +304,7 @@ class LLMClient:
             repo=self._context.repo,
             pr_number=self._context.pr_number,
             outcome=outcome,
+            at=self._context.clock(),
         )
 
     def _redact(self, text: str) -> str:

@@ -187,7 +187,7 @@ async def _model_part(
         return _ModelPart(mode="static", notes=["No model configured: static-only review."])
     if not files:
         return _ModelPart(mode="skipped", notes=["Nothing reviewable in this change."])
-    cache = ReviewCache(db) if db is not None else None
+    cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
         hit = cache.get(key)

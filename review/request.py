@@ -7,6 +7,8 @@ disposition, the review body, and the accounting of what the review cost.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,11 +36,12 @@ class PRInfo:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who a review is for, stamped on every model and tool call it logs."""
+    """Who a review is for, and the clock, stamped on every model and tool call it logs."""
 
     installation_id: int | None = None
     repo: str = ""
     pr_number: int | None = None
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ tokens follow what the pipeline actually sent.
 
 from __future__ import annotations
 
+import copy
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from review.settings import ReviewSettings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, Handler, tool_calls
 from tests.helpers import make_settings
+from tests.scenario import PullScenario, example_diff, example_files
 
 API_KEY = "sk-test-Zq8vR2mN5pL7xK4wT9yB3cD6"
 _DIFF_PATH = re.compile(r"^(?:\+\+\+ b/(\S+)$|### (\S+) \()", re.MULTILINE)
@@ -110,3 +112,34 @@ def runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
     cursor = conn.execute("SELECT * FROM review_runs ORDER BY id")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def another_pull(
+    s: PullScenario,
+    number: int,
+    *,
+    diff: str | None = None,
+    repo: str | None = None,
+    installation: int | None = None,
+) -> PullScenario:
+    """A second PR on the fake GitHub, like ``s`` (same files) but with its own head commit."""
+    repo = repo or s.repo
+    files = {**example_files(), "NUMBER": str(number).encode()}
+    head = s.gh.add_commit(repo, files)
+    base = s.gh.add_commit(repo, {"README.md": b"base\n"}, branch="main")
+    s.gh.add_pull(
+        repo,
+        number,
+        diff=diff if diff is not None else example_diff(),
+        head_sha=head,
+        base_sha=base,
+        head_ref=f"branch-{number}",
+    )
+    event = copy.deepcopy(s.event)
+    event["number"] = event["pull_request"]["number"] = number
+    event["pull_request"]["head"]["ref"] = f"branch-{number}"
+    event["pull_request"]["head"]["sha"] = head
+    event["pull_request"]["base"]["sha"] = base
+    event["repository"]["full_name"] = repo
+    event["installation"]["id"] = installation or event["installation"]["id"]
+    return PullScenario(s.gh, repo, number, head, base, event)

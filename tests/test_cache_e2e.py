@@ -14,8 +14,16 @@ from aiohttp.test_utils import TestClient
 from bot.context import CTX
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import idle, llm_calls, model_settings, runs, script_reviewer, serve
-from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
+from tests.reviewing import (
+    another_pull,
+    idle,
+    llm_calls,
+    model_settings,
+    runs,
+    script_reviewer,
+    serve,
+)
+from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
 
 FINDING = {
     "path": "shop/db.py",
@@ -113,21 +121,8 @@ async def test_same_diff_on_another_pr_is_served_from_cache_and_posted_there(
 ) -> None:
     s, client = reviewed
     calls = llm_calls(client)
-    other_sha = fake_github.add_commit(s.repo, example_files(), sha="e" * 40)
-    fake_github.add_pull(
-        s.repo,
-        s.number + 1,
-        diff=example_diff(),
-        head_sha=other_sha,
-        base_sha=s.base_sha,
-        head_ref="another-branch",
-    )
-    other = PullScenario(
-        fake_github, s.repo, s.number + 1, other_sha, s.base_sha, copy.deepcopy(s.event)
-    )
-    other.event["number"] = other.event["pull_request"]["number"] = s.number + 1
-    other.event["pull_request"]["head"]["ref"] = "another-branch"
-    body, headers = other.delivery(head_sha=other_sha)
+    other = another_pull(s, s.number + 1)
+    body, headers = other.delivery()
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
     await wait_for(lambda: idle(client) and len(other.reviews) == 1)
 
@@ -136,7 +131,7 @@ async def test_same_diff_on_another_pr_is_served_from_cache_and_posted_there(
     assert {c["body"] for c in other.comments} == {c["body"] for c in s.comments}
     last = runs(client)[-1]
     assert (last["pr_number"], last["mode"], last["outcome"]) == (s.number + 1, "cached", "posted")
-    check = _completed(other, other_sha)
+    check = _completed(other, other.head_sha)
     assert check is not None and "from cache" in check["output"]["title"]
 
 
