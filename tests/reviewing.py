@@ -85,10 +85,16 @@ async def serve(
     review: ReviewSettings | None = None,
     limits: Limits | None = None,
     clock: Callable[[], float] | None = None,
+    **overrides: Any,
 ) -> TestClient[Any, Any]:
     """The real app on a real SQLite file, talking to the fake GitHub (and model)."""
     settings = make_settings(
-        key, api_url=gh.base_url, workspaces=tmp_path / "ws", review=review, limits=limits
+        key,
+        api_url=gh.base_url,
+        workspaces=tmp_path / "ws",
+        review=review,
+        limits=limits,
+        **overrides,
     )
     db = open_db(tmp_path / "prwarden.db")
     app = make_app(settings, db=db) if clock is None else make_app(settings, db=db, clock=clock)
