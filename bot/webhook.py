@@ -79,6 +79,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return _answer(ctx, event_name, exc.status, {"error": str(exc)})
     except web.HTTPRequestEntityTooLarge:
         return _answer(ctx, event_name, 413, {"error": f"body larger than {MAX_BODY} bytes"})
+    except web.RequestPayloadError as exc:
+        return _answer(ctx, event_name, 400, {"error": f"unreadable body: {exc}"})
     action = str(event.data.get("action") or "")
     if not deliveries.record_delivery(
         ctx.db, event.delivery_id, event=event.event, action=action, clock=ctx.clock

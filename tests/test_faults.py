@@ -30,17 +30,18 @@ FAST_RETRY = RetryPolicy(attempts=2, initial_wait=0.05, max_wait=0.1, jitter=0.0
 
 async def _serve(
     aiohttp_client: Any, gh: FakeGitHub, key: str, tmp_path: Path, **settings: Any
-) -> TestClient:
+) -> TestClient[Any, Any]:
     settings.setdefault("github_retry", FAST_RETRY)
     settings.setdefault("retry_delay", 0.2)
     app = make_app(
         make_settings(key, api_url=gh.base_url, workspaces=tmp_path / "ws", **settings),
         db=open_db(tmp_path / "prwarden.db"),
     )
-    return await aiohttp_client(app)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
 
 
-async def _deliver(client: TestClient, s: PullScenario) -> None:
+async def _deliver(client: TestClient[Any, Any], s: PullScenario) -> None:
     body, headers = s.delivery()
     response = await client.post("/webhook", data=body, headers=headers)
     assert response.status == 202
