@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.context import CTX, AppContext
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
-from bot.metrics import CONTENT_TYPE
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.webhook import MAX_BODY, handle_webhook
 from bot.worker import WorkerPool
 from bot.workspace import Workspaces
@@ -35,7 +35,11 @@ def make_app(
     settings.check_server()
     database = db if db is not None else open_db(settings.db_path)
     ctx = AppContext(
-        settings=settings, db=database, queue=JobQueue(database, clock=clock), clock=clock
+        settings=settings,
+        db=database,
+        queue=JobQueue(database, clock=clock),
+        metrics=Metrics(database),
+        clock=clock,
     )
     app = web.Application(client_max_size=MAX_BODY)
     app[CTX] = ctx
@@ -79,6 +83,4 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     ctx: AppContext = request.app[CTX]
-    for state, count in ctx.queue.depth().items():
-        ctx.metrics.queue_depth.labels(state=state).set(count)
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

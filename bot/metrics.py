@@ -1,14 +1,128 @@
-"""Prometheus metrics, one registry per app (so tests and several apps never share counters)."""
+"""Prometheus metrics, one registry per app (so tests and several apps never share counters).
+
+What the web process itself sees (webhooks, reviews published, cache lookups, findings, queue
+waits) is counted in process. What happens inside ``review/`` (model calls, tool calls) is read
+at scrape time from the ``llm_calls`` and ``tool_calls`` tables by ``StoreCollector``, together
+with the queue depth from ``jobs``: exact, shared by every process on the store, and kept across
+restarts.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Iterator
+
+import sqlite_utils
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from tools.registry import default_registry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 20.0)
+OTHER_TOOL = "(other)"
+QUEUE_STATES = ("queued", "running", "done", "failed", "superseded")
+
+
+class StoreCollector(Collector):
+    """Model-call, tool-call and queue metrics summed from the store when scraped."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+        self._tools = frozenset(default_registry().names)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._model_metrics()
+        yield self._tool_calls()
+        yield self._tool_durations()
+        yield self._queue_depth()
+
+    def _model_metrics(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            "prwarden_model_calls",
+            "Model calls by model, purpose and outcome",
+            labels=["model", "purpose", "outcome"],
+        )
+        tokens = CounterMetricFamily(
+            "prwarden_model_tokens",
+            "Model tokens by model and direction",
+            labels=["model", "direction"],
+        )
+        cost = CounterMetricFamily(
+            "prwarden_model_cost_usd", "Estimated model cost by model", labels=["model"]
+        )
+        seconds = CounterMetricFamily(
+            "prwarden_model_seconds", "Time spent waiting for the model, by model", labels=["model"]
+        )
+        per_model: dict[str, list[float]] = {}
+        for model, purpose, outcome, n, t_in, t_out, usd, ms in self._db.conn.execute(
+            "SELECT model, purpose, outcome, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
+            " SUM(cost), SUM(latency_ms) FROM llm_calls GROUP BY model, purpose, outcome"
+        ):
+            calls.add_metric([model, purpose, outcome], n)
+            sums = per_model.setdefault(model, [0, 0, 0.0, 0.0])
+            for i, value in enumerate((t_in, t_out, usd, ms / 1000)):
+                sums[i] += value
+        for model, (t_in, t_out, usd, secs) in sorted(per_model.items()):
+            tokens.add_metric([model, "in"], t_in)
+            tokens.add_metric([model, "out"], t_out)
+            cost.add_metric([model], usd)
+            seconds.add_metric([model], secs)
+        yield from (calls, tokens, cost, seconds)
+
+    def _tool(self, name: str) -> str:
+        return name if name in self._tools else OTHER_TOOL
+
+    def _tool_calls(self) -> Metric:
+        family = CounterMetricFamily(
+            "prwarden_tool_calls", "Tool calls by tool and outcome", labels=["tool", "outcome"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for tool, failed, n in self._db.conn.execute(
+            "SELECT tool, error IS NOT NULL, COUNT(*) FROM tool_calls GROUP BY tool, 2"
+        ):
+            key = (self._tool(tool), "error" if failed else "ok")
+            counts[key] = counts.get(key, 0) + n
+        for labels, n in sorted(counts.items()):
+            family.add_metric(list(labels), n)
+        return family
+
+    def _tool_durations(self) -> Metric:
+        family = HistogramMetricFamily(
+            "prwarden_tool_duration_seconds", "Tool call durations by tool", labels=["tool"]
+        )
+        bucket_sql = ", ".join(f"SUM(duration_ms <= {b * 1000})" for b in TOOL_BUCKETS)
+        merged: dict[str, list[float]] = {}
+        for tool, n, total_ms, *under in self._db.conn.execute(
+            f"SELECT tool, COUNT(*), SUM(duration_ms), {bucket_sql} FROM tool_calls GROUP BY tool"
+        ):
+            sums = merged.setdefault(self._tool(tool), [0.0] * (len(TOOL_BUCKETS) + 2))
+            for i, value in enumerate((n, total_ms / 1000, *under)):
+                sums[i] += value
+        for tool, (n, total, *under) in sorted(merged.items()):
+            buckets = [(str(b), c) for b, c in zip(TOOL_BUCKETS, under, strict=True)]
+            family.add_metric([tool], [*buckets, ("+Inf", n)], sum_value=total)
+        return family
+
+    def _queue_depth(self) -> Metric:
+        family = GaugeMetricFamily("prwarden_queue_depth", "Jobs by state", labels=["state"])
+        counts = dict.fromkeys(QUEUE_STATES, 0)
+        for state, n in self._db.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            counts[state] = n
+        for state, n in counts.items():
+            family.add_metric([state], n)
+        return family
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The app's registry; with a store, ``StoreCollector`` is registered on it too."""
+
+    def __init__(self, db: sqlite_utils.Database | None = None) -> None:
         r = self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "prwarden_webhooks",
@@ -21,9 +135,6 @@ class Metrics:
             "Time to acknowledge an accepted delivery",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
             registry=r,
-        )
-        self.queue_depth = Gauge(
-            "prwarden_queue_depth", "Jobs in the queue by state", ["state"], registry=r
         )
         self.queue_wait = Histogram(
             "prwarden_queue_wait_seconds",
@@ -38,32 +149,7 @@ class Metrics:
             registry=r,
         )
         self.cache = Counter(
-            "prwarden_review_cache", "Review cache lookups", ["result"], registry=r
-        )
-        self.model_calls = Counter(
-            "prwarden_model_calls",
-            "Model calls by model and outcome",
-            ["model", "outcome"],
-            registry=r,
-        )
-        self.tokens = Counter(
-            "prwarden_model_tokens",
-            "Model tokens by model and direction",
-            ["model", "direction"],
-            registry=r,
-        )
-        self.cost = Counter(
-            "prwarden_model_cost_usd", "Estimated model cost by model", ["model"], registry=r
-        )
-        self.tool_calls = Counter(
-            "prwarden_tool_calls", "Tool calls by tool and outcome", ["tool", "outcome"], registry=r
-        )
-        self.tool_seconds = Histogram(
-            "prwarden_tool_seconds",
-            "Tool call duration",
-            ["tool"],
-            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 20),
-            registry=r,
+            "prwarden_review_cache", "Whole-diff review cache lookups", ["result"], registry=r
         )
         self.findings = Counter(
             "prwarden_findings",
@@ -71,6 +157,8 @@ class Metrics:
             ["status", "reason"],
             registry=r,
         )
+        if db is not None:
+            r.register(StoreCollector(db))
 
     def webhook(self, event: str, status: int) -> None:
         self.webhooks.labels(event=event, status=str(status)).inc()

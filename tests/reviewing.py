@@ -28,6 +28,18 @@ from tests.helpers import make_settings
 from tests.scenario import PullScenario, example_diff, example_files
 
 API_KEY = "sk-test-Zq8vR2mN5pL7xK4wT9yB3cD6"
+# A model finding on the bundled example (shop/db.py), specific enough to pass the filters.
+FINDING = {
+    "path": "shop/db.py",
+    "line": 23,
+    "start_line": None,
+    "severity": "medium",
+    "category": "correctness",
+    "title": "total_spent returns None when the query fails",
+    "body": "`except Exception: pass` makes `total_spent` return `None` instead of a float; "
+    "callers that add it up crash later with a TypeError far from the cause.",
+    "suggestion": "        raise",
+}
 _DIFF_PATH = re.compile(r"^(?:\+\+\+ b/(\S+)$|### (\S+) \()", re.MULTILINE)
 
 
@@ -51,8 +63,12 @@ def _prompt_text(request: Mapping[str, Any]) -> str:
     return "\n".join(str(m.get("content") or "") for m in request["messages"])
 
 
-def reviewer(findings: Sequence[Mapping[str, Any]] = ()) -> Handler:
-    """One turn handler that can answer every triage and review request of a test."""
+def reviewer(
+    findings: Sequence[Mapping[str, Any]] = (),
+    calls: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> Handler:
+    """One turn handler that can answer every triage and review request of a test; a review
+    first asks for the tool ``calls`` (in parallel), then submits."""
 
     def handler(request: dict[str, Any]) -> Any:
         paths = paths_in(request)
@@ -65,15 +81,21 @@ def reviewer(findings: Sequence[Mapping[str, Any]] = ()) -> Handler:
                 "reason": "code changed",
             }
             return tool_calls(("triage_verdict", verdict))(request)
+        if calls and not any(m["role"] == "tool" for m in request["messages"]):
+            return tool_calls(*calls)(request)
         mine = [f for f in findings if f["path"] in paths]
         return tool_calls(("submit_review", {"findings": mine}))(request)
 
     return handler
 
 
-def script_reviewer(fake: FakeOpenAI, findings: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Give ``fake`` enough turns of ``reviewer(findings)`` for any test."""
-    fake.script(*[reviewer(findings)] * 400)
+def script_reviewer(
+    fake: FakeOpenAI,
+    findings: Sequence[Mapping[str, Any]] = (),
+    calls: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> None:
+    """Give ``fake`` enough turns of ``reviewer(findings, calls)`` for any test."""
+    fake.script(*[reviewer(findings, calls)] * 400)
 
 
 async def serve(

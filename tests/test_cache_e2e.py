@@ -15,6 +15,7 @@ from bot.context import CTX
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
+    FINDING,
     another_pull,
     idle,
     llm_calls,
@@ -24,18 +25,6 @@ from tests.reviewing import (
     serve,
 )
 from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
-
-FINDING = {
-    "path": "shop/db.py",
-    "line": 23,
-    "start_line": None,
-    "severity": "medium",
-    "category": "correctness",
-    "title": "total_spent returns None when the query fails",
-    "body": "`except Exception: pass` makes `total_spent` return `None` instead of a float; "
-    "callers that add it up crash later with a TypeError far from the cause.",
-    "suggestion": "        raise",
-}
 
 
 @pytest.fixture
