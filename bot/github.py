@@ -110,6 +110,28 @@ def _repo_url(repo: str) -> str:
     return f"/repos/{owner}/{name}"
 
 
+REVIEW_THREADS_QUERY = """
+query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $cursor) {
+        pageInfo { hasNextPage endCursor }
+        nodes { isResolved comments(first: 100) { nodes { databaseId } } }
+      }
+    }
+  }
+}
+"""
+
+
+def graphql_endpoint(api_url: str) -> str:
+    """GitHub's GraphQL URL for a REST base URL (``/api/v3`` on GHES becomes ``/api/graphql``)."""
+    base = api_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base[: -len("/v3")] + "/graphql"
+    return base + "/graphql"
+
+
 def _ref(ref: str) -> str:
     if not ref or ref.startswith("/") or ".." in ref.split("/") or "\x00" in ref:
         raise ValueError(f"not a git ref: {ref[:120]!r}")
@@ -585,6 +607,55 @@ class GitHubClient:
     async def list_comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]]:
         url = f"{_repo_url(repo)}/pulls/comments/{int(comment_id)}/reactions?per_page=100"
         return await self._get_all(f"reactions on comment {comment_id} in {repo}", url)
+
+    async def review_thread_states(self, repo: str, number: int) -> dict[int, bool]:
+        """Each review comment's id on the PR, mapped to whether its thread is resolved.
+
+        REST has no resolved flag; this reads ``reviewThreads`` through GraphQL.
+        """
+        owner, name = split_repo(repo)
+        states: dict[int, bool] = {}
+        cursor: str | None = None
+        while True:
+            data = await self.graphql(
+                f"review threads of {repo}#{number}",
+                REVIEW_THREADS_QUERY,
+                owner=owner,
+                name=name,
+                number=int(number),
+                cursor=cursor,
+            )
+            pull = ((data.get("repository") or {}).get("pullRequest")) or {}
+            threads = pull.get("reviewThreads") or {}
+            for thread in threads.get("nodes") or []:
+                for comment in (thread.get("comments") or {}).get("nodes") or []:
+                    if isinstance(comment.get("databaseId"), int):
+                        states[comment["databaseId"]] = bool(thread.get("isResolved"))
+            page = threads.get("pageInfo") or {}
+            if not page.get("hasNextPage") or not page.get("endCursor"):
+                return states
+            cursor = str(page["endCursor"])
+
+    async def graphql(self, what: str, query: str, **variables: Any) -> dict[str, Any]:
+        """The ``data`` of a GraphQL query; errors become ``GitHubError``."""
+        endpoint = graphql_endpoint(self._base_url)
+
+        async def run(token: str) -> dict[str, Any]:
+            api = gidgethub.aiohttp.GitHubAPI(
+                self._session, REQUESTER, oauth_token=token, base_url=self._base_url
+            )
+            try:
+                data = await api.graphql(query, endpoint=endpoint, **variables)
+            except gidgethub.BadGraphQLRequest as exc:
+                status = int(exc.status_code)
+                raise GitHubError(
+                    f"{what}: GitHub answered {status}", status_code=status, retryable=False
+                ) from None
+            except gidgethub.GraphQLException as exc:
+                raise GitHubError(f"{what}: {str(exc)[:300]}", status_code=200) from None
+            return data if isinstance(data, dict) else {}
+
+        return await self._call(what, run)
 
     async def get_permission(self, repo: str, username: str) -> str:
         """The user's permission on the repository ("admin", "write", "read" or "none")."""

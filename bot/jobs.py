@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from bot.config import Settings
 from bot.context import AppContext
+from bot.feedback_sweep import sweep_feedback
 from bot.github import GitHubApp, GitHubClient
+from bot.logs import job_fields, log_context
 from bot.publisher import (
     CheckRun,
     check_summary,
@@ -33,8 +35,9 @@ from cache.accounting import usage_since
 from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden.errors import GitHubError, PrwardenError, RateLimited
+from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
-from review.diff import parse_diff
+from review.diff import Diff, parse_diff
 from review.findings import AnnotatedFinding, Finding, fingerprint
 from review.pipeline import run_review
 from review.render import comment_body
@@ -99,6 +102,13 @@ class JobRunner:
         return self.ctx.settings
 
     async def __call__(self, job: Job) -> JobOutcome:
+        with log_context(**job_fields(job)):
+            log.info("job started", extra={"attempt": job.attempts + 1})
+            outcome = await self._run(job)
+            log.info("job finished", extra={"state": outcome.state, "reason": outcome.reason})
+            return outcome
+
+    async def _run(self, job: Job) -> JobOutcome:
         try:
             gh = await self.app.installation(job.installation_id)
             if job.kind == "review":
@@ -166,6 +176,12 @@ class JobRunner:
                 "neutral", "Superseded", "A newer push or a closed PR replaced this."
             )
             return
+        try:
+            await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
+        except GitHubError as exc:
+            if isinstance(exc, RateLimited):
+                raise
+            log.warning("feedback sweep failed", extra={"error": str(exc)})
         budget = budget_state(self.ctx, job.installation_id, job.repo)
         if budget.exhausted and s.review.model_configured:
             runs.record_run(
@@ -192,6 +208,7 @@ class JobRunner:
                 shadow=False,
             )
             self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
+            log.info("budget exhausted", extra={"reason": budget.which})
             await check.finish(
                 "neutral",
                 "Budget exhausted: not reviewed",
@@ -295,7 +312,7 @@ class JobRunner:
                 event=event,
             )
             review_id, posted = outcome.review_id, outcome.posted
-            await self._record_comments(gh, job, review_id, posted, result)
+            await self._record_comments(gh, job, review_id, posted, result, diff)
         for af in result.findings:
             reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
             self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
@@ -310,7 +327,7 @@ class JobRunner:
             mode=result.mode,
             outcome=outcome_label,
             summary=result.body,
-            findings=[_finding_row(af) for af in result.findings],
+            findings=[_finding_row(af, diff) for af in result.findings],
             injection_hits=[
                 {
                     "where": r.where,
@@ -331,6 +348,7 @@ class JobRunner:
             shadow=shadow,
         )
         self.ctx.metrics.reviews.labels(mode=result.mode, outcome=outcome_label).inc()
+        log.info("review published", extra={"mode": result.mode, "outcome": outcome_label})
         if result.mode in ("cached", "model"):
             hit = result.mode == "cached"
             self.ctx.metrics.cache.labels(result="hit" if hit else "miss").inc()
@@ -360,6 +378,7 @@ class JobRunner:
         review_id: int,
         posted: tuple[AnnotatedFinding, ...],
         result: ReviewResult,
+        diff: Diff,
     ) -> None:
         if not posted:
             return
@@ -385,7 +404,7 @@ class JobRunner:
                             version if af.finding.source == "model" else af.finding.source
                         ),
                         source=af.finding.source,
-                        anchored_code="",
+                        anchored_code=anchored_code(af.finding, diff),
                     )
 
     async def command(self, gh: GitHubClient, job: Job) -> None:
@@ -416,7 +435,7 @@ class JobRunner:
         self.ctx.wake_workers()
 
     async def feedback(self, gh: GitHubClient, job: Job) -> None:
-        await collect_feedback(self.ctx, gh, job.repo, job.pr_number)
+        await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
 
     async def post_held(self, gh: GitHubClient, job: Job) -> None:
         held = HeldFindings(self.ctx.db, clock=self.ctx.clock)
@@ -452,35 +471,11 @@ class JobRunner:
         held.mark_posted(held_id, int(comment["id"]))
 
 
-def _finding_row(af: AnnotatedFinding) -> dict[str, Any]:
+def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
+        "anchored_code": anchored_code(af.finding, diff),
         **af.finding.to_dict(),
         "status": af.status,
         "reasons": list(af.disposition.reasons),
         "fingerprint": af.fingerprint,
     }
-
-
-async def collect_feedback(ctx: AppContext, gh: GitHubClient, repo: str, number: int) -> int:
-    """Read reactions and replies on the bot's comments; store them as feedback signals."""
-    comments = await gh.list_review_comments(repo, number)
-    known = {c.comment_id for c in feedback.posted_comments(ctx.db, repo, number)}
-    stored = 0
-    for comment in comments:
-        reply_to = comment.get("in_reply_to_id")
-        actor = (comment.get("user") or {}).get("login") or "ghost"
-        if isinstance(reply_to, int) and reply_to in known:
-            stored += feedback.record_feedback(
-                ctx.db, comment_id=reply_to, signal="reply", actor=actor
-            )
-    for comment_id in known:
-        for reaction in await gh.list_comment_reactions(repo, comment_id):
-            signal = {"+1": "thumbs_up", "-1": "thumbs_down"}.get(reaction.get("content", ""))
-            if signal:
-                stored += feedback.record_feedback(
-                    ctx.db,
-                    comment_id=comment_id,
-                    signal=signal,
-                    actor=(reaction.get("user") or {}).get("login") or "ghost",
-                )
-    return stored

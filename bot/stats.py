@@ -9,6 +9,7 @@ import sqlite_utils
 
 from cache.accounting import stats
 from cache.feedback import acceptance
+from cache.shadow import shadow_stats
 
 
 def render_stats(
@@ -16,10 +17,12 @@ def render_stats(
 ) -> str:
     rows = stats(db, since=since, repo=repo)
     accepted = acceptance(db, repo=repo, since=since)
+    shadows = shadow_stats(db, repo=repo, since=since)
     if fmt == "json":
         data = {
             "repositories": [asdict(r) for r in rows],
             "acceptance": [asdict(a) for a in accepted],
+            "shadow": [asdict(r) for r in shadows],
         }
         return json.dumps(data, indent=2)
     out: list[str] = []
@@ -60,4 +63,19 @@ def render_stats(
     if not accepted:
         out.append("  (no feedback collected yet)")
     out.append("  * useful: shadow-mode findings whose lines a later push changed")
+    out.append("")
+    out.append("Shadow mode (computed, not posted; would have helped = a later push or the merge")
+    out.append("changed the lines the finding was on):")
+    out.append(
+        f"  {'repository':<32} {'reviews':>7} {'PRs':>4} {'findings':>8} "
+        f"{'would help':>10} {'rate':>6}"
+    )
+    for sh in shadows:
+        rate = "n/a" if sh.would_help_rate is None else f"{sh.would_help_rate:.0%}"
+        out.append(
+            f"  {sh.repo[:32]:<32} {sh.shadow_reviews:>7} {sh.pull_requests:>4} "
+            f"{sh.findings_stored:>8} {sh.would_help:>10} {rate:>6}"
+        )
+    if not shadows:
+        out.append("  (no shadow-mode reviews in this period)")
     return "\n".join(out)

@@ -219,7 +219,29 @@ def _m001_core(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_m001_core,)
+def _m002_shadow_signals(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE shadow_signals (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            pr_number INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            signal TEXT NOT NULL CHECK (signal IN ('would_help')),
+            head_sha TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at REAL NOT NULL
+        )"""
+    )
+    conn.execute(
+        "CREATE UNIQUE INDEX idx_shadow_signals_unique"
+        " ON shadow_signals (repo, pr_number, fingerprint, signal)"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_m001_core, _m002_shadow_signals)
 
 
 @contextmanager

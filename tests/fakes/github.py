@@ -50,6 +50,16 @@ SPEC_PATH = (
 )
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 CODELOAD_PREFIX = "/_codeload/"
+GRAPHQL_PATH = "/graphql"
+# The one GraphQL query the fake answers: review threads of a PR, with their resolved state.
+REVIEW_THREADS_SHAPE = re.sub(
+    r"\s+",
+    " ",
+    """query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) { pullRequest(number: $number) {
+    reviewThreads(first: 100, after: $cursor) { pageInfo { hasNextPage endCursor }
+      nodes { isResolved comments(first: 100) { nodes { databaseId } } } } } } }""",
+)
 DOCS = "https://docs.github.com/rest"
 TOO_LARGE_MESSAGE = (
     "Sorry, the diff exceeded the maximum number of files (300). Consider using "
@@ -293,6 +303,7 @@ class FakeGitHub:
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.permissions: dict[tuple[str, str], str] = {}
         self.reactions: dict[int, list[dict[str, Any]]] = {}
+        self.resolved_threads: set[int] = set()
         self.issued_tokens: dict[str, tuple[int, float]] = {}
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
@@ -398,6 +409,22 @@ class FakeGitHub:
     def add_reaction(self, comment_id: int, content: str, *, user: str = "octocat") -> None:
         self.reactions.setdefault(comment_id, []).append(self._reaction(content, user))
 
+    def add_reply(self, comment_id: int, body: str, *, user: str = "octocat") -> dict[str, Any]:
+        """A reply in the thread of review comment ``comment_id``."""
+        root = self.review_comments[comment_id]
+        pull = self._pull(root["_repo"], root["_number"])
+        reply = {k: root[k] for k in ("path", "line", "side")} | {"body": body}
+        stored = self._store_comment(
+            pull, reply, commit_id=root["commit_id"], review_id=next(self._ids)
+        )
+        stored["in_reply_to_id"] = comment_id
+        stored["user"] = self._user(user)
+        return self._public(stored)
+
+    def resolve_thread(self, comment_id: int) -> None:
+        """Mark the review thread that starts with comment ``comment_id`` resolved."""
+        self.resolved_threads.add(comment_id)
+
     def add_review_comment(
         self,
         repo: str,
@@ -451,6 +478,8 @@ class FakeGitHub:
             await asyncio.sleep(self.delay)
         if request.path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if request.path == GRAPHQL_PATH:
+            return await self._graphql(request)
         raw = await request.read()
         body, parse_error = _parse_body(raw)
         match = self.spec.match(request.method, request.path)
@@ -502,6 +531,60 @@ class FakeGitHub:
         for key, value in self._rate_headers().items():
             response.headers.setdefault(key, value)
         return response
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        """POST /graphql: only the review-threads query, with exactly its variables."""
+        body, parse_error = _parse_body(await request.read())
+        errors: list[str] = []
+        if request.method != "POST":
+            errors.append(f"{request.method} {GRAPHQL_PATH} is not allowed")
+        elif parse_error is not None or not isinstance(body, dict):
+            errors.append(parse_error or "the body must be a JSON object")
+        elif re.sub(r"\s+", " ", str(body.get("query", ""))).strip() != REVIEW_THREADS_SHAPE:
+            errors.append("the fake GitHub answers only the review-threads query")
+        else:
+            errors.extend(_thread_variable_errors(body.get("variables")))
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                json=body,
+                operation_id="graphql",
+                valid=not errors,
+                errors=tuple(errors),
+            )
+        )
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        issued = self.issued_tokens.get(credential.strip())
+        if scheme.lower() not in ("token", "bearer") or issued is None or issued[1] <= self.clock():
+            return _json({"message": "Bad credentials", "documentation_url": DOCS}, 401)
+        if errors:
+            return _json({"errors": [{"message": e} for e in errors]})
+        variables = body["variables"]
+        pull = self.pulls.get((f"{variables['owner']}/{variables['name']}", variables["number"]))
+        if pull is None:
+            message = "Could not resolve to a PullRequest with that number."
+            return _json({"data": {"repository": None}, "errors": [{"message": message}]})
+        comments = self.comments_on(pull.repo, pull.number)
+        threads: dict[int, list[int]] = {}
+        for c in comments:
+            root = c.get("in_reply_to_id") or c["id"]
+            threads.setdefault(root, []).append(c["id"])
+        start = int(variables.get("cursor") or 0)
+        roots = sorted(threads)[start : start + 100]
+        more = start + 100 < len(threads)
+        nodes = [
+            {
+                "isResolved": root in self.resolved_threads,
+                "comments": {"nodes": [{"databaseId": i} for i in threads[root]]},
+            }
+            for root in roots
+        ]
+        page = {"hasNextPage": more, "endCursor": str(start + 100) if more else None}
+        data = {"pullRequest": {"reviewThreads": {"pageInfo": page, "nodes": nodes}}}
+        return _json({"data": {"repository": data}})
 
     def _rate_headers(self) -> dict[str, str]:
         return {
@@ -1095,6 +1178,23 @@ class FakeGitHub:
         )
         pull.issue_comments.append(comment)
         return _json(comment, 201)
+
+
+def _thread_variable_errors(variables: Any) -> list[str]:
+    if not isinstance(variables, dict):
+        return ["variables must be an object"]
+    expected: dict[str, type | tuple[type, ...]] = {
+        "owner": str,
+        "name": str,
+        "number": int,
+        "cursor": (str, type(None)),
+    }
+    errors = [f"unexpected variable {k!r}" for k in variables if k not in expected]
+    for key, kind in expected.items():
+        value = variables.get(key)
+        if (key != "cursor" and key not in variables) or not isinstance(value, kind):
+            errors.append(f"variable {key!r} is missing or has the wrong type")
+    return errors
 
 
 def _parse_body(raw: bytes) -> tuple[Any, str | None]:
