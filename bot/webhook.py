@@ -18,6 +18,7 @@ from gidgethub import BadRequest, ValidationFailure, sansio
 
 from bot.context import CTX, AppContext, Dispatch
 from bot.handlers import router
+from bot.logs import delivery_fields
 from cache import deliveries
 from prwarden.errors import WebhookError
 
@@ -62,7 +63,16 @@ def parse_event(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.
         raise WebhookError(f"body is not valid JSON: {type(exc).__name__}", status=400) from None
     if not isinstance(event.data, dict):
         raise WebhookError("body must be a JSON object", status=400)
+    if (b"NaN" in body or b"Infinity" in body) and _has_constant(body):
+        raise WebhookError("body is not standard JSON: NaN or Infinity", status=400)
     return event
+
+
+def _has_constant(body: bytes) -> bool:
+    """Whether the JSON uses the non-standard NaN/Infinity literals Python accepts."""
+    found: list[str] = []
+    json.loads(body, parse_constant=found.append)
+    return bool(found)
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
@@ -75,20 +85,29 @@ async def handle_webhook(request: web.Request) -> web.Response:
         body = await request.read()
         event = parse_event(request.headers, body, ctx.settings.webhook_secret)
     except WebhookError as exc:
-        log.info("webhook refused", extra={"status": exc.status, "reason": str(exc)})
+        delivery = request.headers.get("X-GitHub-Delivery")
+        refused = {"status": exc.status, "reason": str(exc), "event": event_name}
+        log.info("webhook refused", extra={**refused, "delivery_id": delivery})
         return _answer(ctx, event_name, exc.status, {"error": str(exc)})
     except web.HTTPRequestEntityTooLarge:
         return _answer(ctx, event_name, 413, {"error": f"body larger than {MAX_BODY} bytes"})
     except web.RequestPayloadError as exc:
         return _answer(ctx, event_name, 400, {"error": f"unreadable body: {exc}"})
     action = str(event.data.get("action") or "")
+    fields = delivery_fields(event.delivery_id, event.event, event.data)
     if not deliveries.record_delivery(
         ctx.db, event.delivery_id, event=event.event, action=action, clock=ctx.clock
     ):
+        log.info("webhook duplicate", extra={**fields, "status": 200})
         return _answer(ctx, event.event, 200, {"status": "duplicate delivery"})
     dispatch = Dispatch()
     try:
         await router.dispatch(event, ctx, dispatch)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        deliveries.forget_delivery(ctx.db, event.delivery_id)
+        reason = f"payload lacks a field or has one of the wrong type: {type(exc).__name__}"
+        log.info("webhook refused", extra={"status": 400, "reason": reason})
+        return _answer(ctx, event.event, 400, {"error": reason})
     except BaseException:
         deliveries.forget_delivery(ctx.db, event.delivery_id)
         raise
@@ -103,6 +122,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         answer["jobs"] = dispatch.job_ids
     if dispatch.notes:
         answer["notes"] = dispatch.notes
+    log.info("webhook accepted", extra={**fields, "status": status, "jobs": dispatch.job_ids})
     return _answer(ctx, event.event, status, answer)
 
 

@@ -43,6 +43,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "prwarden"))
 
 BUG_DIFFS = sorted((CORPORA / "bug_diffs" / "cases").glob("*/pr.diff"))
 REAL_DIFFS = [p.read_bytes() for p in BUG_DIFFS[:40]]
+REAL_EVENTS = [
+    "pull_request.opened.2",
+    "pull_request.synchronize.1",
+    "pull_request.closed.1",
+    "issue_comment.created.1",
+    "installation.created.1",
+]
 HUNK_HEADER = re.compile(rb"^@@ -\d+(,\d+)? \+\d+(,\d+)? @@")
 
 json_values = st.recursive(
@@ -59,34 +66,56 @@ header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_si
 
 
 @st.composite
-def webhook_bodies(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "json", "real", "text"]))
-    if kind == "bytes":
-        return draw(st.binary(max_size=300))
-    if kind == "json":
-        return json.dumps(draw(json_values)).encode()
+def mutated_payloads(draw: st.DrawFn) -> tuple[str, bytes]:
+    name = draw(st.sampled_from(REAL_EVENTS))
+    data = payload(name)
+    for _ in range(draw(st.integers(1, 3))):
+        target: Any = data
+        while True:
+            keys = sorted(target) if isinstance(target, dict) else []
+            if not keys:
+                break
+            key = draw(st.sampled_from(keys))
+            if isinstance(target[key], dict) and draw(st.integers(0, 3)) > 0:
+                target = target[key]
+                continue
+            if draw(st.booleans()):
+                del target[key]
+            else:
+                target[key] = draw(json_values)
+            break
+    return name.split(".")[0], json.dumps(data).encode()
+
+
+@st.composite
+def webhook_bodies(draw: st.DrawFn) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(["bytes", "json", "real", "real", "real", "text"]))
     if kind == "real":
-        data = payload(draw(st.sampled_from(["pull_request.opened.2", "issue_comment.created"])))
-        section = draw(st.sampled_from(sorted(data)))
-        data[section] = draw(json_values)
-        return json.dumps(data).encode()
+        return draw(mutated_payloads())
+    if kind == "bytes":
+        return "ping", draw(st.binary(max_size=300))
+    if kind == "json":
+        return "pull_request", json.dumps(draw(json_values)).encode()
     encoding = draw(st.sampled_from(["utf-8", "utf-16", "latin-1", "utf-32"]))
     text = json.dumps({"action": draw(st.text(max_size=20)), "zen": "é"}, ensure_ascii=False)
-    return text.encode(encoding, errors="replace")
+    return "ping", text.encode(encoding, errors="replace")
 
 
 @st.composite
 def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
-    body = draw(webhook_bodies())
+    event, body = draw(webhook_bodies())
     headers: dict[str, str] = {}
-    if draw(st.booleans()):
+    if draw(st.integers(0, 9)) > 0:
         headers["X-GitHub-Event"] = draw(
-            st.sampled_from(["pull_request", "issue_comment", "installation", "ping", "push"])
+            st.just(event)
+            | st.sampled_from(["pull_request", "issue_comment", "installation", "ping", "push"])
             | header_text
         )
-    if draw(st.booleans()):
+    if draw(st.integers(0, 9)) > 0:
         headers["X-GitHub-Delivery"] = draw(st.uuids().map(str) | header_text)
-    signature = draw(st.sampled_from(["good", "other-secret", "random", "missing", "sha1"]))
+    signature = draw(
+        st.sampled_from(["good", "good", "good", "other-secret", "random", "missing", "sha1"])
+    )
     if signature == "good":
         headers["X-Hub-Signature-256"] = sign(body)
     elif signature == "other-secret":
@@ -98,6 +127,8 @@ def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
     headers["Content-Type"] = draw(
         st.sampled_from(
             [
+                "application/json",
+                "application/json",
                 "application/json",
                 "application/json; charset=utf-8",
                 "APPLICATION/JSON",
@@ -112,15 +143,16 @@ def webhook_requests(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
     return headers, body
 
 
-async def test_the_webhook_endpoint_never_answers_5xx(
-    aiohttp_client: Any, app_private_key: str, tmp_path: Path
-) -> None:
-    app = make_app(
-        make_settings(app_private_key, workspaces=tmp_path / "ws"),
-        db=open_db(tmp_path / "prwarden.db"),
-        workers=False,
-    )
-    client: TestClient[Any, Any] = await aiohttp_client(app)
+@st.composite
+def signed_mutated_deliveries(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
+    event, body = draw(mutated_payloads())
+    return delivery_headers(event, body), body
+
+
+async def _post_all(
+    client: TestClient[Any, Any], requests: st.SearchStrategy[tuple[dict[str, str], bytes]]
+) -> set[int]:
+    """Post every example of ``requests``; each answer must be a 2xx or a JSON 400/401/413."""
     loop = asyncio.get_running_loop()
     statuses: set[int] = set()
 
@@ -131,7 +163,7 @@ async def test_the_webhook_endpoint_never_answers_5xx(
                 return response.status, raw
             return response.status, json.loads(raw)
 
-    @given(request=webhook_requests())
+    @given(request=requests)
     @settings(max_examples=150)
     def check(request: tuple[dict[str, str], bytes]) -> None:
         future = asyncio.run_coroutine_threadsafe(post(*request), loop)
@@ -145,7 +177,33 @@ async def test_the_webhook_endpoint_never_answers_5xx(
             assert isinstance(answer.get("error"), str) and answer["error"]
 
     await asyncio.to_thread(check)
+    return statuses
+
+
+async def _client(aiohttp_client: Any, key: str, tmp_path: Path) -> TestClient[Any, Any]:
+    app = make_app(
+        make_settings(key, workspaces=tmp_path / "ws"),
+        db=open_db(tmp_path / "prwarden.db"),
+        workers=False,
+    )
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    return client
+
+
+async def test_the_webhook_endpoint_never_answers_5xx(
+    aiohttp_client: Any, app_private_key: str, tmp_path: Path
+) -> None:
+    client = await _client(aiohttp_client, app_private_key, tmp_path)
+    statuses = await _post_all(client, webhook_requests())
     assert {200, 400, 401} <= statuses, statuses
+
+
+async def test_signed_deliveries_with_hostile_payloads_never_answer_5xx(
+    aiohttp_client: Any, app_private_key: str, tmp_path: Path
+) -> None:
+    client = await _client(aiohttp_client, app_private_key, tmp_path)
+    statuses = await _post_all(client, signed_mutated_deliveries())
+    assert {202, 400} <= statuses, statuses
 
 
 @given(request=webhook_requests())
@@ -390,15 +448,29 @@ def test_verdict_parser_gives_a_verdict_or_model_output_error(arguments: str, na
 async def test_an_undecodable_gzip_body_is_a_json_400(
     aiohttp_client: Any, app_private_key: str, tmp_path: Path
 ) -> None:
-    app = make_app(
-        make_settings(app_private_key, workspaces=tmp_path / "ws"),
-        db=open_db(tmp_path / "prwarden.db"),
-        workers=False,
-    )
-    client: TestClient[Any, Any] = await aiohttp_client(app)
+    client = await _client(aiohttp_client, app_private_key, tmp_path)
     body = b"not gzip at all" * 10
     headers = delivery_headers("ping", body)
     headers["Content-Encoding"] = "gzip"
     response = await client.post("/webhook", data=body, headers=headers)
     assert response.status == 400
     assert "unreadable body" in (await response.json())["error"]
+
+
+async def test_signed_payloads_with_a_wrong_shape_or_nan_are_a_json_400(
+    aiohttp_client: Any, app_private_key: str, tmp_path: Path
+) -> None:
+    client = await _client(aiohttp_client, app_private_key, tmp_path)
+    broken = payload("pull_request.opened.2")
+    broken["pull_request"]["head"] = None
+    nan = payload("pull_request.opened.2")
+    bodies = [
+        json.dumps(broken).encode(),
+        json.dumps(nan).replace('"id": 1,', '"id": NaN,').encode(),
+    ]
+    for body, expected in zip(bodies, ["wrong type", "NaN"], strict=True):
+        response = await client.post(
+            "/webhook", data=body, headers=delivery_headers("pull_request", body)
+        )
+        assert response.status == 400
+        assert expected in (await response.json())["error"]
