@@ -1,14 +1,23 @@
-"""Structured logs: one JSON object a line, with the job's identifiers, secrets redacted."""
+"""Structured logs: one JSON object a line, with the job's identifiers, secrets redacted.
+
+Identifiers come from the record's ``extra=`` or from ``log_context``, which binds them for
+everything logged inside it (the webhook's delivery, a job and the review it runs). Every
+line is redacted as a whole: known secret values and GitHub token shapes become ``[REDACTED]``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from cache.queue import Job
 from security.secrets import RedactingFilter, Redactor
 
 CONTEXT_FIELDS = (
@@ -23,10 +32,67 @@ CONTEXT_FIELDS = (
     "error",
     "user",
     "command",
+    "github_event",
+    "action",
+    "kind",
+    "attempt",
+    "state",
+    "jobs",
+    "purpose",
+    "model",
+    "outcome",
+    "mode",
 )
+_TOKENS = re.compile(r"\b(?:gh[pousr]_|github_pat_)[\w-]{20,}")
+_bound: ContextVar[Mapping[str, Any] | None] = ContextVar("prwarden_log_context", default=None)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (``None`` values left out) to every line logged inside the block."""
+    token = _bound.set(
+        {**(_bound.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+    )
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def delivery_fields(delivery_id: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a webhook payload says about where it comes from (fields it lacks are left out)."""
+    pull = data.get("pull_request") or data.get("issue") or {}
+    head = pull.get("head") if isinstance(pull, dict) else None
+    fields = {
+        "delivery_id": delivery_id,
+        "github_event": event,
+        "action": data.get("action"),
+        "installation_id": (data.get("installation") or {}).get("id"),
+        "repo": (data.get("repository") or {}).get("full_name"),
+        "pr_number": pull.get("number") if isinstance(pull, dict) else None,
+        "head_sha": head.get("sha") if isinstance(head, dict) else None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def job_fields(job: Job) -> dict[str, Any]:
+    """A job's identifiers, for ``log_context``."""
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "delivery_id": job.delivery_id,
+        "installation_id": job.installation_id,
+        "repo": job.repo,
+        "pr_number": job.pr_number,
+        "head_sha": job.head_sha,
+    }
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self._redactor = redactor
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -35,20 +101,25 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        bound = _bound.get() or {}
         for name in CONTEXT_FIELDS:
-            value = record.__dict__.get(name)
+            value = record.__dict__.get(name, bound.get(name))
             if value is not None:
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        line = json.dumps(entry, default=str)
+        if self._redactor is not None:
+            line = self._redactor.redact(line)
+        return _TOKENS.sub("[REDACTED]", line)
 
 
 def setup_logging(secrets: Iterable[str] = (), *, level: int = logging.INFO) -> logging.Handler:
     """Send prwarden's logs to stderr as JSON lines, with every known secret redacted."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactingFilter(Redactor(secrets)))
+    redactor = Redactor(secrets)
+    handler.setFormatter(JsonFormatter(redactor))
+    handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger("prwarden")
     for old in list(root.handlers):
         root.removeHandler(old)

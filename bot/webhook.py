@@ -86,7 +86,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
         event = parse_event(request.headers, body, ctx.settings.webhook_secret)
     except WebhookError as exc:
         delivery = request.headers.get("X-GitHub-Delivery")
-        refused = {"status": exc.status, "reason": str(exc), "event": event_name}
+        refused = {"status": exc.status, "reason": str(exc), "github_event": event_name}
         log.info("webhook refused", extra={**refused, "delivery_id": delivery})
         return _answer(ctx, event_name, exc.status, {"error": str(exc)})
     except web.HTTPRequestEntityTooLarge:
