@@ -267,6 +267,7 @@ def _hit(text: str, total: float, reasons: tuple[str, ...], start: int, end: int
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]+")
 _ZERO_WIDTH_RUN = re.compile("[\u200b\u200c\u200d\u2060-\u2064\ufeff\u180e]{2,}")
+_REGIONAL_RUN = re.compile("[\U0001f1e6-\U0001f1ff]+")
 
 
 def _hidden_unicode_hits(text: str, depth: int) -> Iterator[InjectionHit]:
@@ -279,6 +280,17 @@ def _hidden_unicode_hits(text: str, depth: int) -> Iterator[InjectionHit]:
     for m in _ZERO_WIDTH_RUN.finditer(text):
         if not _is_emoji_join(text, m.start(), m.end()):
             yield _hit(text, 0.6, ("hidden-unicode:zero-width",), m.start(), m.end())
+    yield from _regional_letter_hits(text, depth)
+
+
+def _regional_letter_hits(text: str, depth: int) -> Iterator[InjectionHit]:
+    """Words spelled in regional-indicator letters: flags come in pairs, spelled words do not."""
+    runs = list(_REGIONAL_RUN.finditer(text))
+    if sum(len(m.group(0)) % 2 for m in runs) < 2:
+        return
+    decoded = " ".join("".join(chr(ord(c) - 0x1F1E6 + 0x61) for c in m.group(0)) for m in runs)
+    inner = _inner_reasons(decoded, depth)
+    yield _hit(text, 0.6, ("obfuscated:regional-letters", *inner), runs[0].start(), runs[-1].end())
 
 
 def _is_emoji_join(text: str, start: int, end: int) -> bool:
