@@ -4,14 +4,20 @@ and posts nothing new; the same diff elsewhere is served from cache too."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.cli import main
 from bot.context import CTX
+from cache.db import open_db
+from cache.reviews import ReviewCache
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
@@ -139,3 +145,68 @@ async def test_a_different_repo_config_is_a_cache_miss(
     await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
     assert llm_calls(client) > calls
     assert runs(client)[-1]["mode"] == "model"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """``bot.cli.main`` on ``tmp_path/prwarden.db``; prwarden's logging put back afterwards."""
+    monkeypatch.setenv("PRWARDEN_DB", str(tmp_path / "prwarden.db"))
+    root = logging.getLogger("prwarden")
+    saved = (list(root.handlers), root.level, root.propagate)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    root.propagate = saved[2]
+
+
+async def test_cli_stats_and_cache_stats_count_the_reviews_and_the_hit(
+    reviewed: tuple[PullScenario, TestClient[Any, Any]],
+    cli: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    s, client = reviewed
+    s.gh.add_commit(s.repo, example_files(), sha="f" * 40)
+    _force_push(s, "f" * 40)
+    body, headers = s.delivery(action="synchronize", head_sha="f" * 40)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(client) and len(runs(client)) == 2)
+
+    capsys.readouterr()
+    assert main(["cache", "stats"]) == 0
+    cache = json.loads(capsys.readouterr().out)
+    assert (cache["entries"], cache["hits"]) == (1, 1)
+    assert cache["file_entries"] == 2 and cache["bytes"] > 0
+    assert main(["stats", "--format", "json"]) == 0
+    (repo,) = json.loads(capsys.readouterr().out)["repositories"]
+    assert (repo["repo"], repo["installation_id"]) == (s.repo, 1)
+    assert (repo["reviews"], repo["cache_hits"], repo["model_calls"]) == (2, 1, 2)
+    assert repo["tokens_in"] == sum(r["tokens_in"] for r in runs(client)) > 0
+
+
+def test_cli_cache_purge_removes_only_entries_older_than_the_given_days(
+    cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = open_db(tmp_path / "prwarden.db")
+    for age_days, key in ((10, "old"), (1, "new")):
+        cache = ReviewCache(db, clock=lambda age=age_days: time.time() - age * 86400)
+        cache.put(key, diff_hash=key, result={}, models=["gpt-4o"], prompt_versions=["review@1"])
+        cache.put_file(f"file:{key}", path="a.py", findings=[])
+    assert main(["cache", "purge", "--older-than", "5"]) == 0
+    assert capsys.readouterr().out.strip() == "purged 2 entries"
+    assert [r[0] for r in db.conn.execute("SELECT key FROM reviews")] == ["new"]
+    assert [r[0] for r in db.conn.execute("SELECT key FROM file_reviews")] == ["file:new"]
+    assert main(["cache", "purge", "--older-than", "0"]) == 0
+    assert capsys.readouterr().out.strip() == "purged 2 entries"
+    assert main(["cache", "stats"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 0
+
+
+def test_cli_cache_purge_refuses_a_negative_age(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "purge", "--older-than", "-1"]) == 2
+    assert "older_than must be a non-negative number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["cache", "purge", "--older-than", "a week"])
+    assert exc.value.code == 2
+    assert "invalid float value" in capsys.readouterr().err
