@@ -81,12 +81,12 @@ async def _serve(
     return client
 
 
-def _idle(client: TestClient[Any, Any]) -> bool:
+def queue_idle(client: TestClient[Any, Any]) -> bool:
     depth = client.app[CTX].queue.depth()
     return bool(depth.get("queued", 0) == 0 and depth.get("running", 0) == 0)
 
 
-async def _deliver(client: TestClient[Any, Any], s: PullScenario, **kwargs: Any) -> None:
+async def deliver(client: TestClient[Any, Any], s: PullScenario, **kwargs: Any) -> None:
     body, headers = s.delivery(**kwargs)
     response = await client.post("/webhook", data=body, headers=headers)
     assert response.status == 202
@@ -105,8 +105,8 @@ async def test_thumbs_resolution_reply_and_fix_show_in_stats(
 ) -> None:
     s = pull_scenario(fake_github)
     client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, model)
-    await _deliver(client, s)
-    await wait_for(lambda: _idle(client) and len(s.reviews) == 1)
+    await deliver(client, s)
+    await wait_for(lambda: queue_idle(client) and len(s.reviews) == 1)
     db = client.app[CTX].db
     recorded = posted_comments(db, s.repo, s.number)
     assert recorded and all(c.anchored_code.strip() for c in recorded)
@@ -126,8 +126,8 @@ async def test_thumbs_resolution_reply_and_fix_show_in_stats(
     new_diff = example_diff().replace(f"-{FIXED}\n+{BUGGY}\n", f" {FIXED}\n")
     assert new_diff != example_diff()
     new_head = s.push(files, new_diff)
-    await _deliver(client, s, action="synchronize", head_sha=new_head)
-    await wait_for(lambda: _idle(client) and bool(s.check_runs(new_head)))
+    await deliver(client, s, action="synchronize", head_sha=new_head)
+    await wait_for(lambda: queue_idle(client) and bool(s.check_runs(new_head)))
     graphql = fake_github.requests_for("graphql")
     assert graphql and all(r.valid for r in graphql)
 

@@ -18,22 +18,12 @@ from cache.shadow import shadow_findings, shadow_stats
 from tests.fakes.github import FakeGitHub
 from tests.helpers import make_settings
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
+from tests.test_feedback_loop import deliver, queue_idle
 
 B006_OLD = "def add_line(line: Line, basket: list[Line] = []) -> list[Line]:"
 B006_NEW = "def add_line(line: Line, basket: list[Line]) -> list[Line]:"
 F821_OLD = "total = apply_discount(total, COUPONS[coupon])"
 F821_NEW = "total = apply_discount(total, 10.0)"
-
-
-def _idle(client: TestClient[Any, Any]) -> bool:
-    depth = client.app[CTX].queue.depth()
-    return bool(depth.get("queued", 0) == 0 and depth.get("running", 0) == 0)
-
-
-async def _deliver(client: TestClient[Any, Any], s: PullScenario, **kwargs: Any) -> None:
-    body, headers = s.delivery(**kwargs)
-    response = await client.post("/webhook", data=body, headers=headers)
-    assert response.status == 202
 
 
 def _push(s: PullScenario, replacements: list[tuple[str, str]]) -> str:
@@ -63,8 +53,8 @@ async def test_shadow_repo_stores_reviews_posts_nothing_and_measures_usefulness(
     )
     client: TestClient[Any, Any] = await aiohttp_client(make_app(settings, db=open_db(db_path)))
     db = client.app[CTX].db
-    await _deliver(client, s)
-    await wait_for(lambda: _idle(client) and _completed(s, s.head_sha))
+    await deliver(client, s)
+    await wait_for(lambda: queue_idle(client) and _completed(s, s.head_sha))
     first = runs.last_run(db, s.repo, s.number)
     assert first is not None and first.shadow and first.review_id is None
     stored = {f.fingerprint: f for f in shadow_findings(db, s.repo, s.number)}
@@ -73,14 +63,14 @@ async def test_shadow_repo_stores_reviews_posts_nothing_and_measures_usefulness(
     assert all(f.anchored_code for f in stored.values())
 
     second = _push(s, [(B006_OLD, B006_NEW)])
-    await _deliver(client, s, action="synchronize", head_sha=second)
-    await wait_for(lambda: _idle(client) and _completed(s, second))
+    await deliver(client, s, action="synchronize", head_sha=second)
+    await wait_for(lambda: queue_idle(client) and _completed(s, second))
     (row,) = shadow_stats(db, repo=s.repo)
     assert (row.shadow_reviews, row.would_help) == (2, 1)
 
     third = _push(s, [(B006_OLD, B006_NEW), (F821_OLD, F821_NEW)])
-    await _deliver(client, s, action="closed", head_sha=third)
-    await wait_for(lambda: _idle(client))
+    await deliver(client, s, action="closed", head_sha=third)
+    await wait_for(lambda: queue_idle(client))
     (row,) = shadow_stats(db, repo=s.repo)
     assert row.would_help == 2 and row.findings_stored >= len(stored)
     assert row.would_help_rate == pytest.approx(2 / row.findings_stored)
