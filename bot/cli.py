@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError,
 from review.config import CONFIG_PATH, load_repo_config
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
+from review.settings import Budget
 from security.sarif import SarifFinding, to_sarif
 
 
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--diff", help="read the diff from FILE, or - for standard input")
     review.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     review.add_argument("--config", type=Path, help=f"repo config (default: REPO/{CONFIG_PATH})")
+    review.add_argument(
+        "--local",
+        action="store_true",
+        help="review with the bundled small model on a local llama.cpp server (prwarden[local])",
+    )
 
     findings = sub.add_parser("findings", help="the security team's queue of held findings")
     fsub = findings.add_subparsers(dest="action", required=True)
@@ -169,7 +175,10 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         pr=PRInfo(repo=args.repo.resolve().name),
     )
     db = open_db(settings.db_path)
-    result = asyncio.run(run_review(request, db=db))
+    if args.local:
+        result = asyncio.run(_review_with_local_model(request, db))
+    else:
+        result = asyncio.run(run_review(request, db=db))
     if args.format == "json":
         print(json.dumps(result_json(result), indent=2))
     elif args.format == "sarif":
@@ -177,6 +186,27 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(result_text(result))
     return 0
+
+
+async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewResult:
+    """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
+    from bot.local_model import LocalModelServer
+
+    print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
+    async with LocalModelServer.start() as server:
+        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0)
+        local = replace(
+            request.settings,
+            triage_model=server.model,
+            review_model=server.model,
+            base_url=server.base_url,
+            api_key=server.api_key,
+            llm_timeout=120.0,
+            llm_retries=1,
+            deep=budget,
+            light=budget,
+        )
+        return await run_review(replace(request, settings=local), db=db)
 
 
 def result_json(result: ReviewResult) -> dict[str, Any]:

@@ -3,10 +3,12 @@ llama.cpp server with the bundled SmolLM2 model (``prwarden[local]``, marked slo
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +259,130 @@ async def test_real_server_on_a_taken_port_reports_its_log() -> None:
         with pytest.raises(LLMError, match="exited with status"):
             async with LocalModelServer.start(port=port, startup_timeout=60):
                 pass
+
+
+PR_BEFORE = """import sqlite3
+
+
+def find_user(conn: sqlite3.Connection, name: str) -> tuple[str, ...] | None:
+    cur = conn.execute("SELECT * FROM users WHERE name = ?", (name,))
+    return cur.fetchone()
+"""
+PR_AFTER = PR_BEFORE.replace(
+    'conn.execute("SELECT * FROM users WHERE name = ?", (name,))',
+    "conn.execute(\"SELECT * FROM users WHERE name = '%s'\" % name)",
+)
+PR_DIFF = "diff --git a/app/db.py b/app/db.py\n" + "".join(
+    difflib.unified_diff(
+        PR_BEFORE.splitlines(keepends=True),
+        PR_AFTER.splitlines(keepends=True),
+        "a/app/db.py",
+        "b/app/db.py",
+    )
+)
+
+
+def _recording_proxy(upstream: str, exchanges: list[tuple[Any, Any]]) -> web.Application:
+    """Forward chat requests to the real server, keeping each request and response body."""
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        async with request.app[SESSION].post(
+            f"{upstream}/chat/completions",
+            json=body,
+            headers={"Authorization": request.headers.get("Authorization", "")},
+        ) as answer:
+            data = await answer.read()
+            status = answer.status
+        exchanges.append((body, json.loads(data) if status == 200 else None))
+        return web.Response(body=data, status=status, content_type="application/json")
+
+    async def session_ctx(app: web.Application) -> Any:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            app[SESSION] = session
+            yield
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.cleanup_ctx.append(session_ctx)
+    return app
+
+
+SESSION: web.AppKey[Any] = web.AppKey("session", object)
+
+
+def _check_tool_call_ids(exchanges: list[tuple[Any, Any]]) -> int:
+    """Every tool message answers a call the server made; returns how many were checked."""
+    issued: set[str] = set()
+    for _, response in exchanges:
+        if response:
+            for call in response["choices"][0]["message"].get("tool_calls") or []:
+                issued.add(call["id"])
+    checked = 0
+    for request, _ in exchanges:
+        expected: list[str] = []
+        for message in request["messages"]:
+            if message["role"] == "assistant":
+                expected = [c["id"] for c in message.get("tool_calls") or []]
+                assert set(expected) <= issued, "an assistant message carries an invented id"
+            elif message["role"] == "tool":
+                assert message["tool_call_id"] in expected
+                checked += 1
+    return checked
+
+
+@pytest.mark.slow
+@local_only
+async def test_real_pipeline_reviews_a_small_pr_with_the_local_model(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    from cache.db import open_db
+    from review.diff import parse_diff
+    from review.pipeline import run_review
+    from review.request import ReviewRequest
+    from review.settings import Budget, ReviewSettings
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "db.py").write_text(PR_AFTER)
+    changed = {f.path: f for f in parse_diff(PR_DIFF)}
+    db = open_db(":memory:")
+    exchanges: list[tuple[Any, Any]] = []
+    budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0)
+    async with LocalModelServer.start(startup_timeout=60) as srv:
+        proxy = await aiohttp_server(_recording_proxy(srv.base_url, exchanges))
+        settings = ReviewSettings(
+            triage_model=srv.model,
+            review_model=srv.model,
+            base_url=f"http://127.0.0.1:{proxy.port}/v1",
+            api_key=srv.api_key,
+            llm_timeout=240.0,
+            llm_retries=0,
+            deep=budget,
+            light=budget,
+        )
+        request = ReviewRequest(diff=PR_DIFF, workspace=tmp_path, settings=settings)
+        started = time.monotonic()
+        result = await run_review(request, db=db)
+        elapsed = time.monotonic() - started
+    calls = list(db["llm_calls"].rows)
+
+    assert result.mode in ("model", "skipped"), result.notes
+    assert not any("unavailable" in note for note in result.notes)
+    # usage recorded for every call, by the model the server reports
+    assert calls and all(row["tokens_in"] > 0 for row in calls)
+    assert {row["model"] for row in calls} == {srv.model}
+    assert len(calls) == len(exchanges)
+    # the loop ends within its budget: turns (plus one repair and the triage) and time
+    review_calls = [row for row in calls if row["purpose"] in ("review", "repair")]
+    assert len(review_calls) <= budget.max_turns + 1
+    assert elapsed < budget.max_seconds + 60
+    # tool calls round-trip: every tool message answers an id the server issued
+    _check_tool_call_ids(exchanges)
+    # nothing invalid is posted
+    for annotated in result.findings:
+        if annotated.status == "post":
+            finding = annotated.finding
+            assert finding.path in changed
+            assert changed[finding.path].commentable(finding.line)
