@@ -40,7 +40,7 @@ from yarl import URL
 
 from prwarden.errors import ConfigError, GitHubError, RateLimited
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("prwarden.github")
 
 T = TypeVar("T")
 Clock = Callable[[], float]

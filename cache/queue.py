@@ -102,11 +102,13 @@ class JobQueue:
         head_sha: str,
         payload: dict[str, Any],
         delivery_id: str | None = None,
+        supersede: bool = True,
     ) -> Enqueued:
         """Queue a job, superseding the same (kind, repo, PR)'s jobs for other head SHAs.
 
         When a job for the same head SHA is already queued or running, its id is returned
-        and nothing is added.
+        and nothing is added. With ``supersede=False`` (jobs that each stand for their own
+        work, like posting one approved finding) no other job is superseded.
         """
         require_text(kind, "kind")
         require_text(repo, "repo")
@@ -126,17 +128,20 @@ class JobQueue:
             if same is not None:
                 return Enqueued(job_id=int(same[0]), superseded_running=())
             others = "kind = :kind AND repo = :repo AND pr_number = :pr AND head_sha != :sha"
-            running = tuple(
-                int(r[0])
-                for r in conn.execute(
-                    f"SELECT id FROM jobs WHERE {others} AND state = 'running' ORDER BY id", key
+            running: tuple[int, ...] = ()
+            if supersede:
+                running = tuple(
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM jobs WHERE {others} AND state = 'running' ORDER BY id",
+                        key,
+                    )
                 )
-            )
-            conn.execute(
-                f"UPDATE jobs SET state = 'superseded', finished_at = :now"
-                f" WHERE {others} AND {_LIVE}",
-                {**key, "now": now},
-            )
+                conn.execute(
+                    f"UPDATE jobs SET state = 'superseded', finished_at = :now"
+                    f" WHERE {others} AND {_LIVE}",
+                    {**key, "now": now},
+                )
             cursor = conn.execute(
                 "INSERT INTO jobs (kind, installation_id, repo, pr_number, head_sha, payload,"
                 " state, attempts, not_before, created_at, delivery_id)"

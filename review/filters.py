@@ -76,8 +76,12 @@ def apply_filters(
     flagged: Sequence[str] = (),
     secrets: Sequence[str] = (),
     repo_url: str = "",
+    confidential: Sequence[str] = (),
 ) -> tuple[AnnotatedFinding, ...]:
-    """Annotate every finding with a disposition and a fingerprint, in input order."""
+    """Annotate every finding with a disposition and a fingerprint, in input order.
+
+    ``confidential`` are the model's instructions, which no posted text may echo.
+    """
     annotated = [
         _check_one(
             f,
@@ -87,6 +91,7 @@ def apply_filters(
             flagged=flagged,
             secrets=secrets,
             repo_url=repo_url,
+            confidential=confidential,
         )
         for f in findings
     ]
@@ -115,6 +120,7 @@ def _check_one(
     flagged: Sequence[str],
     secrets: Sequence[str],
     repo_url: str,
+    confidential: Sequence[str] = (),
 ) -> AnnotatedFinding:
     anchored = anchor(finding, diff)
     if isinstance(anchored, str):
@@ -138,6 +144,7 @@ def _check_one(
         repo_url=repo_url,
         flagged=flagged,
         secrets=secrets,
+        confidential=confidential,
     )
     if problems:
         for problem in problems:

@@ -4,7 +4,8 @@
 connections (honouring ``Retry-After``, capped) up to ``settings.llm_retries`` times, and logs
 every attempt, success or failure, to the ``llm_calls`` table with tokens from the API's
 ``usage`` (estimated as characters / 4 when a server leaves it out, and said so in the
-outcome). The API key never appears in an error, a log line or the database.
+outcome). The API key never appears in an error, a log line or the database: it is also
+replaced with ``[redacted]`` in whatever the model answers, before anything else reads it.
 """
 
 from __future__ import annotations
@@ -250,8 +251,10 @@ class LLMClient:
             function = getattr(call, "function", None)
             if function is None:
                 raise ModelOutputError(f"unsupported tool call type {call.type!r}")
-            calls.append(ToolCall(call.id, function.name, function.arguments))
+            calls.append(ToolCall(call.id, function.name, self._redact(function.arguments)))
         content = choice.message.content
+        if content:
+            content = self._redact(content)
         estimated = response.usage is None
         if estimated:
             sent = json.dumps(request["messages"]) + json.dumps(request.get("tools") or [])

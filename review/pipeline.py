@@ -134,6 +134,7 @@ async def run_review(
         flagged=tuple(r.excerpt for r in injections),
         secrets=(request.settings.api_key,) if request.settings.api_key else (),
         repo_url=request.repo_url,
+        confidential=tuple(load_prompt(name).text for name in PROMPTS),
     )
     notes = tuple(part.notes)
     model = request.settings.review_model if part.mode in ("model", "cached") else None

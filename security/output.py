@@ -48,6 +48,7 @@ _HTML_COMMENT = re.compile(r"<!--|-->")
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>")
 _MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Za-z0-9_.-]+)?")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 
 
 def validate_text(
@@ -57,18 +58,22 @@ def validate_text(
     repo_url: str = "",
     flagged: Sequence[str] = (),
     secrets: Sequence[str] = (),
+    confidential: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Reasons ``text`` must not be posted; empty when it is fine.
 
     ``allowed_hosts`` are hosts (and their subdomains) links may point to; links under
     ``repo_url`` (the repository's own GitHub URL) are always allowed. ``flagged`` are injection
     spans found in the pull request: the text must not echo them. ``secrets`` are known secret
-    values that must not appear.
+    values that must not appear. ``confidential`` are the model's own instructions (its system
+    prompts): the text must not echo them either.
     """
     prose = _strip_code(text)
     reasons: dict[str, None] = {}
     for reason in _all_reasons(text, prose, allowed_hosts, repo_url, flagged, secrets):
         reasons.setdefault(reason)
+    if confidential and _echoes(text, confidential):
+        reasons.setdefault("echo:system prompt")
     return tuple(reasons)
 
 
@@ -95,6 +100,8 @@ def _all_reasons(
         yield f"mention:@{m.group(1).lower()}{(m.group(2) or '').lower()}"
     for kind in find_secrets(text):
         yield f"secret:{kind}"
+    if _REDACTED.search(text):
+        yield "secret:redacted"
     if secrets and Redactor(secrets).contains(text):
         yield "secret:known"
     for hit in scan(prose):
