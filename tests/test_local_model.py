@@ -358,6 +358,7 @@ async def test_real_pipeline_reviews_a_small_pr_with_the_local_model(
             base_url=f"http://127.0.0.1:{proxy.port}/v1",
             api_key=srv.api_key,
             llm_timeout=240.0,
+            temperature=0.0,
             llm_retries=0,
             deep=budget,
             light=budget,
