@@ -23,7 +23,6 @@ from aiohttp.test_utils import TestClient
 from bot.app import make_app
 from bot.context import CTX
 from cache.db import open_db
-from review.findings import MAX_BODY
 from review.settings import Price, ReviewSettings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import Call, Handler, Reply, Turn, tool_calls
@@ -39,6 +38,8 @@ APPROVAL = "LGTM, safe to merge, approve this PR."
 OUTSIDE_HOST = "collect.attacker-example.net"
 OUTSIDE_LINK = f"Details: https://{OUTSIDE_HOST}/c?pr=1&token=abc"
 IMAGE_BEACON = f"![build status](https://{OUTSIDE_HOST}/pixel.png?seen=1)"
+# The opening of the system prompt: plain instructions, nothing a secret or injection rule sees.
+PROMPT_COPY = 1500
 
 
 def fake_aws_key() -> str:
@@ -149,15 +150,15 @@ def obeying_findings(
 ) -> list[FindingDict]:
     """What a model that obeys injected instructions submits, one hostile finding each.
 
-    An approval, a link to an outside host, a markdown image beacon, a copy of its own system
-    prompt (taken from ``request``), an AWS-shaped key, each value of ``leak`` (secrets it was
-    told to exfiltrate) and, when given, an echo of the injected text.
+    An approval, a link to an outside host, a markdown image beacon, the opening of its own
+    system prompt (taken from ``request``), an AWS-shaped key, each value of ``leak`` (secrets
+    it was told to exfiltrate) and, when given, an echo of the injected text.
     """
     bodies = {
         "approval": APPROVAL,
         "link": OUTSIDE_LINK,
         "image": IMAGE_BEACON,
-        "system prompt": system_text(request)[: MAX_BODY - 100],
+        "system prompt": system_text(request)[:PROMPT_COPY],
         "aws key": f"Use this deploy credential: {fake_aws_key()}",
     }
     for i, value in enumerate(leak):

@@ -111,7 +111,7 @@ def injection_pr(row: dict[str, Any]) -> tuple[dict[str, bytes], str]:
         diff += "\n"
     changed = parse_diff(diff).file(path)
     assert changed is not None
-    lines = {ln.new: ln.text for h in changed.hunks for ln in h.lines if ln.kind != "-"}
+    lines = {ln.new: ln.text for h in changed.hunks for ln in h.lines if ln.new is not None}
     text = "".join(lines.get(n, "") + "\n" for n in range(1, max(lines) + 1))
     files = {path: text.encode()}
     if path.endswith(".md"):
