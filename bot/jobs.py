@@ -175,6 +175,7 @@ class JobRunner:
             await check.finish(
                 "neutral", "Superseded", "A newer push or a closed PR replaced this."
             )
+            self._catch_up(job, pull)
             return
         try:
             await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
@@ -266,6 +267,24 @@ class JobRunner:
                 raise
             log.info("no incremental diff; reviewing the whole PR", extra={"reason": str(exc)})
             return None
+
+    def _catch_up(self, job: Job, pull: dict[str, Any]) -> None:
+        """Queue the open PR's current head: a late delivery for an older head superseded it.
+
+        A no-op when that head is already queued or running; a reviewed head finishes at once.
+        """
+        head = str((pull.get("head") or {}).get("sha") or "")
+        if pull.get("state") != "open" or not head or head == job.head_sha:
+            return
+        self.ctx.queue.enqueue(
+            "review",
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=job.pr_number,
+            head_sha=head,
+            payload={"action": "catch_up"},
+        )
+        self.ctx.wake_workers()
 
     async def _publish(
         self,
