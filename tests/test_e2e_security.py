@@ -330,9 +330,7 @@ def _sarif_validator() -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
 
 
-def _cli(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> str:
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert cli.main(argv) == 0, capsys.readouterr().err
     return capsys.readouterr().out
 
@@ -366,7 +364,7 @@ async def test_held_security_findings_are_posted_only_once_a_person_approves(
     assert f"{held} finding(s) held for security review" in s.reviews[0]["body"]
 
     monkeypatch.setenv("PRWARDEN_DB", str(tmp_path / "prwarden.db"))
-    listing = _cli(["findings", "list"], monkeypatch, capsys)
+    listing = _cli(["findings", "list"], capsys)
     ids = {}
     for title in titles:
         line = next(x for x in listing.splitlines() if title in x)
@@ -385,13 +383,10 @@ async def test_held_security_findings_are_posted_only_once_a_person_approves(
     denied = await client.post(f"/findings/{ids[IMPORT['title']]}/approve", json={"by": "eve"})
     assert denied.status == 401
 
-    approved = _cli(
-        ["findings", "approve", str(ids[SQL["title"]]), "--by", "alice"], monkeypatch, capsys
-    )
+    approved = _cli(["findings", "approve", str(ids[SQL["title"]]), "--by", "alice"], capsys)
     assert "approved" in approved
     _cli(
         ["findings", "reject", str(ids[SWALLOW["title"]]), "--by", "bob", "--reason", "known"],
-        monkeypatch,
         capsys,
     )
     response = await client.post(
@@ -419,7 +414,7 @@ async def test_held_security_findings_are_posted_only_once_a_person_approves(
     assert set(states.values()) <= {("pending", None)}
 
     validator = _sarif_validator()
-    exported = json.loads(_cli(["findings", "export"], monkeypatch, capsys))
+    exported = json.loads(_cli(["findings", "export"], capsys))
     assert list(validator.iter_errors(exported)) == []
     results = exported["runs"][0]["results"]
     assert len(results) == db_of(client)["findings"].count
