@@ -237,6 +237,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         ],
         "config_problems": [str(p) for p in result.config_problems],
         "files_skipped": [list(s) for s in result.files_skipped],
+        "model_rejections": list(result.model_rejections),
     }
 
 
@@ -274,6 +275,7 @@ def result_text(result: ReviewResult) -> str:
     else:
         lines.append("prwarden review: static tools only, no model was used")
     lines += [f"  {note}" for note in result.notes]
+    lines += [f"  rejected model output: {reason}" for reason in result.model_rejections]
     for problem in result.config_problems:
         lines.append(f"  config: {problem}")
     for title, items in (("Comments", result.posted), ("Held for security review", result.held)):

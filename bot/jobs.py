@@ -365,6 +365,7 @@ class JobRunner:
             cost=result.usage.cost,
             review_id=review_id,
             shadow=shadow,
+            model_rejections=list(result.model_rejections),
         )
         self.ctx.metrics.reviews.labels(mode=result.mode, outcome=outcome_label).inc()
         log.info("review published", extra={"mode": result.mode, "outcome": outcome_label})

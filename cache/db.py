@@ -241,7 +241,12 @@ def _m002_shadow_signals(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_m001_core, _m002_shadow_signals)
+def _m003_model_rejections(conn: sqlite3.Connection) -> None:
+    # Model output that failed validation: the reason of each rejected item, for the audit trail.
+    conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_m001_core, _m002_shadow_signals, _m003_model_rejections)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ class Run:
     review_id: int | None
     shadow: bool
     created_at: float
+    model_rejections: tuple[str, ...] = ()
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -59,6 +61,7 @@ def _run(row: sqlite3.Row) -> Run:
         injection_hits=json_tuple,
         config_errors=json_tuple,
         shadow=bool,
+        model_rejections=json_tuple,
     )
 
 
@@ -85,6 +88,7 @@ def record_run(
     cost: float,
     review_id: int | None,
     shadow: bool,
+    model_rejections: Sequence[str] = (),
     at: float | None = None,
 ) -> int:
     """Record one review run; return its id. ``at`` defaults to now."""
@@ -102,8 +106,9 @@ def record_run(
         cursor = conn.execute(
             "INSERT INTO review_runs (job_id, installation_id, repo, pr_number, head_sha,"
             " diff_hash, mode, outcome, summary, findings, injection_hits, config_errors,"
-            " posted, held, dropped, tokens_in, tokens_out, cost, review_id, shadow, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " posted, held, dropped, tokens_in, tokens_out, cost, review_id, shadow, created_at,"
+            " model_rejections)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 installation_id,
@@ -126,6 +131,7 @@ def record_run(
                 review_id,
                 int(bool(shadow)),
                 time.time() if at is None else at,
+                to_json(list(model_rejections), "model rejections"),
             ),
         )
         run_id = cursor.lastrowid

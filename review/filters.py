@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from security.output import validate_text
-
 from review.anchors import NOT_ANCHORED, anchor, anchored_code
 from review.config import RepoConfig
 from review.dedup import DUPLICATE_OF, collapse, rank_key
@@ -28,6 +26,7 @@ from review.diff import Diff
 from review.findings import AnnotatedFinding, Disposition, Finding, Severity, fingerprint
 from review.settings import ReviewSettings
 from review.specificity import score
+from security.output import validate_text
 
 REANCHORED = "re-anchored"
 SUGGESTION_DROPPED = "suggestion dropped: it no longer covers the anchored lines"

@@ -54,6 +54,7 @@ class _ModelPart:
     cacheable: bool = False
     injections: list[InjectionRecord] = field(default_factory=list)
     reviewed: tuple[str, ...] = ()
+    rejections: tuple[str, ...] = ()
 
 
 def prompt_versions() -> tuple[str, ...]:
@@ -162,6 +163,7 @@ async def run_review(
         config_problems=request.config_problems,
         files_reviewed=tuple(paths),
         files_skipped=tuple(skipped),
+        model_rejections=part.rejections,
     )
 
 
@@ -313,6 +315,7 @@ async def _with_model(
         cacheable=complete,
         injections=injections,
         reviewed=tuple(f.path for f in todo),
+        rejections=tuple(reason for _, reason in outcome.rejected),
     )
 
 

@@ -101,6 +101,8 @@ class ReviewResult:
     config_problems: tuple[ConfigProblem, ...] = ()
     files_reviewed: tuple[str, ...] = ()
     files_skipped: tuple[tuple[str, str], ...] = field(default=())
+    # Why model output was refused (schema, anchors, ...): recorded, never patched up.
+    model_rejections: tuple[str, ...] = ()
 
     @property
     def posted(self) -> tuple[AnnotatedFinding, ...]:
