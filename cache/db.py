@@ -363,6 +363,7 @@ def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
         db = sqlite_utils.Database(str(path))
         db.conn.execute("PRAGMA busy_timeout = 5000")
         db.conn.execute("PRAGMA journal_mode = WAL")
+        db.conn.execute("PRAGMA synchronous = NORMAL")
     db.conn.execute("PRAGMA foreign_keys = ON")
     migrate(db)
     return db
