@@ -201,7 +201,7 @@ async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewRes
             review_model=server.model,
             base_url=server.base_url,
             api_key=server.api_key,
-            llm_timeout=120.0,
+            llm_timeout=300.0,
             llm_retries=1,
             deep=budget,
             light=budget,
