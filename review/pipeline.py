@@ -157,7 +157,7 @@ async def run_review(
         notes=notes,
         triage=part.triage,
         usage=part.usage,
-        models=tuple(m for m in {request.settings.triage_model, model} if m),
+        models=tuple(m for m in dict.fromkeys((request.settings.triage_model, model)) if m),
         prompt_versions=prompt_versions() if part.mode in ("model", "cached") else (),
         injections=tuple(injections),
         config_problems=request.config_problems,
