@@ -272,6 +272,8 @@ def result_text(result: ReviewResult) -> str:
     model = result.models[-1] if result.mode in ("model", "cached") and result.models else None
     if model:
         lines.append(f"prwarden review by model {model} ({result.mode})")
+    elif result.usage.calls:
+        lines.append("prwarden review: the model was unavailable; static tools only")
     else:
         lines.append("prwarden review: static tools only, no model was used")
     lines += [f"  {note}" for note in result.notes]
