@@ -11,11 +11,13 @@ the static findings are still posted and the result says the model was unavailab
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import sqlite_utils
 
@@ -108,7 +110,9 @@ def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[I
 async def run_review(
     request: ReviewRequest, *, db: sqlite_utils.Database | None = None
 ) -> ReviewResult:
-    diff = parse_diff(request.diff)
+    # CPU-bound steps run in a thread so a large review does not stall the event loop that
+    # answers webhooks.
+    diff = await asyncio.to_thread(parse_diff, request.diff)
     diff_hash = diff.normalized_hash()
     files, skipped = _reviewable(diff, request)
     paths = [f.path for f in files]
@@ -124,10 +128,10 @@ async def run_review(
     except ToolError as exc:
         static = []
         part.notes.append(f"The linter could not run ({exc}); its findings are missing.")
-    injections = _scan_untrusted(request, files)
+    injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
-    annotated = apply_filters(
-        [*static, *part.findings],
+    annotated = await asyncio.to_thread(
+        partial(apply_filters, [*static, *part.findings]),
         diff=diff,
         config=request.config,
         settings=request.settings,
