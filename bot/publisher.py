@@ -27,14 +27,10 @@ MAX_SUMMARY = 60_000
 Conclusion = Literal["success", "neutral", "failure", "action_required", "skipped", "cancelled"]
 
 
-def review_marker(head_sha: str) -> str:
-    return f"<!-- prwarden:review sha={head_sha} -->"
-
-
 async def find_own_review(
-    gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str
+    gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str, run: str = ""
 ) -> dict[str, Any] | None:
-    marker = review_marker(head_sha)
+    marker = render.review_marker(head_sha, run)
     for review in await gh.list_reviews(repo, number):
         login = (review.get("user") or {}).get("login", "")
         if login == bot_login and marker in (review.get("body") or ""):
@@ -44,7 +40,7 @@ async def find_own_review(
 
 async def has_own_review(gh: GitHubClient, repo: str, number: int, bot_login: str) -> bool:
     """Whether the bot has posted a review on this PR, for any head SHA."""
-    prefix = review_marker("")[:-4]
+    prefix = "<!-- prwarden:review sha="
     return any(
         (review.get("user") or {}).get("login", "") == bot_login
         and prefix in (review.get("body") or "")

@@ -152,6 +152,7 @@ async def run_review(
         config_problems=[str(p) for p in request.config_problems],
         model=model,
         head_sha=request.pr.head_sha or diff_hash[:40],
+        run=request.run_tag,
     )
     return ReviewResult(
         mode=part.mode,

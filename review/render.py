@@ -21,7 +21,15 @@ from review.filters import HELD, drop_reason, overflow_summary, reason_family
 from review.findings import AnnotatedFinding, Finding, Severity
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
-REVIEW_MARKER_RE = re.compile(r"<!-- prwarden:review sha=([0-9a-f]{7,64}) -->")
+REVIEW_MARKER_RE = re.compile(
+    r"<!-- prwarden:review sha=([0-9a-f]{7,64})(?: run=([a-z0-9-]{1,40}))? -->"
+)
+_RUN = re.compile(r"[a-z0-9-]{0,40}")
+
+
+def review_marker(head_sha: str, run: str = "") -> str:
+    """The hidden marker that makes a review findable by its head SHA (and forced run)."""
+    return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
 MAX_LISTED_FILES = 20
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -166,6 +174,7 @@ def review_body(
     config_problems: Sequence[str],
     model: str | None,
     head_sha: str,
+    run: str = "",
 ) -> str:
     """The review summary. ``mode`` is ``model``, ``static``, ``unavailable``, ``cache`` or
     ``skipped``."""
@@ -203,7 +212,9 @@ def review_body(
         out.append(f"- Config problem: {code_span(problem)}")
     for note in notes:
         out.append(f"- {_safe_note(note)}")
-    out += ["", f"<!-- prwarden:review sha={head_sha} -->"]
+    if not _RUN.fullmatch(run):
+        raise ValueError(f"run must be up to 40 of [a-z0-9-], got {run!r}")
+    out += ["", review_marker(head_sha, run)]
     return "\n".join(out)
 
 

@@ -58,6 +58,9 @@ class ReviewRequest:
     # hunks it touched (an incremental review); the static tools still see everything.
     since_diff: str | bytes | None = None
     repo_url: str = ""
+    # Set when a person asked for a fresh review of a head already reviewed (/prwarden review):
+    # it tags the review's marker so that run is idempotent on its own.
+    run_tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
