@@ -61,18 +61,22 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 def delivery_fields(delivery_id: str, event: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """What a webhook payload says about where it comes from (fields it lacks are left out)."""
-    pull = data.get("pull_request") or data.get("issue") or {}
-    head = pull.get("head") if isinstance(pull, dict) else None
+    pull = _mapping(data.get("pull_request") or data.get("issue"))
     fields = {
         "delivery_id": delivery_id,
         "github_event": event,
         "action": data.get("action"),
-        "installation_id": (data.get("installation") or {}).get("id"),
-        "repo": (data.get("repository") or {}).get("full_name"),
-        "pr_number": pull.get("number") if isinstance(pull, dict) else None,
-        "head_sha": head.get("sha") if isinstance(head, dict) else None,
+        "installation_id": _mapping(data.get("installation")).get("id"),
+        "repo": _mapping(data.get("repository")).get("full_name"),
+        "pr_number": pull.get("number"),
+        "head_sha": _mapping(pull.get("head")).get("sha"),
     }
-    return {k: v for k, v in fields.items() if v is not None}
+    return {k: v for k, v in fields.items() if v is not None and not isinstance(v, dict | list)}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object; an empty one otherwise (payloads are untrusted)."""
+    return value if isinstance(value, dict) else {}
 
 
 def job_fields(job: Job) -> dict[str, Any]:
@@ -114,9 +118,25 @@ class JsonFormatter(logging.Formatter):
         return _TOKENS.sub("[REDACTED]", line)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each record (not at set-up), unless given a stream."""
+
+    def __init__(self) -> None:
+        self._chosen: Any = None
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return self._chosen if self._chosen is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._chosen = None if value is sys.stderr else value
+
+
 def setup_logging(secrets: Iterable[str] = (), *, level: int = logging.INFO) -> logging.Handler:
     """Send prwarden's logs to stderr as JSON lines, with every known secret redacted."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     redactor = Redactor(secrets)
     handler.setFormatter(JsonFormatter(redactor))
     handler.addFilter(RedactingFilter(redactor))

@@ -371,10 +371,11 @@ async def test_real_pipeline_reviews_a_small_pr_with_the_local_model(
 
     assert result.mode in ("model", "skipped"), result.notes
     assert not any("unavailable" in note for note in result.notes)
-    # usage recorded for every call, by the model the server reports
-    assert calls and all(row["tokens_in"] > 0 for row in calls)
+    # usage recorded for every answered call, by the model the server reports
+    answered = [row for row in calls if row["outcome"].startswith("ok")]
+    assert answered and all(row["tokens_in"] > 0 for row in answered)
     assert {row["model"] for row in calls} == {srv.model}
-    assert len(calls) == len(exchanges)
+    assert len(answered) <= len(exchanges)
     # the loop ends within its budget: turns (plus one repair and the triage) and time
     review_calls = [row for row in calls if row["purpose"] in ("review", "repair")]
     assert len(review_calls) <= budget.max_turns + 1
