@@ -132,26 +132,23 @@ class Settings:
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
-    raw = env.get(key, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer", key=key, expected="integer") from None
-    if value < 0:
-        raise ConfigError(f"{key} must not be negative", key=key, expected=">= 0")
-    return value
+    return int(_number(env, key, default, int, "an integer"))
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    return float(_number(env, key, default, float, "a number"))
+
+
+def _number(
+    env: Mapping[str, str], key: str, default: float, kind: type[int] | type[float], what: str
+) -> float:
     raw = env.get(key, "")
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{key} must be a number", key=key, expected="number") from None
+        raise ConfigError(f"{key} must be {what}", key=key, expected=what) from None
     if value < 0:
         raise ConfigError(f"{key} must not be negative", key=key, expected=">= 0")
     return value

@@ -87,17 +87,6 @@ class ReviewJob:
                 mode="budget",
                 outcome="budget_exhausted",
                 summary=budget.which,
-                findings=[],
-                injection_hits=[],
-                config_errors=[],
-                posted=0,
-                held=0,
-                dropped=0,
-                tokens_in=0,
-                tokens_out=0,
-                cost=0.0,
-                review_id=None,
-                shadow=False,
             )
             self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
             log.info("budget exhausted", extra={"reason": budget.which})

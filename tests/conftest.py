@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cache.db import open_db
 from tests.fakes.github import FakeGitHub
+from tests.fakes.openai import FakeOpenAI
 
 APP_ID = "424242"
 
@@ -45,3 +48,16 @@ def corpora() -> Path:
 async def fake_github(app_key_pair: tuple[str, str]) -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub.running(app_id=APP_ID, public_key=app_key_pair[1]) as gh:
         yield gh
+
+
+@pytest.fixture
+def db() -> sqlite_utils.Database:
+    """A fresh in-memory store with the current schema."""
+    return open_db(":memory:")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    """The fake OpenAI-compatible server, empty; tests script its turns."""
+    async with FakeOpenAI() as server:
+        yield server

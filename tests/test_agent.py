@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from cache.db import open_db
 from prwarden.errors import ModelOutputError
 from review.agent import MAX_CALLS_PER_TURN, AgentOutcome, run_agent
 from review.diff import parse_diff
@@ -61,11 +60,6 @@ def workspace(tmp_path: Path) -> Workspace:
         source.read_text().replace("with open(output, 'a')", "with open(output_path, 'a')")
     )
     return Workspace(root=root, changed_files=frozenset({PATH}), timeout=10.0)
-
-
-@pytest.fixture
-def db() -> sqlite_utils.Database:
-    return open_db(":memory:")
 
 
 @pytest.fixture

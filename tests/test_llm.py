@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from cache.db import open_db
 from prwarden.errors import LLMError
 from review.llm import Completion, LLMClient, retry_after_seconds
 from review.request import CallContext
@@ -28,17 +27,6 @@ from tests.fakes.openai import (
 KEY = "sk-test-Zq81SECRETkey"
 CONTEXT = CallContext(installation_id=7, repo="octo/widgets", pr_number=12)
 USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
-
-
-@pytest.fixture
-def db() -> sqlite_utils.Database:
-    return open_db(":memory:")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
 
 
 Make = Callable[..., LLMClient]

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from cache.db import open_db
 from prwarden.errors import ConfigError
 from review.config import RepoConfig, load_repo_config
 from review.diff import Diff, parse_diff
@@ -53,11 +52,6 @@ LOCKS = _diff(
     _file("poetry.lock", ['version = "1.0"'], ['version = "1.1"']),
     _file("web/package-lock.json", ['"version": "1.0.0"'], ['"version": "1.0.1"']),
 )
-
-
-@pytest.fixture
-def db() -> sqlite_utils.Database:
-    return open_db(":memory:")
 
 
 @pytest.fixture
