@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -102,14 +103,18 @@ class ReviewJob:
         if not config.enabled:
             await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
             return
-        diff_text = await gh.get_diff(job.repo, job.pr_number)
-        workspace = await self.workspaces.fetch(gh, job.repo, job.head_sha)
-        fingerprints, _ = await existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login)
+        # Independent fetches, side by side: the diff, the head's files, the PR's comments and
+        # the diff since the last reviewed head.
+        diff_text, workspace, (fingerprints, _), since = await asyncio.gather(
+            gh.get_diff(job.repo, job.pr_number),
+            self.workspaces.fetch(gh, job.repo, job.head_sha),
+            existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
+            self._since_last_review(gh, job),
+        )
         # A comment a person deleted is not on GitHub any more, but it was dismissed: keep it out.
         fingerprints |= {
             c.fingerprint for c in feedback.posted_comments(self.ctx.db, job.repo, job.pr_number)
         }
-        since = await self._since_last_review(gh, job)
         request = ReviewRequest(
             diff=diff_text,
             workspace=workspace,

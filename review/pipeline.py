@@ -37,7 +37,7 @@ from review.static import findings_from_diagnostics
 from review.triage import TriageVerdict, model_triage, rule_triage
 from security.injection import scan
 from security.spotlight import Spotlight
-from tools.base import Workspace
+from tools.base import Diagnostic, Workspace
 from tools.linter import ruff_diagnostics
 from tools.registry import default_registry
 
@@ -122,12 +122,16 @@ async def run_review(
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    part = await _model_part(request, diff, files, workspace, diff_hash, db)
-    try:
-        static = findings_from_diagnostics(await ruff_diagnostics(workspace, paths), diff)
-    except ToolError as exc:
+    # The linter runs while the model works: it is off the critical path.
+    linted, part = await asyncio.gather(
+        _lint(workspace, paths),
+        _model_part(request, diff, files, workspace, diff_hash, db),
+    )
+    if isinstance(linted, ToolError):
         static = []
-        part.notes.append(f"The linter could not run ({exc}); its findings are missing.")
+        part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
+    else:
+        static = findings_from_diagnostics(linted, diff)
     injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
     annotated = await asyncio.to_thread(
@@ -170,6 +174,13 @@ async def run_review(
         files_skipped=tuple(skipped),
         model_rejections=part.rejections,
     )
+
+
+async def _lint(workspace: Workspace, paths: list[str]) -> tuple[Diagnostic, ...] | ToolError:
+    try:
+        return await ruff_diagnostics(workspace, paths)
+    except ToolError as exc:
+        return exc
 
 
 def _render_mode(part: _ModelPart) -> str:
