@@ -5,8 +5,9 @@ A window of text scores the sum of the weights of the distinct rules that match 
 capped at 1.0; a window at or above the threshold is an injection hit. Windows are the whole text in
 overlapping chunks, each paragraph, each block of consecutive comment lines, each
 triple-quoted string and each HTML comment, so an instruction hidden in a code comment is
-scored on its own. Hidden Unicode (tag characters, bidi controls, zero-width runs) is a hit by
-itself, and base64 or hex blobs are decoded and scanned again.
+scored on its own. Hidden Unicode (tag characters, bidi controls, zero-width runs) and words
+spelled in regional-indicator letters are hits by themselves, and base64 or hex blobs are
+decoded and scanned again.
 """
 
 from __future__ import annotations
