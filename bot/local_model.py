@@ -274,7 +274,7 @@ class LocalModelServer:
         model_path: Path | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int = 8192,
         startup_timeout: float = 120.0,
         *,
         url: str | None = None,

@@ -36,10 +36,6 @@ from security.spotlight import Spotlight
 from tools.base import ToolResult, Workspace, cap_text
 from tools.registry import ToolRegistry, parse_arguments
 
-# The most one model turn may write: a submit_review with many findings fits; a runaway
-# generation (small local models do this) is cut instead of running until the context fills.
-MAX_TURN_OUTPUT = 4000
-
 log = logging.getLogger("prwarden.agent")
 
 StopReason = Literal[
@@ -276,7 +272,7 @@ class _Run:
                     tools=self.tools,
                     tool_choice=FORCE_SUBMIT if forced else "auto",
                     temperature=self.temperature,
-                    max_tokens=MAX_TURN_OUTPUT,
+                    max_tokens=self.budget.turn_output,
                 )
         except TimeoutError:
             return None

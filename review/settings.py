@@ -20,6 +20,10 @@ class Budget:
     max_turns: int = 8
     max_tokens: int = 60_000
     max_seconds: float = 180.0
+    # The most one model turn may write: a submit_review with many findings fits, and a
+    # runaway generation (small local models do this) is cut instead of running until the
+    # context fills. Keep prompt + this within the model's context window.
+    turn_output: int = 4000
 
 
 @dataclass(frozen=True, slots=True)
