@@ -36,7 +36,7 @@ async def measure(runs: int) -> tuple[list[dict[str, Any]], Counter[str], list[s
     modes: list[str] = []
     diff = (EXAMPLE / "shop.diff").read_bytes()
     async with LocalModelServer.start() as server:
-        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=900)
+        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
         settings = ReviewSettings(
             triage_model=server.model,
             review_model=server.model,

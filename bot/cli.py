@@ -194,7 +194,7 @@ async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewRes
 
     print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
-        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=900)
+        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
         local = replace(
             request.settings,
             triage_model=server.model,

@@ -349,7 +349,7 @@ async def test_real_pipeline_reviews_a_small_pr_with_the_local_model(
     changed = {f.path: f for f in parse_diff(PR_DIFF)}
     db = open_db(":memory:")
     exchanges: list[tuple[Any, Any]] = []
-    budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=900)
+    budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
     async with LocalModelServer.start(startup_timeout=60) as srv:
         proxy = await aiohttp_server(_recording_proxy(srv.base_url, exchanges))
         settings = ReviewSettings(
