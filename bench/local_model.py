@@ -21,11 +21,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.local_model import LocalModelServer  # noqa: E402
+from bot.local_model import LocalModelServer, local_review_settings  # noqa: E402
 from cache.db import open_db  # noqa: E402
 from review.pipeline import run_review  # noqa: E402
 from review.request import ReviewRequest  # noqa: E402
-from review.settings import Budget, ReviewSettings  # noqa: E402
+from review.settings import ReviewSettings  # noqa: E402
 
 EXAMPLE = ROOT / "examples"
 
@@ -36,17 +36,7 @@ async def measure(runs: int) -> tuple[list[dict[str, Any]], Counter[str], list[s
     modes: list[str] = []
     diff = (EXAMPLE / "shop.diff").read_bytes()
     async with LocalModelServer.start() as server:
-        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
-        settings = ReviewSettings(
-            triage_model=server.model,
-            review_model=server.model,
-            base_url=server.base_url,
-            api_key=server.api_key,
-            llm_timeout=300.0,
-            llm_retries=0,
-            deep=budget,
-            light=budget,
-        )
+        settings = local_review_settings(server, ReviewSettings(llm_retries=0))
         for _ in range(runs):
             db = open_db(":memory:")
             request = ReviewRequest(diff=diff, workspace=EXAMPLE / "shop", settings=settings)

@@ -35,8 +35,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.cache_bench import cache_hit_latency
 from bench.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
@@ -47,7 +45,7 @@ from review.findings import Category, Finding, Severity
 from review.llm import ToolCall
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, slow
-from tests.helpers import SECRET, WEBHOOKS
+from tests.helpers import SECRET, WEBHOOKS, generate_key_pair
 from tests.reviewing import reviewer, script_reviewer
 from tests.serve_process import APP_ID, ServeProcess
 from tools.base import Workspace
@@ -69,18 +67,7 @@ class Row:
 
 
 def key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return generate_key_pair()
 
 
 # ----- webhook acknowledgement latency ------------------------------------------------------

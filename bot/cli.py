@@ -21,7 +21,6 @@ from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError,
 from review.config import CONFIG_PATH, load_repo_config
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
-from review.settings import Budget
 from security.sarif import SarifFinding, to_sarif
 
 
@@ -190,22 +189,11 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewResult:
     """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
-    from bot.local_model import LocalModelServer
+    from bot.local_model import LocalModelServer, local_review_settings
 
     print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
-        budget = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
-        local = replace(
-            request.settings,
-            triage_model=server.model,
-            review_model=server.model,
-            base_url=server.base_url,
-            api_key=server.api_key,
-            llm_timeout=300.0,
-            llm_retries=1,
-            deep=budget,
-            light=budget,
-        )
+        local = local_review_settings(server, request.settings)
         return await run_review(replace(request, settings=local), db=db)
 
 

