@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.budget import budget_state
+from bot.budget import BudgetState, budget_state
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -75,28 +75,10 @@ class ReviewJob:
             if isinstance(exc, RateLimited):
                 raise
             log.warning("feedback sweep failed", extra={"error": str(exc)})
+        # At the spend ceiling the review still runs, with no model: a cached review of this
+        # very change costs nothing and is served; anything else waits for the budget.
         budget = budget_state(self.ctx, job.installation_id, job.repo)
-        if budget.exhausted and s.review.model_configured:
-            runs.record_run(
-                self.ctx.db,
-                job_id=job.id,
-                installation_id=job.installation_id,
-                repo=job.repo,
-                pr_number=job.pr_number,
-                head_sha=job.head_sha,
-                diff_hash="",
-                mode="budget",
-                outcome="budget_exhausted",
-                summary=budget.which,
-            )
-            self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
-            log.info("budget exhausted", extra={"reason": budget.which})
-            await check.finish(
-                "neutral",
-                "Budget exhausted: not reviewed",
-                f"The {budget.which} is used up. Reviews resume at {budget.resets_at}.",
-            )
-            return
+        over_budget = budget.exhausted and s.review.model_configured
         base_sha = str(pull["base"]["sha"])
         config_text = await gh.get_file(job.repo, CONFIG_PATH, base_sha)
         config, problems = load_repo_config(config_text)
@@ -134,10 +116,35 @@ class ReviewJob:
             existing_fingerprints=fingerprints,
             since_diff=since,
             run_tag=run_tag,
+            allow_model=not over_budget,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
         )
         result = await run_review(request, db=self.ctx.db)
+        if result.mode == "budget":
+            await self._over_budget(job, check, budget)
+            return
         await self._publish(gh, job, check, request, result)
+
+    async def _over_budget(self, job: Job, check: CheckRun, budget: BudgetState) -> None:
+        runs.record_run(
+            self.ctx.db,
+            job_id=job.id,
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=job.pr_number,
+            head_sha=job.head_sha,
+            diff_hash="",
+            mode="budget",
+            outcome="budget_exhausted",
+            summary=budget.which,
+        )
+        self.ctx.metrics.reviews.labels(mode="budget", outcome="budget_exhausted").inc()
+        log.info("budget exhausted", extra={"reason": budget.which})
+        await check.finish(
+            "neutral",
+            "Budget exhausted: not reviewed",
+            f"The {budget.which} is used up. Reviews resume at {budget.resets_at}.",
+        )
 
     async def _since_last_review(self, gh: GitHubClient, job: Job) -> bytes | None:
         """The diff from the last reviewed head to this one, for an incremental review."""

@@ -217,6 +217,8 @@ async def _model_part(
                 mode="cached",
                 notes=["Reused the review of an identical change (no model calls)."],
             )
+    if not request.allow_model:
+        return _ModelPart(mode="budget", notes=["The spend ceiling is reached: no model call."])
     verdict = rule_triage(diff.subset({f.path for f in files}), request.config)
     if verdict is not None and verdict.level == "skip":
         return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])

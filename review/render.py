@@ -30,6 +30,8 @@ _RUN = re.compile(r"[a-z0-9-]{0,40}")
 def review_marker(head_sha: str, run: str = "") -> str:
     """The hidden marker that makes a review findable by its head SHA (and forced run)."""
     return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
+
+
 MAX_LISTED_FILES = 20
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -40,6 +42,7 @@ _MODES = {
     "unavailable": "model unavailable: static-only review",
     "cache": "from cache",
     "skipped": "skipped: nothing here for a model to review",
+    "budget": "not reviewed by a model: the spend ceiling is reached",
 }
 
 

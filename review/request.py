@@ -61,6 +61,8 @@ class ReviewRequest:
     # Set when a person asked for a fresh review of a head already reviewed (/prwarden review):
     # it tags the review's marker so that run is idempotent on its own.
     run_tag: str = ""
+    # False when the operator's spend ceiling is reached: a cached review is still served.
+    allow_model: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,3 +182,37 @@ async def test_spend_is_stamped_with_the_app_clock(
     conn = client.app[CTX].db.conn
     stamps = [row[0] for row in conn.execute("SELECT at FROM llm_calls")]
     assert stamps and all(abs(at - START) < 60 for at in stamps)
+
+
+async def test_at_the_ceiling_a_cached_review_is_still_served(
+    aiohttp_client: Any,
+    gh: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+    clock: ShiftedClock,
+) -> None:
+    client = await serve(
+        aiohttp_client,
+        gh,
+        app_private_key,
+        tmp_path,
+        review=model_settings(fake),
+        limits=Limits(daily_tokens_per_repo=1),
+        clock=clock,
+    )
+    first = pull_scenario(gh)
+    await _deliver(client, first)
+    calls = llm_calls(client)
+    assert calls == 2
+
+    # the same change on another PR: a cache hit, which costs nothing, so the ceiling allows it
+    same = another_pull(first, 3, diff=example_diff())
+    await _deliver(client, same)
+    assert llm_calls(client) == calls
+    check = _check(same)
+    assert check is not None and check["conclusion"] == "success"
+    assert "cache" in check["output"]["title"].lower()
+    assert len(same.reviews) == 1 and same.comments
+    assert runs(client)[-1]["mode"] == "cached"
+    assert gh.invalid_requests == []
