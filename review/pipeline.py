@@ -203,7 +203,7 @@ async def _model_part(
 ) -> _ModelPart:
     settings = request.settings
     if not settings.model_configured:
-        return _ModelPart(mode="static", notes=["No model configured: static-only review."])
+        return _ModelPart(mode="static")
     if not files:
         return _ModelPart(mode="skipped", notes=["Nothing reviewable in this change."])
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
