@@ -38,9 +38,16 @@ async def test_a_422_on_an_anchor_retries_without_losing_the_review(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.fail_next(
-        "POST", r"/pulls/\d+/reviews$", 422, times=1,
-        body={"message": "Unprocessable Entity", "errors": ["Line could not be resolved"],
-              "documentation_url": "https://docs.github.com/rest", "status": "422"},
+        "POST",
+        r"/pulls/\d+/reviews$",
+        422,
+        times=1,
+        body={
+            "message": "Unprocessable Entity",
+            "errors": ["Line could not be resolved"],
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "422",
+        },
     )
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
