@@ -140,6 +140,29 @@ async def test_at_the_ceiling_no_model_call_and_a_neutral_check_until_the_next_d
     assert gh.invalid_requests == []
 
 
+async def _one_review_under_a_repo_ceiling(
+    aiohttp_client: Any,
+    gh: FakeGitHub,
+    key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+    clock: ShiftedClock,
+) -> tuple[Any, PullScenario]:
+    """The app with a one-token daily ceiling per repository, after one reviewed PR."""
+    client = await serve(
+        aiohttp_client,
+        gh,
+        key,
+        tmp_path,
+        review=model_settings(fake),
+        limits=Limits(daily_tokens_per_repo=1),
+        clock=clock,
+    )
+    first = pull_scenario(gh)
+    await _deliver(client, first)
+    return client, first
+
+
 async def test_a_repository_ceiling_does_not_stop_another_repository(
     aiohttp_client: Any,
     gh: FakeGitHub,
@@ -148,17 +171,9 @@ async def test_a_repository_ceiling_does_not_stop_another_repository(
     fake: FakeOpenAI,
     clock: ShiftedClock,
 ) -> None:
-    client = await serve(
-        aiohttp_client,
-        gh,
-        app_private_key,
-        tmp_path,
-        review=model_settings(fake),
-        limits=Limits(daily_tokens_per_repo=1),
-        clock=clock,
+    client, first = await _one_review_under_a_repo_ceiling(
+        aiohttp_client, gh, app_private_key, tmp_path, fake, clock
     )
-    first = pull_scenario(gh)
-    await _deliver(client, first)
     elsewhere = another_pull(first, 3, diff=_db_only_diff(), repo="Codertocat/Another-Repo")
     await _deliver(client, elsewhere)
     assert llm_calls(client) == 4
@@ -192,17 +207,9 @@ async def test_at_the_ceiling_a_cached_review_is_still_served(
     fake: FakeOpenAI,
     clock: ShiftedClock,
 ) -> None:
-    client = await serve(
-        aiohttp_client,
-        gh,
-        app_private_key,
-        tmp_path,
-        review=model_settings(fake),
-        limits=Limits(daily_tokens_per_repo=1),
-        clock=clock,
+    client, first = await _one_review_under_a_repo_ceiling(
+        aiohttp_client, gh, app_private_key, tmp_path, fake, clock
     )
-    first = pull_scenario(gh)
-    await _deliver(client, first)
     calls = llm_calls(client)
     assert calls == 2
 

@@ -49,6 +49,18 @@ CRASH_POINTS: dict[str, Callable[[PullScenario], bool]] = {
 }
 
 
+async def _serving(
+    gh: FakeGitHub, key: str, tmp_path: Path, servers: list[ServeProcess], *, port: int = 0
+) -> ServeProcess:
+    """A real ``prwarden serve`` on the fake GitHub, listening before this returns."""
+    server = ServeProcess(tmp_path, api_url=gh.base_url, private_key=key)
+    if port:
+        server.port = port
+    servers.append(server)
+    await asyncio.to_thread(server.start)
+    return server
+
+
 @pytest.mark.parametrize("point", list(CRASH_POINTS))
 async def test_killed_server_finishes_the_job_once_after_restart(
     point: str,
@@ -59,19 +71,14 @@ async def test_killed_server_finishes_the_job_once_after_restart(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.delay = 0.25
-    first = ServeProcess(tmp_path, api_url=fake_github.base_url, private_key=app_private_key)
-    servers.append(first)
-    await asyncio.to_thread(first.start)
+    first = await _serving(fake_github, app_private_key, tmp_path, servers)
     assert await _deliver(first, s) == 202
     await wait_for(lambda: CRASH_POINTS[point](s), within=60, interval=0.01)
     first.kill()
     if point == "after posting":
         assert len(s.reviews) == 1
-    second = ServeProcess(tmp_path, api_url=fake_github.base_url, private_key=app_private_key)
-    second.port = first.port
-    servers.append(second)
     fake_github.delay = 0.0
-    await asyncio.to_thread(second.start)
+    await _serving(fake_github, app_private_key, tmp_path, servers, port=first.port)
     await wait_for(lambda: bool(s.reviews) and _completed(s), within=60)
     await asyncio.sleep(2.0)  # a lease expiry and a claim later: still one review
     assert len(s.reviews) == 1, s.reviews
@@ -88,9 +95,7 @@ async def test_sigterm_lets_the_running_review_finish(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.delay = 0.1
-    server = ServeProcess(tmp_path, api_url=fake_github.base_url, private_key=app_private_key)
-    servers.append(server)
-    await asyncio.to_thread(server.start)
+    server = await _serving(fake_github, app_private_key, tmp_path, servers)
     assert await _deliver(server, s) == 202
     await wait_for(lambda: bool(s.check_runs()), within=30, interval=0.01)
     code = await asyncio.to_thread(server.terminate)
