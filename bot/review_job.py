@@ -28,7 +28,7 @@ from cache.queue import Job
 from prwarden.errors import GitHubError, RateLimited
 from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
-from review.diff import Diff, parse_diff
+from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
@@ -187,7 +187,7 @@ class ReviewJob:
         request: ReviewRequest,
         result: ReviewResult,
     ) -> None:
-        diff = parse_diff(request.diff)
+        diff = result.diff
         held_store = HeldFindings(self.ctx.db, clock=self.ctx.clock)
         for af in result.held:
             held_store.hold(

@@ -161,6 +161,7 @@ async def run_review(
     return ReviewResult(
         mode=part.mode,
         diff_hash=diff_hash,
+        diff=diff,
         findings=annotated,
         body=body,
         notes=notes,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from review.config import ConfigProblem, RepoConfig
+from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.settings import ReviewSettings
 
@@ -95,6 +96,8 @@ class InjectionRecord:
 class ReviewResult:
     mode: ReviewMode
     diff_hash: str
+    # The parsed diff the findings anchor on, so publishing does not parse it again.
+    diff: Diff = field(default_factory=lambda: Diff(()), repr=False)
     findings: tuple[AnnotatedFinding, ...] = ()
     body: str = ""
     notes: tuple[str, ...] = ()
