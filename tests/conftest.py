@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,14 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
     """The fake OpenAI-compatible server, empty; tests script its turns."""
     async with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``setup_logging`` (and ``cli.main``) replace prwarden's handlers; put them back."""
+    logger = logging.getLogger("prwarden")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]

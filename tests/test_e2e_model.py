@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ async def test_every_model_call_is_accounted_and_stats_show_the_cost(
     model: FakeOpenAI,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    prwarden_logger: None,
+    restore_logging: None,
 ) -> None:
     replies = Replies()
     _, turns = _model_review_turns(replies)
@@ -272,16 +272,3 @@ async def test_unreachable_model_still_gives_a_labelled_static_review(
     assert calls and all(c["outcome"] == "error:connection" for c in calls)
     assert all(c["tokens_in"] == 0 and c["cost"] == 0 for c in calls)
     assert next(db["review_runs"].rows)["mode"] == "static"
-
-
-@pytest.fixture
-def prwarden_logger() -> Iterator[None]:
-    """``cli.main`` installs its own log handler; put the test process's logging back."""
-    import logging
-
-    logger = logging.getLogger("prwarden")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.setLevel(saved[1])
-    logger.propagate = saved[2]

@@ -13,7 +13,7 @@ import html
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -143,17 +143,6 @@ async def model() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as server:
         yield server
     assert server.rejected == [] and server.problems == [], (server.rejected, server.problems)
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``setup_logging`` (and ``cli.main``) replace prwarden's handlers; put them back."""
-    logger = logging.getLogger("prwarden")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.setLevel(saved[1])
-    logger.propagate = saved[2]
 
 
 # -- an obeying model on real injections ------------------------------------------------
