@@ -22,11 +22,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import corpora
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from security.injection import DEFAULT_THRESHOLD, scan
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "injections"
+CORPUS = corpora.ROOT / "injections"
 FILES = ("injections.jsonl", "code_injections.jsonl")
 PARTS = ("dev", "check", "full")
 

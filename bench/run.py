@@ -9,7 +9,7 @@ Rows:
   increasing open-loop rates, the signed deliveries coming from ``bench/loadgen.py`` in a
   second process; then the highest rate measured whose p99 stays under 100 ms;
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
-  1k, 10k and 50k changed lines in ``../shared/corpora/large_diffs``;
+  1k, 10k and 50k changed lines in ``corpora/large_diffs``;
 - the agent's tool phase, parallel against sequential (``bench/tool_parallel.py``);
 - the cache-hit path of ``run_review`` (``bench/cache_bench.py``);
 - end-to-end reviews per minute with a fake model answering every call after 2 s, at 1, 8
@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import corpora
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
@@ -52,7 +54,7 @@ from tools.base import Workspace
 from tools.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
-LARGE_DIFFS = ROOT.parent / "shared" / "corpora" / "large_diffs"
+LARGE_DIFFS = corpora.ROOT / "large_diffs"
 TEMPLATE = WEBHOOKS / "payloads" / "pull_request.opened.2.json"
 REPO = "Codertocat/Hello-World"
 MODEL_SECONDS = 2.0

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+import corpora as corpus_data
 from cache.db import open_db
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
@@ -30,7 +31,7 @@ def app_private_key(app_key_pair: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def corpora() -> Path:
-    return Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+    return corpus_data.ROOT
 
 
 @pytest.fixture

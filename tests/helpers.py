@@ -12,11 +12,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import corpora
 from bot.config import Limits, Settings
 from review.settings import ReviewSettings
 
 SECRET = "test-webhook-secret-0123456789"
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 WEBHOOKS = CORPORA / "github_webhooks"
 
 

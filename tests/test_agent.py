@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
+import corpora
 from prwarden.errors import ModelOutputError
 from review.agent import MAX_CALLS_PER_TURN, AgentOutcome, run_agent
 from review.diff import parse_diff
@@ -26,7 +27,7 @@ from tests.fakes.openai import Call, FakeOpenAI, slow, text, tool_calls
 from tools.base import ToolResult, ToolSpec, Workspace
 from tools.registry import ToolRegistry, default_registry
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 CASE = CORPORA / "bug_diffs" / "cases" / "PySnooper-3"
 PATH = "pysnooper/pysnooper.py"
 DIFF = parse_diff((CASE / "pr.diff").read_text())

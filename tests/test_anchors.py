@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import pytest
 
+import corpora
 from review.anchors import WINDOW, anchor, anchored_code, starts_definition
 from review.diff import Diff, parse_diff
 from review.findings import Category, Finding, Severity
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 TRACER = "pysnooper/tracer.py"
 
 

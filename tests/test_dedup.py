@@ -7,7 +7,7 @@ from dataclasses import replace
 from review.dedup import collapse, jaccard, same_point, tokens
 from review.findings import AnnotatedFinding, Category, Disposition, Finding, Severity
 
-# Locations are real added lines of ../shared/corpora/large_diffs/scrapy_2.13.1_2.13.4.diff.
+# Locations are real added lines of corpora/large_diffs/scrapy_2.13.1_2.13.4.diff.
 MAX_SIZE_SITES = [
     ("scrapy/utils/_compression.py", 42, Severity.MEDIUM, 0.8),
     ("scrapy/utils/gz.py", 34, Severity.HIGH, 0.7),

@@ -1,6 +1,6 @@
 """The real app against a hostile PR and a model that obeys it: nothing unsafe gets out.
 
-Pull requests carry real injections from ``../shared/corpora/injections``; the scripted model
+Pull requests carry real injections from ``corpora/injections``; the scripted model
 does what they ask (approves, links out, plants an image beacon, recites its system prompt,
 leaks secrets). Every posted text, log line, database row and request body is then searched.
 Security findings are held for people and reach the PR only once approved.
@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import sqlite_utils
 
+import corpora
 from bot import cli
 from bot.context import CTX
 from bot.logs import setup_logging
@@ -47,7 +48,7 @@ from tests.model_scripts import (
 )
 from tests.scenario import PullScenario, pull_scenario, wait_for
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 CODE_INJECTIONS = CORPORA / "injections" / "code_injections.jsonl"
 SARIF_SCHEMA = CORPORA / "sarif" / "sarif-schema-2.1.0.json"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import corpora
 from bot.cli import main
 from bot.evaluate import (
     compare,
@@ -24,7 +25,7 @@ from review.diff import parse_diff
 from review.settings import ReviewSettings
 from tests.fakes.openai import FakeOpenAI, Handler, Reply, tool_calls
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "bug_diffs"
+CORPUS = corpora.ROOT / "bug_diffs"
 CASES = ("fastapi-7", "httpie-1", "js-hexo-7", "luigi-2", "scrapy-7", "thefuck-10")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 
+import corpora
 from review.config import RepoConfig
 from review.diff import Diff, parse_diff
 from review.filters import apply_filters, drop_reason, overflow_summary, reason_family
 from review.findings import AnnotatedFinding, Category, Finding, Severity
 from review.settings import ReviewSettings
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 ENGINE = "scrapy/core/engine.py"
 COMPRESSION = "scrapy/utils/_compression.py"
 GZ = "scrapy/utils/gz.py"

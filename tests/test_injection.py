@@ -6,13 +6,13 @@ import base64
 import json
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+import corpora
 from security.injection import DEFAULT_THRESHOLD, InjectionHit, rules, scan, score
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "injections"
+CORPUS = corpora.ROOT / "injections"
 
 # Targets on the rows in this copy of the corpus (see bench/injection_eval.py --split).
 MIN_DETECTION = 0.95

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
 import pytest
 
+import corpora
 from prwarden.errors import DiffError
 from review.diff import Diff, parse_diff
 from review.findings import AnnotatedFinding, Category, Disposition, Finding, Severity
@@ -22,7 +22,7 @@ from review.render import (
     suggestion_in,
 )
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 CASE = CORPORA / "bug_diffs/cases/PySnooper-2"
 TRACER = "pysnooper/tracer.py"
 SHA = "e21a31162f4c54be693d8ca8260e42393b39abd3"

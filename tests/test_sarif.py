@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+import corpora
 from security.sarif import SECURITY_SEVERITY, SarifFinding, to_sarif
 
-SARIF_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "sarif"
+SARIF_DIR = corpora.ROOT / "sarif"
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+import corpora
 from prwarden.errors import ConfigError
 from review.diff import Diff, parse_diff
 from review.findings import Category, Finding, Severity
 from review.specificity import TOOL_RULE_FLOOR, generic_phrases, parse_phrases, score
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 PATH = "pysnooper/pysnooper.py"
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
 
+import corpora
 from prwarden.errors import ConfigError
 from review.config import RepoConfig, load_repo_config
 from review.diff import Diff, parse_diff
@@ -22,7 +22,7 @@ from review.triage import TRIAGE_FUNCTION, TriageVerdict, rule_triage, skip_reas
 from security.spotlight import Spotlight
 from tests.fakes.openai import FakeOpenAI, text, tool_calls
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora.ROOT
 CODE_DIFF = (CORPORA / "bug_diffs" / "cases" / "PySnooper-3" / "pr.diff").read_text()
 CODE_PATH = "pysnooper/pysnooper.py"
 

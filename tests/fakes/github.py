@@ -38,16 +38,11 @@ import jwt
 from aiohttp import web
 from yarl import URL
 
+import corpora
 from review.diff import Diff, FileDiff, parse_diff
 from tests.fakes.openapi import Match, OpenAPISpec
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "corpora"
-    / "github_openapi"
-    / "review-bot-subset.openapi.json"
-)
+SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 CODELOAD_PREFIX = "/_codeload/"
 GRAPHQL_PATH = "/graphql"

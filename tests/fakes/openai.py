@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible server: aiohttp on loopback, scripted per test, strict as the real API.
 
 Every request is validated against OpenAI's published OpenAPI description (the chat subset in
-``../shared/corpora/openai_openapi``, with its OpenAPI 3.0 ``nullable`` leftovers rewritten to
+``corpora/openai_openapi``, with its OpenAPI 3.0 ``nullable`` leftovers rewritten to
 ``anyOf [..., {type: null}]``) and against the rules the real API enforces beyond the schema
 (tool messages answering the preceding assistant's tool calls, valid JSON Schema parameters,
 strict function schemas, ``tool_choice`` naming a known function). A rejected request gets
@@ -26,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from aiohttp import web
@@ -34,7 +33,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from referencing import Registry, Resource
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "openai_openapi"
+import corpora
+
+CORPUS = corpora.ROOT / "openai_openapi"
 SPEC_PATH = CORPUS / "chat-subset.openapi.json"
 _SPEC_URN = "urn:openai-openapi:chat-subset"
 
