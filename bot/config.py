@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.cpu import default_workers as default_cpu_workers
 from bot.github import RetryPolicy
 from prwarden.errors import ConfigError
 from review.findings import Severity
@@ -25,6 +26,7 @@ class Limits:
     daily_cost_per_repo: float = 0.0
     workers: int = 4
     per_installation: int = 2
+    cpu_workers: int = field(default_factory=default_cpu_workers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class Settings:
                 daily_cost_per_repo=_float(env, "PRWARDEN_DAILY_COST_REPO", 0.0),
                 workers=_int(env, "PRWARDEN_WORKERS", 4),
                 per_installation=_int(env, "PRWARDEN_PER_INSTALLATION", 2),
+                cpu_workers=_int(env, "PRWARDEN_CPU_WORKERS", default_cpu_workers()),
             ),
         )
 

@@ -119,7 +119,7 @@ class ReviewJob:
             allow_model=not over_budget,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
         )
-        result = await run_review(request, db=self.ctx.db)
+        result = await run_review(request, db=self.ctx.db, cpu=self.ctx.cpu)
         if result.mode == "budget":
             await self._over_budget(job, check, budget)
             return

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -26,7 +27,7 @@ from cache.reviews import ReviewCache
 from prwarden.errors import LLMError, ToolError
 from review import render
 from review.agent import run_agent
-from review.diff import Diff, FileDiff, parse_diff
+from review.diff import Diff, FileDiff, parse_diff_stepwise
 from review.filters import apply_filters
 from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
@@ -35,7 +36,7 @@ from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewRes
 from review.settings import Budget
 from review.static import findings_from_diagnostics
 from review.triage import TriageVerdict, model_triage, rule_triage
-from security.injection import scan
+from security.injection import scan_many
 from security.spotlight import Spotlight
 from tools.base import Diagnostic, Workspace
 from tools.linter import ruff_diagnostics
@@ -92,7 +93,7 @@ def _reviewable(diff: Diff, request: ReviewRequest) -> tuple[list[FileDiff], lis
     return keep, skipped
 
 
-def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[InjectionRecord]:
+def _untrusted_sources(request: ReviewRequest, files: Sequence[FileDiff]) -> list[tuple[str, str]]:
     sources: list[tuple[str, str]] = [
         ("PR title", request.pr.title),
         ("PR body", request.pr.body),
@@ -100,20 +101,36 @@ def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[I
     sources += [(f"commit message {i + 1}", m) for i, m in enumerate(request.pr.commit_messages)]
     sources += [(f.path, "\n".join(f.added[n] for n in sorted(f.added))) for f in files]
     sources += [("file names", "\n".join(f.path for f in files))]
-    records: list[InjectionRecord] = []
-    for where, text in sources:
-        for hit in scan(text):
-            records.append(InjectionRecord(where, hit.score, hit.reasons, hit.excerpt))
-    return records
+    return sources
+
+
+async def _scan_untrusted(
+    request: ReviewRequest, files: Sequence[FileDiff], cpu: Executor | None
+) -> list[InjectionRecord]:
+    sources = await asyncio.to_thread(_untrusted_sources, request, files)
+    texts = [text for _, text in sources]
+    if cpu is None:
+        found = await asyncio.to_thread(scan_many, texts)
+    else:
+        found = await asyncio.get_running_loop().run_in_executor(cpu, scan_many, texts)
+    return [
+        InjectionRecord(where, hit.score, hit.reasons, hit.excerpt)
+        for (where, _), hits in zip(sources, found, strict=True)
+        for hit in hits
+    ]
 
 
 async def run_review(
-    request: ReviewRequest, *, db: sqlite_utils.Database | None = None
+    request: ReviewRequest,
+    *,
+    db: sqlite_utils.Database | None = None,
+    cpu: Executor | None = None,
 ) -> ReviewResult:
-    # CPU-bound steps run in a thread so a large review does not stall the event loop that
-    # answers webhooks.
-    diff = await asyncio.to_thread(parse_diff, request.diff)
-    diff_hash = diff.normalized_hash()
+    """Review one change. CPU-heavy steps stay off the event loop that answers webhooks: the
+    diff is parsed in yielding steps, the injection scan runs in ``cpu`` (the server's process
+    pool; a thread when ``None``) and the filters in a thread."""
+    diff = await parse_diff_stepwise(request.diff)
+    diff_hash = await asyncio.to_thread(diff.normalized_hash)
     files, skipped = _reviewable(diff, request)
     paths = [f.path for f in files]
     workspace = Workspace(
@@ -132,7 +149,7 @@ async def run_review(
         part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
     else:
         static = findings_from_diagnostics(linted, diff)
-    injections = await asyncio.to_thread(_scan_untrusted, request, files)
+    injections = await _scan_untrusted(request, files, cpu)
     injections += part.injections
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
@@ -263,7 +280,7 @@ async def _with_model(
         notes.append(f"Reused earlier results for {len(files) - len(todo)} unchanged file(s).")
     sub = diff.subset({f.path for f in todo})
     if request.since_diff is not None:
-        sub = sub.since(parse_diff(request.since_diff))
+        sub = sub.since(await parse_diff_stepwise(request.since_diff))
         notes.append(
             f"Incremental review: the model looked at the {len(sub)} file(s) changed since the "
             "last reviewed commit."

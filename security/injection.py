@@ -91,6 +91,13 @@ def scan(text: str, *, threshold: float = DEFAULT_THRESHOLD) -> tuple[InjectionH
     return tuple(sorted(_scan(text, threshold, 0), key=lambda h: (h.start, h.end)))
 
 
+def scan_many(
+    texts: list[str], *, threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[InjectionHit, ...]]:
+    """``scan`` of each text, in order: one call for a process pool to run."""
+    return [scan(text, threshold=threshold) for text in texts]
+
+
 def score(text: str) -> tuple[float, tuple[str, ...]]:
     """Return the score of the most suspicious window of ``text`` and its reasons."""
     hits = _scan(text, 0.0, 0)

@@ -7,6 +7,7 @@ clean environment (no ``RUFF_*`` variables) and the curated ``RULES`` below.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -167,7 +168,9 @@ async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnos
     Used by the static review over every changed file, so unusable paths are skipped rather
     than failing the review (see ``python_paths``).
     """
-    targets = python_paths(ws, paths)
+    # Resolving hundreds of paths and parsing ruff's JSON are slow enough to stall the event
+    # loop on a large PR: both run in a thread.
+    targets = await asyncio.to_thread(python_paths, ws, paths)
     if not targets:
         return ()
     argv = build_ruff_argv(find_program("ruff"), targets)
@@ -175,10 +178,14 @@ async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnos
         argv, cwd=ws.root.resolve(), time_limit=ws.timeout, max_output=MAX_RUFF_OUTPUT, tool=TOOL
     )
     _check_completed(done)
-    rows = decode_ruff_json(done.stdout)
-    fixable = {row_path(row, ws.root) for row in rows if row.get("fix")}
-    sources = _read_sources(ws.root.resolve(), [p for p in targets if p in fixable])
-    return parse_ruff_json(rows, ws.root, sources)
+    return await asyncio.to_thread(_diagnostics, done.stdout, ws.root, targets)
+
+
+def _diagnostics(stdout: bytes, root: Path, targets: Sequence[str]) -> tuple[Diagnostic, ...]:
+    rows = decode_ruff_json(stdout)
+    fixable = {row_path(row, root) for row in rows if row.get("fix")}
+    sources = _read_sources(root.resolve(), [p for p in targets if p in fixable])
+    return parse_ruff_json(rows, root, sources)
 
 
 def _normalise(path: str) -> str:
