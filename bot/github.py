@@ -38,7 +38,7 @@ from gidgethub import sansio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from yarl import URL
 
-from prwarden.errors import ConfigError, GitHubError, RateLimited
+from prwarden.errors import ConfigError, FileTooLarge, GitHubError, RateLimited
 
 log = logging.getLogger("prwarden.github")
 
@@ -452,9 +452,15 @@ class GitHubClient:
             raise
         if not isinstance(data, dict) or data.get("type") != "file":
             return None
+        if data.get("encoding") == "none":
+            size = data.get("size")
+            raise FileTooLarge(
+                f"{path} at {ref} in {repo} is too large for the contents API",
+                size=size if isinstance(size, int) else -1,
+            )
         if data.get("encoding") != "base64":
             raise GitHubError(
-                f"{path} at {ref} in {repo} is too large for the contents API", status_code=413
+                f"{path} at {ref} in {repo}: unknown content encoding", status_code=200
             )
         try:
             return base64.b64decode(str(data.get("content", "")))

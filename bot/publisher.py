@@ -10,9 +10,10 @@ body; the review itself is never lost.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import re2
 
 from bot.github import GitHubClient
 from prwarden.errors import GitHubError
@@ -207,11 +208,12 @@ class CheckRun:
         self.completed = True
 
 
-_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
+# RE2: linear time even when the body holds thousands of unclosed "<!--".
+_TAG = re2.compile(r"(?s)<!--.*?-->")
 
 
 def check_summary(result: ReviewResult, pending_held: int) -> str:
-    text = _TAG.sub("", result.body).strip()
+    text = str(_TAG.sub("", result.body)).strip()
     if pending_held:
         text += f"\n\n**{pending_held} finding(s) await security review.**"
     return text

@@ -25,9 +25,9 @@ from bot.workspace import Workspaces
 from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
-from prwarden.errors import GitHubError, RateLimited
+from prwarden.errors import FileTooLarge, GitHubError, RateLimited
 from review.anchors import anchored_code
-from review.config import CONFIG_PATH, load_repo_config
+from review.config import CONFIG_PATH, RepoConfig, load_repo_config, oversized
 from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review
@@ -80,8 +80,10 @@ class ReviewJob:
         budget = budget_state(self.ctx, job.installation_id, job.repo)
         over_budget = budget.exhausted and s.review.model_configured
         base_sha = str(pull["base"]["sha"])
-        config_text = await gh.get_file(job.repo, CONFIG_PATH, base_sha)
-        config, problems = load_repo_config(config_text)
+        try:
+            config, problems = load_repo_config(await gh.get_file(job.repo, CONFIG_PATH, base_sha))
+        except FileTooLarge as exc:
+            config, problems = RepoConfig(), (oversized(exc.size),)
         if not config.enabled:
             await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
             return

@@ -13,7 +13,7 @@ import json
 from aiohttp import web
 
 from bot.context import CTX, AppContext
-from cache.held import HeldFindings
+from cache.held import HELD_STATES, HeldFindings
 from prwarden.errors import StoreError
 
 
@@ -43,6 +43,11 @@ async def list_findings(request: web.Request) -> web.Response:
         return _deny()
     ctx: AppContext = request.app[CTX]
     state = request.query.get("state", "pending")
+    if state != "all" and state not in HELD_STATES:
+        expected = ", ".join((*HELD_STATES, "all"))
+        return web.json_response(
+            {"error": f"unknown state {state[:40]!r}; expected one of {expected}"}, status=400
+        )
     items = HeldFindings(ctx.db, clock=ctx.clock).list(None if state == "all" else state)
     if "application/json" in request.headers.get("Accept", ""):
         return web.json_response([_row(item) for item in items])

@@ -70,6 +70,9 @@ EXPIRED_JWT_MESSAGE = (
 )
 
 
+CONTENTS_INLINE_LIMIT = 1024 * 1024
+
+
 @functools.lru_cache(maxsize=4)
 def load_spec(path: Path = SPEC_PATH) -> OpenAPISpec:
     return OpenAPISpec.load(path)
@@ -787,15 +790,17 @@ class FakeGitHub:
         if path not in files:
             raise _not_found(doc)
         content = files[path]
-        encoded = base64.encodebytes(content).decode()
+        # GitHub inlines files up to 1 MB; a larger one comes with an empty content and
+        # encoding "none" (its bytes need the raw media type).
+        inline = len(content) <= CONTENTS_INLINE_LIMIT
         data = self._example("content-file-response-if-content-is-a-file")
         data.update(
             name=path.rsplit("/", 1)[-1],
             path=path,
             sha=hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest(),
             size=len(content),
-            content=encoded,
-            encoding="base64",
+            content=base64.encodebytes(content).decode() if inline else "",
+            encoding="base64" if inline else "none",
         )
         return _json(data)
 
