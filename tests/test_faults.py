@@ -13,15 +13,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.app import make_app
 from bot.context import CTX
 from bot.github import RetryPolicy
-from cache.db import open_db
 from review.settings import ReviewSettings
 from tests.fakes.github import SECONDARY_RATE_LIMIT_MESSAGE, FakeGitHub
 from tests.fakes.openai import FakeOpenAI, fault, rate_limited
-from tests.helpers import make_settings
-from tests.scenario import ManualClock, PullScenario, pull_scenario, wait_for
+from tests.reviewing import completed, deliver, serve
+from tests.scenario import ManualClock, pull_scenario, wait_for
 
 PULL_PATH = r"^/repos/[^/]+/[^/]+/pulls/\d+$"
 REVIEWS_PATH = r"^/repos/[^/]+/[^/]+/pulls/\d+/reviews$"
@@ -36,21 +34,10 @@ async def _serve(
     clock: ManualClock | None = None,
     **settings: Any,
 ) -> TestClient[Any, Any]:
+    """The app with quick retries, on ``clock`` (a clock that stands still by default)."""
     settings.setdefault("github_retry", FAST_RETRY)
     settings.setdefault("retry_delay", 0.2)
-    app = make_app(
-        make_settings(key, api_url=gh.base_url, workspaces=tmp_path / "ws", **settings),
-        db=open_db(tmp_path / "prwarden.db"),
-        clock=clock or ManualClock(),
-    )
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
-
-
-async def _deliver(client: TestClient[Any, Any], s: PullScenario) -> None:
-    body, headers = s.delivery()
-    response = await client.post("/webhook", data=body, headers=headers)
-    assert response.status == 202
+    return await serve(aiohttp_client, gh, key, tmp_path, clock=clock or ManualClock(), **settings)
 
 
 def _check_titles(gh: FakeGitHub) -> list[str]:
@@ -85,11 +72,6 @@ async def _run_retries(
         ctx.wake_workers()
 
 
-def _completed(s: PullScenario) -> bool:
-    runs = s.check_runs()
-    return bool(runs) and runs[0]["status"] == "completed"
-
-
 async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once(
     aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
 ) -> None:
@@ -101,8 +83,8 @@ async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once
     fake_github.fail_next("POST", REVIEWS_PATH, 403, headers={"Retry-After": "1"})
     clock = ManualClock()
     client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, clock)
-    await _deliver(client, s)
-    delays = await _run_retries(client, clock, lambda: bool(s.reviews) and _completed(s))
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: bool(s.reviews) and completed(s) is not None)
     assert delays == [0.2, 1.0, 1.0]  # a 5xx backs off; a rate limit waits its Retry-After
     assert len(s.reviews) == 1
     assert len(fake_github.requests_for("pulls/create-review")) == 2
@@ -131,8 +113,8 @@ async def test_persistent_5xx_fails_the_job_visibly_after_max_attempts(
     client = await _serve(
         aiohttp_client, fake_github, app_private_key, tmp_path, clock, max_attempts=3
     )
-    await _deliver(client, s)
-    delays = await _run_retries(client, clock, lambda: _completed(s))
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: completed(s) is not None)
     assert delays == [0.2, 0.4]  # 2**attempts x retry_delay
     run = s.check_runs()[0]
     assert run["conclusion"] == "failure"
@@ -155,8 +137,8 @@ async def test_a_rescheduled_job_waits_for_not_before(
     fake_github.fail_next("GET", PULL_PATH, 403, headers={"Retry-After": "2"})
     clock = ManualClock()
     client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, clock)
-    await _deliver(client, s)
-    delays = await _run_retries(client, clock, lambda: _completed(s))
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: completed(s) is not None)
     assert delays == [2.0]
     job = client.app[CTX].queue.jobs()[0]
     assert job.attempts == 1
@@ -176,8 +158,8 @@ async def test_a_model_that_stays_down_gives_a_labelled_static_review(
             llm_retries=2,
         )
         client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, review=review)
-        await _deliver(client, s)
-        await wait_for(lambda: bool(s.reviews) and _completed(s), within=30)
+        await deliver(client, s)
+        await wait_for(lambda: bool(s.reviews) and completed(s) is not None, within=30)
     assert len(model.requests) >= 3  # the 429 and the 503s were retried
     assert len(s.reviews) == 1
     body = s.reviews[0]["body"].lower()
