@@ -1,5 +1,6 @@
 """The review cache through the real app: a re-push of the same change costs no model call
-and posts nothing new; the same diff elsewhere is served from cache too."""
+and posts nothing new; the same diff on another PR of the repository is served from cache too,
+and never in another repository or installation."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from bot.cli import main
 from bot.context import CTX
 from cache.db import open_db
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
@@ -27,6 +28,7 @@ from tests.reviewing import (
     idle,
     llm_calls,
     model_settings,
+    reviewer,
     runs,
     script_reviewer,
     serve,
@@ -185,8 +187,11 @@ def test_cli_cache_purge_removes_only_entries_older_than_the_given_days(
     db = open_db(tmp_path / "prwarden.db")
     for age_days, key in ((10, "old"), (1, "new")):
         cache = ReviewCache(db, clock=lambda age=age_days: time.time() - age * 86400)
-        cache.put(key, diff_hash=key, result={}, models=["gpt-4o"], prompt_versions=["review@1"])
-        cache.put_file(f"file:{key}", path="a.py", findings=[])
+        scope = CacheScope(1, "octo/shop")
+        cache.put(
+            scope, key, diff_hash=key, result={}, models=["gpt-4o"], prompt_versions=["review@1"]
+        )
+        cache.put_file(scope, f"file:{key}", path="a.py", findings=[])
     assert main(["cache", "purge", "--older-than", "5"]) == 0
     assert capsys.readouterr().out.strip() == "purged 2 entries"
     assert [r[0] for r in db.conn.execute("SELECT key FROM reviews")] == ["new"]
@@ -206,3 +211,57 @@ def test_cli_cache_purge_refuses_a_negative_age(
         main(["cache", "purge", "--older-than", "a week"])
     assert exc.value.code == 2
     assert "invalid float value" in capsys.readouterr().err
+
+
+async def test_the_same_diff_in_another_repository_is_never_served_from_the_cache(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    """Two installations, one diff: each repository's review is its own, text and all."""
+    private = {**FINDING, "title": "total_spent hides the merger_terms rows of Codertocat"}
+    fake_github.installations.add(2)
+    async with FakeOpenAI() as fake:
+        # The first review (triage + one agent turn) sees the private finding; any later
+        # model call sees the public one.
+        fake.script(*[reviewer([private])] * 2, *[reviewer([FINDING])] * 400)
+        s = pull_scenario(fake_github)
+        client = await serve(
+            aiohttp_client, fake_github, app_private_key, tmp_path, review=model_settings(fake)
+        )
+        body, headers = s.delivery()
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+        await wait_for(lambda: idle(client) and len(s.reviews) == 1)
+        assert llm_calls(client) == 2
+        assert any(private["title"] in c["body"] for c in s.comments)
+
+        elsewhere = [
+            another_pull(s, 5, repo="Evil/Fork", installation=2),
+            another_pull(s, 6, installation=2),  # the same name under another installation
+            another_pull(s, 7, repo="Codertocat/Other-Repo"),  # same installation, other repo
+        ]
+        for other in elsewhere:
+            calls = llm_calls(client)
+            body, headers = other.delivery()
+            assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+            await wait_for(lambda o=other: idle(client) and len(o.reviews) == 1)
+            assert llm_calls(client) > calls, other.repo
+            assert runs(client)[-1]["mode"] == "model"
+            posted = " ".join([c["body"] for c in other.comments] + [other.reviews[0]["body"]])
+            assert private["title"] not in posted and "merger_terms" not in posted
+            assert FINDING["title"] in posted
+
+        # The same scope still hits: the misses above are scoping, not a broken cache.
+        again = another_pull(s, 8)
+        calls = llm_calls(client)
+        body, headers = again.delivery()
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+        await wait_for(lambda: idle(client) and len(again.reviews) == 1)
+        assert llm_calls(client) == calls and runs(client)[-1]["mode"] == "cached"
+        assert any(private["title"] in c["body"] for c in again.comments)
+
+        conn = client.app[CTX].db.conn
+        scopes = set(conn.execute("SELECT installation_id, repo FROM reviews"))
+        assert scopes == {(1, s.repo), (2, "Evil/Fork"), (2, s.repo), (1, "Codertocat/Other-Repo")}
+        file_scopes = set(conn.execute("SELECT DISTINCT installation_id, repo FROM file_reviews"))
+        assert file_scopes == scopes
+    assert fake.problems == [] and fake.rejected == []
+    assert fake_github.invalid_requests == []
