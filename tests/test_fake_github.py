@@ -18,6 +18,7 @@ from review.diff import parse_diff
 from tests.conftest import APP_ID
 from tests.fakes import hunks
 from tests.fakes.github import SPEC_PATH, FakeGitHub, anchor_error
+from tests.fakes.github_apps import API_VERSION, VERSION_HEADER
 from tests.fakes.openapi import OpenAPISpec
 
 REPO = "octo/hello"
@@ -43,7 +44,7 @@ index 1111111..2222222 100644
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={VERSION_HEADER: API_VERSION}) as session:
         yield session
 
 

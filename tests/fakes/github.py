@@ -40,6 +40,14 @@ from yarl import URL
 
 import corpora
 from tests.fakes import hunks
+from tests.fakes.github_apps import (
+    DEFAULT_GRANTED,
+    ManifestFlow,
+    TokenScope,
+    conversion_json,
+    token_scope,
+    version_error,
+)
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -53,7 +61,7 @@ REVIEW_THREADS_SHAPE = re.sub(
     """query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
   repository(owner: $owner, name: $name) { pullRequest(number: $number) {
     reviewThreads(first: 100, after: $cursor) { pageInfo { hasNextPage endCursor }
-      nodes { isResolved comments(first: 100) { nodes { databaseId } } } } } } }""",
+      nodes { isResolved comments(first: 100) { nodes { fullDatabaseId } } } } } } }""",
 )
 DOCS = "https://docs.github.com/rest"
 TOO_LARGE_MESSAGE = (
@@ -284,6 +292,10 @@ class FakeGitHub:
         self.reactions: dict[int, list[dict[str, Any]]] = {}
         self.resolved_threads: set[int] = set()
         self.issued_tokens: dict[str, tuple[int, float]] = {}
+        # the scope each token was issued with; a token without an entry may do everything
+        self.token_scopes: dict[str, TokenScope] = {}
+        self.granted: dict[str, str] = dict(DEFAULT_GRANTED)
+        self.manifests = ManifestFlow(clock=clock)
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
         self._ids = itertools.count(1001)
@@ -457,6 +469,8 @@ class FakeGitHub:
             await asyncio.sleep(self.delay)
         if request.path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if ManifestFlow.handles(request.path):
+            return await self.manifests.new_app(request)
         if request.path == GRAPHQL_PATH:
             return await self._graphql(request)
         raw = await request.read()
@@ -491,9 +505,15 @@ class FakeGitHub:
         if match is None:
             return error_response(404, "Not Found")
         doc = match.operation.documentation_url or DOCS
+        unversioned = version_error(request.headers)
+        if unversioned is not None:
+            return error_response(400, unversioned, documentation_url=doc)
         auth = self._auth_error(match, request.headers.get("Authorization", ""))
         if auth is not None:
             return error_response(401, auth, documentation_url=DOCS)
+        refused = self._scope_refusal(match, request)
+        if refused is not None:
+            return refused
         if parse_error is not None:
             return error_response(400, parse_error, documentation_url=doc)
         if errors:
@@ -535,6 +555,9 @@ class FakeGitHub:
                 errors=tuple(errors),
             )
         )
+        unversioned = version_error(request.headers)
+        if unversioned is not None:
+            return error_response(400, unversioned)
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         issued = self.issued_tokens.get(credential.strip())
         if scheme.lower() not in ("token", "bearer") or issued is None or issued[1] <= self.clock():
@@ -542,6 +565,12 @@ class FakeGitHub:
         if errors:
             return _json({"errors": [{"message": e} for e in errors]})
         variables = body["variables"]
+        scope = self.token_scopes.get(credential.strip())
+        if scope is not None:
+            repo = f"{variables['owner']}/{variables['name']}"
+            if scope.refuses(repo, "pulls/list-review-threads", "GET") is not None:
+                message = f"Could not resolve to a Repository with the name '{repo}'."
+                return _json({"data": {"repository": None}, "errors": [{"message": message}]})
         pull = self.pulls.get((f"{variables['owner']}/{variables['name']}", variables["number"]))
         if pull is None:
             message = "Could not resolve to a PullRequest with that number."
@@ -557,7 +586,7 @@ class FakeGitHub:
         nodes = [
             {
                 "isResolved": root in self.resolved_threads,
-                "comments": {"nodes": [{"databaseId": i} for i in threads[root]]},
+                "comments": {"nodes": [{"fullDatabaseId": str(i)} for i in threads[root]]},
             }
             for root in roots
         ]
@@ -595,7 +624,10 @@ class FakeGitHub:
 
     def _auth_error(self, match: Match, header: str) -> str | None:
         scheme, _, credential = header.partition(" ")
-        if match.operation.template.startswith("/app"):
+        template = match.operation.template
+        if template.startswith("/app-manifests/"):
+            return None
+        if template == "/app" or template.startswith("/app/"):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
             return self._jwt_error(credential.strip())
@@ -605,6 +637,16 @@ class FakeGitHub:
         if issued is None or issued[1] <= self.clock():
             return "Bad credentials"
         return None
+
+    def _scope_refusal(self, match: Match, request: web.Request) -> web.Response | None:
+        """403/404 when a narrowed installation token reaches past its scope."""
+        credential = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        scope = self.token_scopes.get(credential)
+        if scope is None:
+            return None
+        params = match.path_params
+        repo = f"{params['owner']}/{params['repo']}" if "owner" in params else None
+        return scope.refuses(repo, match.operation.operation_id, request.method)
 
     def _jwt_error(self, token: str) -> str | None:
         try:
@@ -703,6 +745,8 @@ class FakeGitHub:
             "apps/get-authenticated": self._get_app,
             "apps/create-installation-access-token": self._create_token,
             "apps/get-repo-installation": self._get_repo_installation,
+            "apps/create-from-manifest": self._create_from_manifest,
+            "apps/list-installations": self._list_installations,
             "rate-limit/get": self._rate_limit,
             "repos/get": self._get_repo,
             "repos/get-content": self._get_content,
@@ -737,13 +781,35 @@ class FakeGitHub:
         installation_id = ctx.int_param("installation_id")
         if installation_id not in self.installations:
             raise _not_found(ctx.match.operation.documentation_url)
+        scope = token_scope(ctx.body, set(self.repos), self.granted)
+        if isinstance(scope, web.Response):
+            raise _Answer(scope)
         token = "ghs_" + secrets.token_urlsafe(27)
         expires = self.clock() + self.token_ttl
         self.issued_tokens[token] = (installation_id, expires)
+        self.token_scopes[token] = scope
         data = self._example("installation-token")
         data.update(token=token, expires_at=_iso(expires))
         data.pop("repositories", None)
         return _json(data, 201)
+
+    async def _create_from_manifest(self, ctx: _Ctx) -> web.Response:
+        app = self.manifests.convert(ctx.param("code"))
+        if app is None:
+            raise _not_found(ctx.match.operation.documentation_url)
+        # from now on this fake is that App: its JWTs are the ones accepted
+        self.app_id = str(app.id)
+        self._public_key = app.public_key
+        self.bot_login = f"{app.slug}[bot]"
+        return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
+
+    async def _list_installations(self, ctx: _Ctx) -> web.Response:
+        items = []
+        for installation_id in sorted(self.installations):
+            data = self._example("base-installation-items")
+            data.update(id=installation_id, app_id=int(self.app_id))
+            items.append(data)
+        return self._paginate(ctx, items)
 
     async def _get_repo_installation(self, ctx: _Ctx) -> web.Response:
         self._repo(ctx)
