@@ -26,6 +26,7 @@ from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden.errors import GitHubError, RateLimited
+from review import render
 from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
 from review.diff import Diff
@@ -299,8 +300,9 @@ class ReviewJob:
         by_fp = {af.fingerprint: af for af in posted}
         version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
         for comment in own:
+            found = render.fingerprints_in([comment.get("body") or ""])
             for fp, af in by_fp.items():
-                if f"prwarden:fp={fp}" in (comment.get("body") or ""):
+                if fp in found:
                     feedback.record_posted_comment(
                         self.ctx.db,
                         comment_id=int(comment["id"]),

@@ -12,6 +12,7 @@ the static findings are still posted and the result says the model was unavailab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -383,7 +384,7 @@ def _cap_to_pr_ceiling(
         db, 0.0, repo=request.context.repo, pr_number=request.context.pr_number
     ).tokens
     left = max(ceiling - spent, 0)
-    return Budget(budget.max_turns, min(budget.max_tokens, left), budget.max_seconds)
+    return dataclasses.replace(budget, max_tokens=min(budget.max_tokens, left))
 
 
 def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:

@@ -32,6 +32,16 @@ def review_marker(head_sha: str, run: str = "") -> str:
     return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
 
 
+def has_review_marker(body: str) -> bool:
+    """Whether ``body`` carries a review marker, for any head SHA."""
+    return REVIEW_MARKER_RE.search(body) is not None
+
+
+def fingerprint_marker(fingerprint: str) -> str:
+    """The hidden marker that ties an inline comment to its finding's fingerprint."""
+    return f"<!-- prwarden:fp={fingerprint} -->"
+
+
 MAX_LISTED_FILES = 20
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -99,7 +109,7 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
         where = ", ".join(code_span(f"{path}:{line}") for path, line in f.also_at)
         parts.append(f"Also at: {where}")
     if af.fingerprint:
-        parts.append(f"<!-- prwarden:fp={af.fingerprint} -->")
+        parts.append(fingerprint_marker(af.fingerprint))
     return "\n\n".join(parts)
 
 

@@ -24,6 +24,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
     FINDING,
     another_pull,
+    completed,
     idle,
     llm_calls,
     model_settings,
@@ -70,11 +71,6 @@ def _force_push(s: PullScenario, sha: str, *, base_sha: str | None = None) -> No
     pull.base_sha = base_sha or pull.base_sha
 
 
-def _completed(s: PullScenario, sha: str) -> dict[str, Any] | None:
-    done = [r for r in s.check_runs(sha) if r["status"] == "completed"]
-    return done[-1] if done else None
-
-
 async def test_force_push_of_the_same_change_calls_no_model_and_posts_nothing(
     reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
 ) -> None:
@@ -84,12 +80,12 @@ async def test_force_push_of_the_same_change_calls_no_model_and_posts_nothing(
     _force_push(s, new_sha)
     body, headers = s.delivery(action="synchronize", head_sha=new_sha)
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
-    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+    await wait_for(lambda: idle(client) and completed(s, new_sha) is not None)
 
     assert llm_calls(client) == calls
     assert s.comments == comments
     assert len(s.reviews) == 1 and s.reviews[0]["commit_id"] == s.head_sha
-    check = _completed(s, new_sha)
+    check = completed(s, new_sha)
     assert check is not None and check["conclusion"] == "success"
     assert "from cache" in check["output"]["title"]
     assert "Served from cache" in check["output"]["summary"]
@@ -109,7 +105,7 @@ async def test_reopened_pr_calls_no_model_and_posts_nothing(
     await wait_for(lambda: len(client.app[CTX].queue.jobs(state="done")) == 2)
     assert llm_calls(client) == calls
     assert s.comments == comments and len(s.reviews) == 1
-    check = _completed(s, s.head_sha)
+    check = completed(s, s.head_sha)
     assert check is not None and check["conclusion"] == "success"
 
 
@@ -128,7 +124,7 @@ async def test_same_diff_on_another_pr_is_served_from_cache_and_posted_there(
     assert {c["body"] for c in other.comments} == {c["body"] for c in s.comments}
     last = runs(client)[-1]
     assert (last["pr_number"], last["mode"], last["outcome"]) == (s.number + 1, "cached", "posted")
-    check = _completed(other, other.head_sha)
+    check = completed(other, other.head_sha)
     assert check is not None and "from cache" in check["output"]["title"]
 
 
@@ -144,7 +140,7 @@ async def test_a_different_repo_config_is_a_cache_miss(
     _force_push(s, new_sha, base_sha=base)
     body, headers = s.delivery(action="synchronize", head_sha=new_sha)
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
-    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+    await wait_for(lambda: idle(client) and completed(s, new_sha) is not None)
     assert llm_calls(client) > calls
     assert runs(client)[-1]["mode"] == "model"
 
