@@ -199,6 +199,7 @@ class ReviewJob:
                 fingerprint=af.fingerprint,
                 finding=af.finding.to_dict(),
                 evidence={
+                    "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
                 },
@@ -227,8 +228,7 @@ class ReviewJob:
             review_id, posted = outcome.review_id, outcome.posted
             await self._record_comments(gh, job, review_id, posted, result, diff)
         for af in result.findings:
-            reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
-            self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
+            self.ctx.metrics.finding(af.status, af.code)
         runs.record_run(
             self.ctx.db,
             job_id=job.id,
@@ -327,7 +327,6 @@ def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
         "anchored_code": anchored_code(af.finding, diff),
         **af.finding.to_dict(),
-        "status": af.status,
-        "reasons": list(af.disposition.reasons),
+        **af.disposition.to_dict(),
         "fingerprint": af.fingerprint,
     }

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 
 from prwarden.errors import DiffError
 from review.diff import Diff
-from review.filters import HELD, drop_reason, overflow_summary, reason_family
-from review.findings import AnnotatedFinding, Finding, Severity
+from review.filters import overflow_summary
+from review.findings import AnnotatedFinding, Finding, Reason, Severity
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
 REVIEW_MARKER_RE = re.compile(
@@ -208,13 +208,14 @@ def review_body(
     out.append(f"- Posted {sum(posted.values())} comment(s)" + _paren(_severity_counts(posted)))
     held = sum(1 for af in annotated if af.status == "hold")
     if held:
-        out.append(f"- {held} finding(s) {HELD}")
+        out.append(f"- {held} finding(s) {Reason.HELD.label}")
 
-    dropped = Counter(reason_family(drop_reason(af)) for af in annotated if af.status == "drop")
+    dropped = Counter(af.code for af in annotated if af.status == "drop" and af.code)
     overflow = overflow_summary(annotated)
-    dropped.pop("over max_comments", None)
+    dropped.pop(Reason.OVER_MAX, None)
     if dropped:
-        detail = ", ".join(f"{n} {family}" for family, n in sorted(dropped.items()))
+        counts = sorted((code.label, n) for code, n in dropped.items())
+        detail = ", ".join(f"{n} {label}" for label, n in counts)
         out.append(f"- Not posted: {detail}")
     if overflow:
         out.append(f"- Over the comment limit, not posted: {_severity_counts(overflow)}")

@@ -39,7 +39,7 @@ from aiohttp import web
 from yarl import URL
 
 import corpora
-from review.diff import Diff, FileDiff, parse_diff
+from tests.fakes import hunks
 from tests.fakes.github_apps import (
     DEFAULT_GRANTED,
     ManifestFlow,
@@ -130,7 +130,7 @@ class FakePull:
     user: str
     draft: bool
     diff_text: str
-    diff: Diff
+    diff: hunks.Files
     diff_too_large: bool = False
     reviews: list[dict[str, Any]] = field(default_factory=list)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -220,54 +220,38 @@ def build_tarball(prefix: str, files: Mapping[str, bytes], *, comment: str = "")
     return buf.getvalue()
 
 
-def file_patch(f: FileDiff) -> str | None:
+def file_patch(f: hunks.File) -> str | None:
     """The ``patch`` field GitHub gives a file in the files list: its hunks, no headers."""
     if f.is_binary or not f.hunks:
         return None
-    lines = f.patch.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("@@"):
-            return "\n".join(lines[i:])
-    return None
+    return f.patch
 
 
-def _hunk_index(f: FileDiff, line: int, side: str) -> int | None:
-    for index, hunk in enumerate(f.hunks):
-        for ln in hunk.lines:
-            if side == "RIGHT" and ln.kind in "+ " and ln.new == line:
-                return index
-            if side == "LEFT" and ln.kind in "- " and ln.old == line:
-                return index
-    return None
-
-
-def _position_count(f: FileDiff) -> int:
-    return sum(len(h.lines) for h in f.hunks) + max(len(f.hunks) - 1, 0)
-
-
-def anchor_error(diff: Diff, comment: Mapping[str, Any]) -> str | None:
+def anchor_error(diff: hunks.Files, comment: Mapping[str, Any]) -> str | None:
     """GitHub's reason for refusing an inline comment's anchor, or None when it resolves."""
     f = diff.file(str(comment.get("path", "")))
     if f is None:
         return "Pull request review thread path is invalid"
     if "line" not in comment:
         position = comment.get("position")
-        if isinstance(position, int) and 1 <= position <= _position_count(f):
+        if isinstance(position, int) and 1 <= position <= f.positions:
             return None
         return "Line could not be resolved"
     side = str(comment.get("side", "RIGHT"))
     line = comment["line"]
-    if side not in ("RIGHT", "LEFT") or not f.commentable(line, side):  # type: ignore[arg-type]
+    if side not in ("RIGHT", "LEFT") or not isinstance(line, int) or not f.commentable(line, side):
         return "Line could not be resolved"
     start = comment.get("start_line")
     if start is None:
         return None
     start_side = str(comment.get("start_side", side))
-    if start_side not in ("RIGHT", "LEFT") or not f.commentable(start, start_side):  # type: ignore[arg-type]
+    if start_side not in ("RIGHT", "LEFT") or not isinstance(start, int):
+        return "Start line could not be resolved"
+    if not f.commentable(start, start_side):
         return "Start line could not be resolved"
     if (start_side, start) == (side, line) or (start_side == side and start > line):
         return "Pull request review thread start_line must precede the end line."
-    if _hunk_index(f, start, start_side) != _hunk_index(f, line, side):
+    if f.hunk_of(start, start_side) != f.hunk_of(line, side):
         return "Pull request review thread start line must be part of the same hunk as the line."
     return None
 
@@ -401,7 +385,7 @@ class FakeGitHub:
             user=user,
             draft=draft,
             diff_text=diff,
-            diff=parse_diff(diff),
+            diff=hunks.read(diff),
             diff_too_large=diff_too_large,
         )
         self.pulls[(repo, number)] = pull
@@ -904,7 +888,7 @@ class FakeGitHub:
         if ctx.wants_diff:
             return web.Response(body=diff.encode(), content_type=DIFF_MEDIA_TYPE, charset="utf-8")
         data = self._example("commit-comparison")
-        data["files"] = [self._file_entry(f) for f in parse_diff(diff)]
+        data["files"] = [self._file_entry(f) for f in hunks.read(diff)]
         return _json(data)
 
     async def _permission(self, ctx: _Ctx) -> web.Response:
@@ -931,7 +915,8 @@ class FakeGitHub:
             user=self._user(pull.user),
             draft=pull.draft,
             changed_files=len(pull.diff),
-            additions=pull.diff.added_line_count,
+            additions=pull.diff.additions,
+            deletions=pull.diff.deletions,
         )
         data["head"].update(sha=pull.head_sha, ref=pull.head_ref, label=f"x:{pull.head_ref}")
         data["base"].update(sha=pull.base_sha, ref=pull.base_ref, label=f"x:{pull.base_ref}")
@@ -956,10 +941,8 @@ class FakeGitHub:
             )
         return _json(self._pull_json(pull))
 
-    def _file_entry(self, f: FileDiff) -> dict[str, Any]:
-        additions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "+")
-        deletions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "-")
-        status = {"deleted": "removed"}.get(f.status, f.status)
+    def _file_entry(self, f: hunks.File) -> dict[str, Any]:
+        additions, deletions, status = f.additions, f.deletions, f.status
         entry: dict[str, Any] = {
             "sha": hashlib.sha1(f.patch.encode("utf-8", "surrogatepass")).hexdigest(),
             "filename": f.path,
@@ -1049,12 +1032,8 @@ class FakeGitHub:
         f = pull.diff.file(str(comment["path"]))
         hunk_header = ""
         if f is not None and f.hunks:
-            hunk = f.hunks[
-                _hunk_index(f, comment.get("line", 0), comment.get("side", "RIGHT")) or 0
-            ]
-            hunk_header = (
-                f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@"
-            )
+            index = f.hunk_of(int(comment.get("line", 0)), str(comment.get("side", "RIGHT")))
+            hunk_header = f.hunks[index or 0].header
         now = _iso(self.clock())
         stored.update(
             id=comment_id,
