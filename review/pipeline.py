@@ -24,7 +24,7 @@ import sqlite_utils
 
 from cache.accounting import usage_since
 from cache.reviews import CacheScope, ReviewCache
-from prwarden.errors import LLMError, ToolError
+from prwarden.errors import LLMError
 from review import render
 from review.agent import run_agent
 from review.diff import Diff, FileDiff, parse_diff
