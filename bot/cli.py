@@ -115,18 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
     from bot.app import make_app
+    from bot.serving import serve
 
-    app = make_app(settings)
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        shutdown_timeout=settings.shutdown_grace,
-        print=lambda msg: print(msg, file=sys.stderr),
-    )
+    async def run() -> None:
+        await serve(make_app(settings), args.host, args.port, settings)
+
+    asyncio.run(run())
     return 0
 
 

@@ -50,6 +50,9 @@ class Settings:
     github_retry: RetryPolicy = RetryPolicy()
     shutdown_grace: float = 20.0
     tarball_max_bytes: int = 200 * 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +95,9 @@ class Settings:
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
+            header_timeout=_float(env, "PRWARDEN_HEADER_TIMEOUT", 10.0) or 10.0,
+            body_timeout=_float(env, "PRWARDEN_BODY_TIMEOUT", 10.0) or 10.0,
+            max_connections=_int(env, "PRWARDEN_MAX_CONNECTIONS", 1000) or 1000,
             limits=Limits(
                 daily_tokens_per_installation=_int(env, "PRWARDEN_DAILY_TOKENS_INSTALLATION", 0),
                 daily_cost_per_installation=_float(env, "PRWARDEN_DAILY_COST_INSTALLATION", 0.0),

@@ -7,6 +7,7 @@ the delivery id: a redelivery is acknowledged without enqueuing anything twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -105,7 +106,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
     if ctx.shutting_down:
         return _answer(ctx, event_name, 503, {"error": "shutting down; GitHub will redeliver"})
     try:
-        body = await request.read()
+        async with asyncio.timeout(ctx.settings.body_timeout):
+            body = await request.read()
         event = parse_event(request.headers, body, ctx.settings.webhook_secret)
     except WebhookError as exc:
         delivery = request.headers.get("X-GitHub-Delivery")
@@ -116,6 +118,11 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return _answer(ctx, event_name, 413, {"error": f"body larger than {MAX_BODY} bytes"})
     except web.RequestPayloadError as exc:
         return _answer(ctx, event_name, 400, {"error": f"unreadable body: {exc}"})
+    except TimeoutError:
+        error = f"body not received within {ctx.settings.body_timeout:g} s"
+        response = _answer(ctx, event_name, 408, {"error": error})
+        response.force_close()
+        return response
     action = str(event.data.get("action") or "")
     fields = delivery_fields(event.delivery_id, event.event, event.data)
     if not deliveries.record_delivery(
