@@ -19,6 +19,7 @@ from cache.db import open_db
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
+from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
 from security.sarif import SarifFinding, to_sarif
@@ -213,8 +214,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "findings": [
             {
                 **af.finding.to_dict(),
-                "status": af.status,
-                "reasons": list(af.disposition.reasons),
+                **af.disposition.to_dict(),
                 "fingerprint": af.fingerprint,
             }
             for af in result.findings
@@ -231,14 +231,14 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        _sarif_row(af.finding.to_dict(), af.fingerprint, af.status, af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
 
 
-def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | None) -> SarifFinding:
     severity = str(finding["severity"])
     level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
     return SarifFinding(
@@ -252,6 +252,8 @@ def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
         severity=severity,
         category=str(finding["category"]),
         fingerprint=fp,
+        status=status,
+        code=code.value if code else None,
     )
 
 
@@ -324,7 +326,7 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rejected finding {args.id}")
         return 0
     items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
+    rows = [_sarif_row(item.finding, item.fingerprint, "hold", Reason.HELD) for item in items]
     print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
     return 0
 

@@ -12,6 +12,7 @@ the static findings are still posted and the result says the model was unavailab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ from functools import partial
 import sqlite_utils
 
 from cache.accounting import usage_since
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from prwarden.errors import LLMError
 from review import render
 from review.agent import run_agent
@@ -63,10 +64,28 @@ def prompt_versions() -> tuple[str, ...]:
     return tuple(load_prompt(name).version for name in PROMPTS)
 
 
+def cache_scope(request: ReviewRequest) -> CacheScope:
+    """Whose tree this review reads: the installation and repository of the call context, or,
+    for a local review, the workspace directory."""
+    ctx = request.context
+    if ctx.repo:
+        return CacheScope(ctx.installation_id or 0, ctx.repo)
+    return CacheScope(0, f"local:{request.workspace.resolve()}")
+
+
 def cache_key(request: ReviewRequest, diff_hash: str) -> str:
     s = request.settings
+    scope = cache_scope(request)
     material = json.dumps(
-        [diff_hash, s.triage_model, s.review_model, prompt_versions(), request.config.fingerprint()]
+        [
+            scope.installation_id,
+            scope.repo,
+            diff_hash,
+            s.triage_model,
+            s.review_model,
+            prompt_versions(),
+            request.config.fingerprint(),
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -202,7 +221,7 @@ async def _model_part(
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
-        hit = cache.get(key)
+        hit = cache.get(cache_scope(request), key)
         if hit is not None:
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
@@ -245,7 +264,11 @@ async def _with_model(
     reused: list[Finding] = []
     todo: list[FileDiff] = []
     for f in files:
-        stored = cache.get_file(file_cache_key(request, f)) if cache is not None else None
+        stored = (
+            cache.get_file(cache_scope(request), file_cache_key(request, f))
+            if cache is not None
+            else None
+        )
         if stored is None:
             todo.append(f)
         else:
@@ -302,11 +325,13 @@ async def _with_model(
     if cache is not None and complete and request.since_diff is None:
         for f in todo:
             cache.put_file(
+                cache_scope(request),
                 file_cache_key(request, f),
                 path=f.path,
                 findings=[x.to_dict() for x in outcome.findings if x.path == f.path],
             )
         cache.put(
+            cache_scope(request),
             key,
             diff_hash=diff.normalized_hash(),
             result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
@@ -351,7 +376,7 @@ def _cap_to_pr_ceiling(
         db, 0.0, repo=request.context.repo, pr_number=request.context.pr_number
     ).tokens
     left = max(ceiling - spent, 0)
-    return Budget(budget.max_turns, min(budget.max_tokens, left), budget.max_seconds)
+    return dataclasses.replace(budget, max_tokens=min(budget.max_tokens, left))
 
 
 def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:
