@@ -1,4 +1,5 @@
-"""Symbol definitions by tree-sitter: functions, classes and methods in Python, JS, TS and Go.
+"""Symbol definitions by tree-sitter: functions, classes and methods in Python, JS, TS, Go,
+Java, Rust, Ruby and C#.
 
 Definitions are indexed lazily, file by file, and cached by the sha256 of the file's bytes
 (a bounded, process-wide cache), so a second review of the same code parses nothing again.
@@ -20,9 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tree_sitter
+import tree_sitter_c_sharp
 import tree_sitter_go
+import tree_sitter_java
 import tree_sitter_javascript
 import tree_sitter_python
+import tree_sitter_ruby
+import tree_sitter_rust
 import tree_sitter_typescript
 
 from prwarden.errors import ToolError
@@ -52,6 +57,10 @@ LANGUAGE_BY_SUFFIX: Mapping[str, str] = {
     ".cts": "typescript",
     ".tsx": "tsx",
     ".go": "go",
+    ".java": "java",
+    ".rs": "rust",
+    ".rb": "ruby",
+    ".cs": "csharp",
 }
 
 _CLASS_KINDS: Mapping[str, str] = {
@@ -59,6 +68,12 @@ _CLASS_KINDS: Mapping[str, str] = {
     "class_declaration": "class",
     "abstract_class_declaration": "class",
     "interface_declaration": "interface",
+    "record_declaration": "class",
+    "struct_declaration": "class",
+    "struct_item": "class",
+    "trait_item": "interface",
+    "class": "class",
+    "module": "class",
 }
 _FUNCTION_TYPES = frozenset(
     {
@@ -66,13 +81,34 @@ _FUNCTION_TYPES = frozenset(
         "function_declaration",
         "generator_function_declaration",
         "function_signature",
+        "function_item",
+        "function_signature_item",
     }
 )
 _METHOD_TYPES = frozenset(
-    {"method_definition", "method_signature", "abstract_method_signature", "method_declaration"}
+    {
+        "method_definition",
+        "method_signature",
+        "abstract_method_signature",
+        "method_declaration",
+        "constructor_declaration",
+        "method",
+        "singleton_method",
+    }
 )
-_TYPE_TYPES = frozenset({"type_alias_declaration", "enum_declaration", "type_spec", "type_alias"})
-_CLASS_BODIES = frozenset({"class_body", "interface_body", "block", "decorated_definition"})
+_TYPE_TYPES = frozenset(
+    {"type_alias_declaration", "enum_declaration", "type_spec", "type_alias", "enum_item"}
+)
+_CLASS_BODIES = frozenset(
+    {
+        "class_body",
+        "interface_body",
+        "block",
+        "decorated_definition",
+        "declaration_list",
+        "body_statement",
+    }
+)
 _FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
 
 
@@ -86,7 +122,7 @@ class Definition:
     end_line: int
     start_byte: int
     end_byte: int
-    # Where the body starts (the signature ends); ``end_byte`` when there is no body.
+    # Where the body starts (the signature ends); -1 when the grammar names no body.
     body_byte: int = -1
 
     @property
@@ -109,6 +145,10 @@ def _language(name: str) -> tree_sitter.Language:
         "typescript": tree_sitter_typescript.language_typescript,
         "tsx": tree_sitter_typescript.language_tsx,
         "go": tree_sitter_go.language,
+        "java": tree_sitter_java.language,
+        "rust": tree_sitter_rust.language,
+        "ruby": tree_sitter_ruby.language,
+        "csharp": tree_sitter_c_sharp.language,
     }[name]()
     return tree_sitter.Language(capsule)
 
@@ -127,7 +167,7 @@ def extract_definitions(source: bytes, language: str) -> tuple[Definition, ...]:
             qualname = ".".join((*owner, name))
             found.append(_definition(node, qualname, kind))
             child_prefix = (*owner, name)
-            child_in_class = kind in ("class", "interface")
+            child_in_class = kind in ("class", "interface", "impl")
         elif node.type in _CLASS_BODIES:
             child_in_class = in_class
         stack.extend((c, child_prefix, child_in_class) for c in reversed(node.named_children))
@@ -137,6 +177,8 @@ def extract_definitions(source: bytes, language: str) -> tuple[Definition, ...]:
 def _classify(node: tree_sitter.Node, in_class: bool) -> tuple[str | None, str, str]:
     """(kind, name, Go receiver type) of a definition node, or (None, "", "")."""
     t = node.type
+    if t == "impl_item":
+        return "impl", _field_text(node, "type"), ""
     if t in _CLASS_KINDS:
         return _CLASS_KINDS[t], _field_text(node, "name"), ""
     if t == "method_declaration":
@@ -208,7 +250,7 @@ def _definition(node: tree_sitter.Node, qualname: str, kind: str) -> Definition:
         end_line=span.end_point[0] + 1,
         start_byte=span.start_byte,
         end_byte=span.end_byte,
-        body_byte=body.start_byte if body is not None else span.end_byte,
+        body_byte=body.start_byte if body is not None else -1,
     )
 
 
@@ -221,7 +263,11 @@ def _body(node: tree_sitter.Node) -> tree_sitter.Node | None:
 
 def signature(source: bytes, definition: Definition, max_chars: int = 300) -> str:
     """The definition's text up to its body (decorators and docstrings left out), one line."""
-    head = source[definition.start_byte : max(definition.body_byte, definition.start_byte)]
+    end = definition.body_byte
+    if end < definition.start_byte:
+        end = source.find(b"\n", definition.start_byte)
+        end = definition.end_byte if end < 0 else end
+    head = source[definition.start_byte : end]
     lines = [
         line.strip()
         for line in head.decode("utf-8", errors="replace").splitlines()
@@ -417,7 +463,7 @@ async def get_symbol_definition(ws: Workspace, name: str, path: str | None = Non
 
     `name` is `func`, `Class`, `method` or `Class.method` (Go: `Type.Method`). `path` (a file
     or directory, relative to the repository root) narrows the search. Python, JavaScript,
-    TypeScript and Go are indexed.
+    TypeScript, Go, Java, Rust, Ruby and C# are indexed.
     """
     validate_name(name)
     root = ws.root.resolve()
