@@ -36,6 +36,7 @@ class Settings:
     db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
     review: ReviewSettings = ReviewSettings()
@@ -84,6 +85,7 @@ class Settings:
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
