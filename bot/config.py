@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bot.github import RetryPolicy
@@ -125,12 +125,14 @@ class Settings:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret, for redaction."""
-        return tuple(
-            v
-            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
-            if v
-        )
+        """Every configured secret, for redaction and output validation.
+
+        A secret is a field declared with ``repr=False``, here or in the review settings: a
+        new secret setting is on the list by being declared so.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if not f.repr]
+        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

@@ -162,7 +162,7 @@ async def run_review(
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
         flagged=tuple(r.excerpt for r in injections),
-        secrets=(request.settings.api_key,) if request.settings.api_key else (),
+        secrets=request.known_secrets,
         repo_url=request.repo_url,
         confidential=tuple(load_prompt(name).text for name in PROMPTS),
     )
@@ -247,7 +247,7 @@ async def _model_part(
     if verdict is not None and verdict.level == "skip":
         return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
     spotlight = Spotlight.new()
-    llm = LLMClient(settings, db=db, context=request.context)
+    llm = LLMClient(settings, db=db, context=request.context, secrets=request.secrets)
     try:
         return await _with_model(
             request, diff, files, workspace, key, cache, llm, spotlight, db, flagged=flagged
