@@ -13,7 +13,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bot import setup_flow
 from bot.config import Settings
+from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
 from cache.db import open_db
 from prwarden import __version__
@@ -33,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    add_env_file_option(serve)
+
+    setup_flow.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -86,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
         handler = {
+            "setup": setup_flow.cmd_setup,
             "serve": cmd_serve,
             "review": cmd_review,
             "findings": cmd_findings,

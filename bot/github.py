@@ -278,6 +278,31 @@ class _Caller:
         )
 
 
+async def create_app_from_manifest(
+    session: aiohttp.ClientSession, *, base_url: str, code: str, seconds: float = 30.0
+) -> dict[str, Any]:
+    """``POST /app-manifests/{code}/conversions``: the new App's id, key, secrets and client.
+
+    The code is the App's only credential here (GitHub takes it once, within an hour), so the
+    request carries no other authentication.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
+        raise GitHubError("the manifest code from GitHub is malformed", status_code=0)
+    gh = _VersionedAPI(session, REQUESTER, base_url=base_url)
+
+    async def call() -> dict[str, Any]:
+        data: dict[str, Any] = await gh.post(
+            f"/app-manifests/{code}/conversions", data=b"", accept=JSON_ACCEPT
+        )
+        return data
+
+    caller = _Caller(RetryPolicy(attempts=1), time.time)
+    data = await caller.once("register the App from its manifest", call, seconds)
+    if not isinstance(data, dict):
+        raise GitHubError("register the App: malformed answer", status_code=201)
+    return data
+
+
 class GitHubApp:
     """The GitHub App: JWT signing and installation tokens cached until shortly before expiry."""
 
