@@ -10,6 +10,8 @@ Rows:
   second process; then the highest rate measured whose p99 stays under 100 ms;
 - the same latency while the server reviews a generated 5 MB diff, next to the idle figure
   (``bench/busy_webhook.py``);
+- the injection scan's CPU time and its cost per character at growing sizes: the ~1k, 10k and
+  50k-line diffs and a comment bomb at 1x, 4x, 16x (``bench/scan_growth.py``);
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
   1k, 10k and 50k changed lines in ``corpora/large_diffs``;
 - the agent's tool phase, parallel against sequential (``bench/tool_parallel.py``);
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
 from bench.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
+from bench.scan_growth import scan_rows
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
 from review.anchors import anchor
 from review.diff import parse_diff
@@ -378,7 +381,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs and fewer PRs")
     parser.add_argument(
-        "--only", default="", help="comma-separated sections: webhook,busy,diff,tools,cache,e2e"
+        "--only",
+        default="",
+        help="comma-separated sections: webhook,busy,scan,diff,tools,cache,e2e",
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -391,6 +396,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         steps = (
             ("webhook", webhook_rows(tmp, private, public, options.quick)),
             ("busy", busy(tmp, private, public, options.quick)),
+            ("scan", asyncio.to_thread(lambda: [Row(*r) for r in scan_rows(options.quick)])),
             ("diff", asyncio.to_thread(diff_rows, options.quick)),
             ("tools", tool_rows(tmp, options.quick)),
             ("cache", cache_rows(tmp, options.quick)),
