@@ -16,10 +16,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 import sqlite_utils
 
@@ -35,15 +36,19 @@ from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
-from review.static import findings_from_diagnostics, secret_findings
+from review.static import findings_from_diagnostics, secret_findings_from
 from review.triage import OVERRULED, TriageVerdict, model_triage, overrule, rule_triage
 from security.injection import scan_many
+from security.secrets import secret_lines_many
 from security.spotlight import Spotlight
 from tools.base import Workspace
 from tools.linter import lint_changed
 from tools.registry import default_registry
 
 log = logging.getLogger("prwarden.review")
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 PROMPTS = ("triage", "review", "repair")
 
@@ -123,15 +128,30 @@ def _untrusted_sources(request: ReviewRequest, files: Sequence[FileDiff]) -> lis
     return sources
 
 
+async def _off_loop(cpu: Executor | None, fn: Callable[[A], R], arg: A) -> R:
+    """``fn(arg)`` in the server's process pool, or in a thread when there is none."""
+    if cpu is None:
+        return await asyncio.to_thread(fn, arg)
+    # Submitting may start a worker process: that too stays off the loop.
+    future = await asyncio.to_thread(cpu.submit, fn, arg)
+    return await asyncio.wrap_future(future)
+
+
+async def _secret_findings(files: Sequence[FileDiff], cpu: Executor | None) -> list[Finding]:
+    items = await asyncio.to_thread(lambda: [(f.path, dict(f.added)) for f in files])
+    found = await _off_loop(cpu, secret_lines_many, items)
+    return secret_findings_from(
+        (path, line, kind)
+        for (path, _), lines in zip(items, found, strict=True)
+        for line, kind in lines
+    )
+
+
 async def _scan_untrusted(
     request: ReviewRequest, files: Sequence[FileDiff], cpu: Executor | None
 ) -> list[InjectionRecord]:
     sources = await asyncio.to_thread(_untrusted_sources, request, files)
-    texts = [text for _, text in sources]
-    if cpu is None:
-        found = await asyncio.to_thread(scan_many, texts)
-    else:
-        found = await asyncio.get_running_loop().run_in_executor(cpu, scan_many, texts)
+    found = await _off_loop(cpu, scan_many, [text for _, text in sources])
     return [
         InjectionRecord(where, hit.score, hit.reasons, hit.excerpt)
         for (where, _), hits in zip(sources, found, strict=True)
@@ -164,7 +184,7 @@ async def run_review(
     linted, part, secrets = await asyncio.gather(
         lint_changed(workspace, paths),
         _model_part(request, diff, files, workspace, diff_hash, db, flagged=bool(injections)),
-        asyncio.to_thread(secret_findings, files),
+        _secret_findings(files, cpu),
     )
     for tool, problem in linted.failures:
         # The tool's own words (which may quote the PR's files) stay in the log.
