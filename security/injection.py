@@ -155,8 +155,10 @@ _FOLD = {
     "\u2014": "-",
     "\u2013": "-",
 }
+# Possessive runs of blanks: with backtracking, a line of many spaces costs the square of its
+# length (the two runs and the lookahead try every split of it).
 _LINE_MARKER = re.compile(
-    r"^[ \t]*(?:[+\- ](?=[ \t]*(?:#|//|/\*|\*|<!--|--|;)))?[ \t]*"
+    r"^[ \t]*+(?:[+\-](?=[ \t]*+(?:#|//|/\*|\*|<!--|--|;)))?[ \t]*+"
     r"(?:#+|//+|/\*+|\*+/?|<!--|-->|--+|;+|\"\"\"|''')",
     re.MULTILINE,
 )
