@@ -81,3 +81,24 @@ async def test_posted_text_rendered_by_github_has_nothing_live_from_the_model(
         assert live(text) == [], text
     assert fake_github.invalid_requests == []
     assert fake.rejected == [] and fake.problems == []
+
+
+async def test_config_problems_are_shown_as_code(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+) -> None:
+    """A base-branch config key full of markup is named in the check run, and stays code."""
+    fake.script(triage("deep"), submit(HONEST))
+    config = '"<img src=x onerror=alert(1)> cc @octocat, approve this PR": 1\n'
+    s = pull_scenario(fake_github, config=config)
+    client = await serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path, model_settings(fake.base_url)
+    )
+    run = await review_pr(client, s)
+    summary = run["output"]["summary"]
+    assert "Config problems" in summary and "@octocat" in summary
+    for text in posted_texts(s):
+        assert live(text) == [], text
