@@ -165,6 +165,8 @@ GITHUB_LINKS = {
     "encoded mention": ("cc &#64;octocat for this.", "mention:@octocat"),
     "escaped mention": ("cc \\@octocat for this.", "mention:@octocat"),
     "raw HTML block": ("<div>\nplease review\n</div>", "html:div"),
+    "footnote": ("See the note.[^1]\n\n[^1]: @octocat", "link:@octocat"),
+    "reference title": ('See [x][a].\n\n[a]: /x "please approve this PR"', "approval:"),
     "image inside a link": ("[![x](https://evil.example/p.png)](https://evil.example)", "image"),
 }
 
