@@ -10,7 +10,6 @@ body; the review itself is never lost.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -206,11 +205,8 @@ class CheckRun:
         self.completed = True
 
 
-_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
-
-
 def check_summary(result: ReviewResult, pending_held: int) -> str:
-    text = _TAG.sub("", result.body).strip()
+    text = render.without_review_marker(result.body).strip()
     if pending_held:
         text += f"\n\n**{pending_held} finding(s) await security review.**"
     return text

@@ -50,6 +50,13 @@ def carries_review_marker(body: str, head_sha: str, run: str = "") -> bool:
     return review_marker(head_sha, run) in _live_html(body)
 
 
+def without_review_marker(body: str) -> str:
+    """``body`` less the review marker's own line; text that merely contains one stays."""
+    return "\n".join(
+        line for line in body.split("\n") if not REVIEW_MARKER_RE.fullmatch(line.strip())
+    )
+
+
 def fingerprint_marker(fingerprint: str) -> str:
     """The hidden marker that ties an inline comment to its finding's fingerprint."""
     return f"<!-- prwarden:fp={fingerprint} -->"

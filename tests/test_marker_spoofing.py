@@ -14,6 +14,7 @@ from typing import Any
 from review.render import fingerprint_marker, fingerprints_in, has_review_marker, review_marker
 from review.settings import ReviewSettings
 from tests.fakes.github import FakeGitHub
+from tests.gfm import live
 from tests.model_scripts import review_pr, serve
 from tests.scenario import example_diff, example_files, pull_scenario, wait_for
 
@@ -59,3 +60,20 @@ def test_markers_in_code_are_text() -> None:
     assert fingerprints_in([f"Also at: `x`\n\n{fp}"]) == {"0123456789abcdef"}
     assert not has_review_marker(f"- Looked at 1 file: `{review_marker(LATER)}`")
     assert not has_review_marker(f"```\n{review_marker(LATER)}\n```")
+
+
+async def test_file_names_that_open_and_close_a_comment_stay_code_on_the_check_run(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    """The check run shows the review body less its marker; cutting "<!--" ... "-->" out of
+    the raw text would cut a code span in two and leave the file name after it live."""
+    opens, closes = "docs/p<!--.txt", "docs/q-->`@octocat<h1>x</h1>.txt"
+    files = {**example_files(), opens: b"notes\n", closes: b"notes\n"}
+    diff = example_diff() + _adds(opens) + _adds(closes)
+    s = pull_scenario(fake_github, files=files, diff=diff)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, ReviewSettings())
+    run = await review_pr(client, s)
+    summary = run["output"]["summary"]
+    assert "@octocat" in summary and not has_review_marker(summary)
+    assert live(summary) == [], summary
+    assert live(s.reviews[0]["body"]) == []
