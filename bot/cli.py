@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bot import setup_flow
+from bot import doctor, setup_flow
 from bot.config import Settings
 from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     add_env_file_option(serve)
 
     setup_flow.add_parser(sub)
+    doctor.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -95,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.secret_values)
         handler = {
             "setup": setup_flow.cmd_setup,
+            "doctor": doctor.cmd_doctor,
             "serve": cmd_serve,
             "review": cmd_review,
             "findings": cmd_findings,

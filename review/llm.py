@@ -144,6 +144,25 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def list_models(self) -> tuple[str, ...]:
+        """The model ids the endpoint lists (``GET /models``); ``LLMError`` when it cannot."""
+        try:
+            page = await self._client.models.list()
+        except openai.APIStatusError as exc:
+            raise LLMError(
+                self._redact(f"listing models failed: HTTP {exc.status_code}: {_detail(exc)}"),
+                status=exc.status_code,
+            ) from None
+        except openai.APITimeoutError:
+            raise LLMError(
+                f"listing models timed out after {self._settings.llm_timeout}s"
+            ) from None
+        except openai.APIConnectionError:
+            raise LLMError("the model endpoint is unreachable") from None
+        except openai.APIError as exc:
+            raise LLMError(self._redact(f"listing models: {exc.message[:300]}")) from None
+        return tuple(m.id for m in page.data)
+
     async def chat(
         self,
         *,
