@@ -33,6 +33,7 @@ from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
+from security.secrets import redact_found_secrets
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -319,13 +320,18 @@ class ReviewJob:
                             version if af.finding.source == "model" else af.finding.source
                         ),
                         source=af.finding.source,
-                        anchored_code=anchored_code(af.finding, diff),
+                        anchored_code=stored_code(af, diff),
                     )
+
+
+def stored_code(af: AnnotatedFinding, diff: Diff) -> str:
+    """The code a finding anchors on, as stored: a secret on the line is not kept."""
+    return redact_found_secrets(anchored_code(af.finding, diff))
 
 
 def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
-        "anchored_code": anchored_code(af.finding, diff),
+        "anchored_code": stored_code(af, diff),
         **af.finding.to_dict(),
         **af.disposition.to_dict(),
         "fingerprint": af.fingerprint,

@@ -110,9 +110,10 @@ def _check_one(
         return af.drop(Reason.CATEGORY_DISABLED, anchored.category.value)
     if config.ignored(anchored.path):
         return af.drop(Reason.PATH_IGNORED)
-    text = "\n".join((anchored.title, anchored.body, finding.suggestion or ""))
+    # The title and body are posted as markdown; the suggestion inside a fence prwarden builds.
     problems = validate_text(
-        text,
+        f"{anchored.title}\n\n{anchored.body}",
+        code=finding.suggestion or "",
         allowed_hosts=settings.allowed_link_hosts,
         repo_url=repo_url,
         flagged=flagged,

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from cache.accounting import usage_since
 from cache.reviews import CacheScope, ReviewCache
-from prwarden.errors import LLMError, ToolError
+from prwarden.errors import LLMError
 from review import render
 from review.agent import run_agent
 from review.diff import Diff, FileDiff, parse_diff
@@ -34,12 +34,12 @@ from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
-from review.static import findings_from_diagnostics
+from review.static import findings_from_diagnostics, secret_findings
 from review.triage import TriageVerdict, model_triage, rule_triage
 from security.injection import scan
 from security.spotlight import Spotlight
-from tools.base import Diagnostic, Workspace
-from tools.linter import ruff_diagnostics
+from tools.base import Workspace
+from tools.linter import lint_changed
 from tools.registry import default_registry
 
 log = logging.getLogger("prwarden.review")
@@ -141,16 +141,15 @@ async def run_review(
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    # The linter runs while the model works: it is off the critical path.
-    linted, part = await asyncio.gather(
-        _lint(workspace, paths),
+    # The linters run while the model works: they are off the critical path.
+    linted, part, secrets = await asyncio.gather(
+        lint_changed(workspace, paths),
         _model_part(request, diff, files, workspace, diff_hash, db),
+        asyncio.to_thread(secret_findings, files),
     )
-    if isinstance(linted, ToolError):
-        static = []
-        part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
-    else:
-        static = findings_from_diagnostics(linted, diff)
+    for tool, problem in linted.failures:
+        part.notes.append(f"{tool} could not run ({problem}); its findings are missing.")
+    static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
     annotated = await asyncio.to_thread(
@@ -194,13 +193,6 @@ async def run_review(
         files_skipped=tuple(skipped),
         model_rejections=part.rejections,
     )
-
-
-async def _lint(workspace: Workspace, paths: list[str]) -> tuple[Diagnostic, ...] | ToolError:
-    try:
-        return await ruff_diagnostics(workspace, paths)
-    except ToolError as exc:
-        return exc
 
 
 def _render_mode(part: _ModelPart) -> str:
