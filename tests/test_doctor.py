@@ -79,6 +79,10 @@ async def test_a_correct_setup_is_all_green(
         "store",
         "rg",
         "ruff",
+        "oxlint",
+        "shellcheck",
+        "zizmor",
+        "hadolint",
     ]
     assert all(line.startswith("ok ") for line in lines), out
     assert app_private_key.splitlines()[1] not in out + err
@@ -176,3 +180,6 @@ async def test_a_missing_linter_is_named_and_fails_the_run(
     assert "failed: ruff" in err
     rg = next(line for line in out.splitlines() if line.split()[1] == "rg")
     assert rg.startswith("ok")
+    # a linter for one language only is a warning: the rest of the review still runs
+    shellcheck = next(line for line in out.splitlines() if line.split()[1] == "shellcheck")
+    assert shellcheck.startswith("warn") and "shellcheck is not installed" in shellcheck

