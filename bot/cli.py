@@ -13,11 +13,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bot import doctor, setup_flow
+from bot import doctor, setup_flow, stores
 from bot.config import Settings
 from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
-from cache.db import open_db
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
@@ -182,7 +181,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
     )
-    db = open_db(settings.db_path)
+    db = stores.for_local_review(settings)
     if args.local:
         result = asyncio.run(_review_with_local_model(request, db))
     else:
@@ -300,7 +299,7 @@ def result_text(result: ReviewResult) -> str:
 def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
     from cache.held import HeldFindings
 
-    db = open_db(settings.db_path)
+    db = stores.for_reading(settings)
     held = HeldFindings(db)
     if args.action == "list":
         items = held.list(None if args.state == "all" else args.state)
@@ -356,7 +355,7 @@ def _held_json(item: Any) -> dict[str, Any]:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import render_stats
 
-    db = open_db(settings.db_path)
+    db = stores.for_reading(settings)
     print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo, fmt=args.format))
     return 0
 
@@ -364,7 +363,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
     from cache.reviews import ReviewCache
 
-    cache = ReviewCache(open_db(settings.db_path))
+    cache = ReviewCache(stores.for_reading(settings))
     if args.action == "stats":
         print(json.dumps(asdict(cache.stats()), indent=2))
         return 0

@@ -36,6 +36,8 @@ class Settings:
     github_api_url: str = DEFAULT_API_URL
     github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
+    # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
+    local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
@@ -84,7 +86,8 @@ class Settings:
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
             github_api_url=_api_url(env),
             github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
-            db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            db_path=env.get("PRWARDEN_DB") or "prwarden.db",
+            local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             review=review,
@@ -132,6 +135,16 @@ class Settings:
             for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
             if v
         )
+
+
+def _state_dir(env: Mapping[str, str]) -> Path:
+    """prwarden's folder under the user's state folder (XDG Base Directory: XDG_STATE_HOME,
+    default ~/.local/state)."""
+    base = env.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / "prwarden"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "prwarden"
 
 
 def _api_url(env: Mapping[str, str]) -> str:
