@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 
-from bot.cli_help import command
 from bot.config import Settings
 from bot.envfile import add_env_file_option
 from bot.github import GitHubApp, RetryPolicy
@@ -283,8 +282,7 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 
 def add_parser(sub: Any) -> None:
-    p = command(
-        sub,
+    p = sub.add_parser(
         "doctor",
         help="check the setup: credentials, GitHub, model, store, tools",
         description=(
@@ -292,18 +290,6 @@ def add_parser(sub: Any) -> None:
             "check with its verdict (ok, warn, FAIL, skip) and what to do. Exits 1 when a\n"
             "needed check fails."
         ),
-        env=(
-            "PRWARDEN_APP_ID",
-            "PRWARDEN_PRIVATE_KEY",
-            "PRWARDEN_WEBHOOK_SECRET",
-            "PRWARDEN_GITHUB_API_URL",
-            "OPENAI_BASE_URL",
-            "OPENAI_API_KEY",
-            "PRWARDEN_TRIAGE_MODEL",
-            "PRWARDEN_REVIEW_MODEL",
-            "PRWARDEN_DB",
-        ),
-        example="prwarden doctor --env-file .env",
     )
     add_env_file_option(p)
 

@@ -31,7 +31,6 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from bot.cli_help import command
 from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
 from bot.github import create_app_from_manifest
 from prwarden.errors import ConfigError, GitHubError
@@ -280,8 +279,7 @@ def _bound_port(site: web.TCPSite) -> int:
 
 def add_parser(sub: Any) -> None:
     """``prwarden setup``'s command line."""
-    p = command(
-        sub,
+    p = sub.add_parser(
         "setup",
         help="register the GitHub App from its manifest and write its credentials",
         description=(
@@ -289,8 +287,6 @@ def add_parser(sub: Any) -> None:
             "GitHub, receives the App's credentials and writes them to an env file created\n"
             "with mode 0600. The credentials are never printed."
         ),
-        env=("PRWARDEN_GITHUB_URL", "PRWARDEN_GITHUB_API_URL"),
-        example="prwarden setup --webhook-url https://review.example.com/webhook --env-file .env",
     )
     p.add_argument(
         "--webhook-url", required=True, help="where GitHub will send webhooks (your server)"

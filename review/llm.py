@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from cache.accounting import record_llm_call
 from prwarden.errors import LLMError, ModelOutputError
+from review.progress import AGENT_PURPOSES, Progress, ProgressSink, Stage
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
 
@@ -121,8 +122,11 @@ class LLMClient:
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        progress: ProgressSink | None = None,
     ) -> None:
         self._settings = settings
+        self._progress = progress
+        self._turns = 0
         self._sleep = sleep
         self._db = db
         self._context = context
@@ -309,11 +313,26 @@ class LLMClient:
         )
         self._log_call(purpose, model, prompt_version, failed, outcome)
 
+    def _report(self, purpose: str, model: str) -> None:
+        if self._progress is None:
+            return
+        agent = purpose in AGENT_PURPOSES
+        self._turns += agent
+        self._progress(
+            Progress(
+                Stage.AGENT if agent else Stage.TRIAGE,
+                detail=model,
+                turns=self._turns,
+                tokens=self._usage.tokens_in + self._usage.tokens_out,
+            )
+        )
+
     def _log_call(
         self, purpose: str, model: str, prompt_version: str, c: Completion, outcome: str
     ) -> None:
         cost = self._settings.cost(model, c.tokens_in, c.tokens_out)
         self._usage = self._usage + Usage(1, c.tokens_in, c.tokens_out, cost)
+        self._report(purpose, model)
         if self._db is None:
             return
         record_llm_call(
