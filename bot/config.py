@@ -39,6 +39,9 @@ class Settings:
     # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
     local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
+    # the unpacked-workspace cache: at most this many bytes, nothing unused for longer
+    workspace_cache_bytes: int = 5 * 1024 * 1024 * 1024
+    workspace_max_age: float = 3 * 86400.0
     admin_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
@@ -89,6 +92,8 @@ class Settings:
             db_path=env.get("PRWARDEN_DB") or "prwarden.db",
             local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
+            workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
+            workspace_max_age=_float(env, "PRWARDEN_WORKSPACES_MAX_AGE_HOURS", 72.0) * 3600,
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
