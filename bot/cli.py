@@ -187,6 +187,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
         progress=progress,
+        secrets=settings.secret_values,
     )
     db = stores.for_local_review(settings)
     try:

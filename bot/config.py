@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bot.github import RetryPolicy
@@ -43,6 +43,7 @@ class Settings:
     workspace_cache_bytes: int = 5 * 1024 * 1024 * 1024
     workspace_max_age: float = 3 * 86400.0
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
     review: ReviewSettings = ReviewSettings()
@@ -95,6 +96,7 @@ class Settings:
             workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
             workspace_max_age=_float(env, "PRWARDEN_WORKSPACES_MAX_AGE_HOURS", 72.0) * 3600,
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
@@ -134,12 +136,14 @@ class Settings:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret, for redaction."""
-        return tuple(
-            v
-            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
-            if v
-        )
+        """Every configured secret, for redaction and output validation.
+
+        A secret is a field declared with ``repr=False``, here or in the review settings: a
+        new secret setting is on the list by being declared so.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if not f.repr]
+        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
 
 
 def _state_dir(env: Mapping[str, str]) -> Path:
