@@ -94,6 +94,8 @@ def build_manifest(
     manifest: dict[str, Any] = json.loads(json.dumps(dict(base)))
     manifest["name"] = name
     manifest["redirect_url"] = redirect_url
+    parts = urlsplit(webhook_url)
+    manifest["url"] = f"{parts.scheme}://{parts.netloc}"
     hook = dict(manifest.get("hook_attributes") or {})
     hook["url"] = webhook_url
     hook.setdefault("active", True)
