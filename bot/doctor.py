@@ -148,6 +148,47 @@ async def installations(app: GitHubApp | None, prior: Check) -> Check:
     return Check("installations", Verdict.OK, f"{len(found)}: {', '.join(accounts)[:200]}")
 
 
+async def webhook(app: GitHubApp | None, prior: Check) -> Check:
+    """Where GitHub sends webhooks, and how the newest delivery was answered: a 401 is this
+    server refusing GitHub's signature, so the two webhook secrets differ."""
+    if app is None or prior.verdict is not Verdict.OK:
+        return Check("webhook", Verdict.SKIP, "needs GitHub to accept the App")
+    try:
+        config = await app.webhook_config()
+        deliveries = await app.recent_deliveries()
+    except GitHubError as exc:
+        return Check("webhook", Verdict.FAIL, str(exc), "see GitHub's message")
+    url = str(config.get("url") or "")
+    if not url:
+        return Check(
+            "webhook",
+            Verdict.FAIL,
+            "the App has no webhook URL: GitHub sends prwarden nothing",
+            "set the webhook URL in the App's settings to this server's /webhook",
+        )
+    if not deliveries:
+        return Check("webhook", Verdict.OK, f"to {url}; no deliveries yet")
+    newest = deliveries[0]
+    status = int(newest.get("status_code") or 0)
+    when = f"{newest.get('event')} at {newest.get('delivered_at')}"
+    if status == 401:
+        return Check(
+            "webhook",
+            Verdict.FAIL,
+            f"the newest delivery ({when}) to {url} was refused with 401: the signature did not "
+            "verify, so the webhook secrets differ",
+            "PRWARDEN_WEBHOOK_SECRET must equal the App's webhook secret (App settings, Webhook)",
+        )
+    if not 200 <= status < 300:
+        return Check(
+            "webhook",
+            Verdict.WARN,
+            f"the newest delivery ({when}) to {url} got {status or 'no answer'}",
+            "check that prwarden serve is reachable there, and its log",
+        )
+    return Check("webhook", Verdict.OK, f"to {url}; the newest delivery ({when}) got {status}")
+
+
 def webhook_secret(settings: Settings) -> Check:
     if not settings.webhook_secret:
         return Check(
@@ -274,7 +315,8 @@ async def run_checks(settings: Settings) -> list[Check]:
         creds, app = credentials(settings, session)
         gh = await github_app(settings, app)
         installed = await installations(app, gh)
-    checks = [creds, gh, installed, webhook_secret(settings)]
+        hook = await webhook(app, gh)
+    checks = [creds, gh, installed, webhook_secret(settings), hook]
     checks += await models(settings)
     checks.append(store(settings))
     checks += await asyncio.to_thread(programs)

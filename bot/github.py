@@ -375,6 +375,28 @@ class GitHubApp:
 
         return await self._caller.once("get the App", call, self._retry.request_timeout)
 
+    async def webhook_config(self) -> dict[str, Any]:
+        """``GET /app/hook/config``: where GitHub sends the App's webhooks (secret masked)."""
+
+        async def call() -> dict[str, Any]:
+            data: dict[str, Any] = await self._gh.getitem(
+                "/app/hook/config", accept=JSON_ACCEPT, jwt=self.jwt()
+            )
+            return data
+
+        return await self._caller.once("get the webhook config", call, self._retry.request_timeout)
+
+    async def recent_deliveries(self, count: int = 10) -> list[dict[str, Any]]:
+        """``GET /app/hook/deliveries``: the newest deliveries and how they were answered."""
+
+        async def call() -> list[dict[str, Any]]:
+            data: list[dict[str, Any]] = await self._gh.getitem(
+                f"/app/hook/deliveries?per_page={int(count)}", accept=JSON_ACCEPT, jwt=self.jwt()
+            )
+            return data
+
+        return await self._caller.once("list webhook deliveries", call, self._retry.request_timeout)
+
     async def list_installations(self) -> list[dict[str, Any]]:
         """``GET /app/installations``: where the App is installed."""
 

@@ -74,6 +74,7 @@ async def test_a_correct_setup_is_all_green(
         "github-app",
         "installations",
         "webhook-secret",
+        "webhook",
         "model-triage",
         "model-review",
         "store",
@@ -183,3 +184,17 @@ async def test_a_missing_linter_is_named_and_fails_the_run(
     # a linter for one language only is a warning: the rest of the review still runs
     shellcheck = next(line for line in out.splitlines() if line.split()[1] == "shellcheck")
     assert shellcheck.startswith("warn") and "shellcheck is not installed" in shellcheck
+
+
+async def test_a_webhook_secret_that_does_not_match_is_named(
+    fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    fake_github.add_hook_delivery(202)
+    fake_github.add_hook_delivery(401)
+    env = _env(fake_github, "http://127.0.0.1:9/v1", app_private_key, tmp_path)
+    hook = _by_name(await run_checks(Settings.from_env(env)))["webhook"]
+    assert hook.verdict is Verdict.FAIL
+    assert "refused with 401" in hook.line() and "PRWARDEN_WEBHOOK_SECRET" in hook.line()
+    fake_github.add_hook_delivery(202)
+    hook = _by_name(await run_checks(Settings.from_env(env)))["webhook"]
+    assert hook.verdict is Verdict.OK and "got 202" in hook.line()
