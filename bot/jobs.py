@@ -57,6 +57,7 @@ class JobRunner:
     def __init__(self, ctx: AppContext, app: GitHubApp, workspaces: Workspaces):
         self.ctx = ctx
         self.app = app
+        self.workspaces = workspaces
         self.reviews = ReviewJob(ctx, workspaces)
 
     @property
@@ -74,7 +75,10 @@ class JobRunner:
         try:
             gh = await self.app.installation(job.installation_id, job_scope(job))
             if job.kind == "review":
-                await self.reviews.run(gh, job)
+                try:
+                    await self.reviews.run(gh, job)
+                finally:
+                    await self.workspaces.release(job.id)
             elif job.kind == "command":
                 await run_command(self.ctx, gh, job)
             elif job.kind == "feedback":
