@@ -312,8 +312,8 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "approve":
         item = held.approve(args.id, args.by)
+        from bot.commands import enqueue_post
         from bot.context import AppContext
-        from bot.triage_page import enqueue_post
         from cache.queue import JobQueue
 
         job_id = enqueue_post(AppContext(settings=settings, db=db, queue=JobQueue(db)), item)

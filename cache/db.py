@@ -246,7 +246,28 @@ def _m003_model_rejections(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_m001_core, _m002_shadow_signals, _m003_model_rejections)
+def _m004_finding_decisions(conn: sqlite3.Connection) -> None:
+    # Every decision on a held finding, in order: who, when, why, and the text before an edit.
+    conn.execute(
+        """CREATE TABLE finding_decisions (
+            id INTEGER PRIMARY KEY,
+            finding_id INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'approve_edited', 'reject', 'post')),
+            by TEXT NOT NULL,
+            at REAL NOT NULL,
+            reason TEXT,
+            before TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _m001_core,
+    _m002_shadow_signals,
+    _m003_model_rejections,
+    _m004_finding_decisions,
+)
 
 
 @contextmanager

@@ -8,8 +8,11 @@ validate are also in ``invalid_requests``.
 
 State is scripted by tests: ``add_commit`` (files per commit, tarball and contents API),
 ``add_pull`` (metadata and a unified diff; inline review comments must anchor on it),
-``set_permission``, ``add_reaction``, ``set_compare``; faults with ``fail_next`` and
-``delay``. Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
+``set_permission``, ``add_reaction``, ``set_compare``, ``add_team_member``; faults with
+``fail_next`` and ``delay``. The web host's OAuth endpoints are served too (``web``, see
+``tests.fakes.github_web``); the user tokens they issue authenticate ``GET /user`` and team
+membership lookups. SARIF uploads to code scanning are decoded and kept in ``sarif_uploads``.
+Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
 that returns a gzip tar whose top directory is ``<owner>-<repo>-<sha7>/``.
 """
 
@@ -19,6 +22,7 @@ import asyncio
 import base64
 import copy
 import functools
+import gzip
 import hashlib
 import io
 import itertools
@@ -40,6 +44,7 @@ from yarl import URL
 
 import corpora
 from review.diff import Diff, FileDiff, parse_diff
+from tests.fakes.github_web import WEB_PATHS, GitHubWeb
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -64,6 +69,10 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 MAX_JWT_LIFETIME = 600
+# Operations that act as a signed-in person: they take a user token, not an installation's.
+USER_OPERATIONS = frozenset({"users/get-authenticated", "teams/get-membership-for-user-in-org"})
+INTEGRATION_REFUSED = "Resource not accessible by integration"
+MAX_SARIF_BYTES = 10 * 1024 * 1024
 EXPIRED_JWT_MESSAGE = (
     "'Expiration time' claim ('exp') must be a numeric value representing the future time "
     "at which the assertion expires"
@@ -302,6 +311,9 @@ class FakeGitHub:
         self.issued_tokens: dict[str, tuple[int, float]] = {}
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
+        self.web = GitHubWeb(clock=clock)
+        self.teams: dict[tuple[str, str], dict[str, str]] = {}
+        self.sarif_uploads: list[dict[str, Any]] = []
         self._ids = itertools.count(1001)
         self._handlers = self._handler_table()
         self.app = web.Application()
@@ -398,6 +410,9 @@ class FakeGitHub:
     def set_permission(self, repo: str, username: str, permission: str) -> None:
         self.permissions[(repo, username)] = permission
 
+    def add_team_member(self, org: str, team_slug: str, login: str, state: str = "active") -> None:
+        self.teams.setdefault((org.lower(), team_slug.lower()), {})[login.lower()] = state
+
     def set_compare(self, repo: str, base: str, head: str, diff: str) -> None:
         self.add_repo(repo).compares[(base, head)] = diff
 
@@ -475,6 +490,8 @@ class FakeGitHub:
             return self._codeload(request)
         if request.path == GRAPHQL_PATH:
             return await self._graphql(request)
+        if request.path in WEB_PATHS:
+            return await self.web.handle(request)
         raw = await request.read()
         body, parse_error = _parse_body(raw)
         match = self.spec.match(request.method, request.path)
@@ -509,7 +526,8 @@ class FakeGitHub:
         doc = match.operation.documentation_url or DOCS
         auth = self._auth_error(match, request.headers.get("Authorization", ""))
         if auth is not None:
-            return error_response(401, auth, documentation_url=DOCS)
+            status = 403 if auth == INTEGRATION_REFUSED else 401
+            return error_response(status, auth, documentation_url=DOCS)
         if parse_error is not None:
             return error_response(400, parse_error, documentation_url=doc)
         if errors:
@@ -617,6 +635,12 @@ class FakeGitHub:
             return self._jwt_error(credential.strip())
         if scheme.lower() not in ("token", "bearer"):
             return "Requires authentication" if not header else "Bad credentials"
+        if match.operation.operation_id in USER_OPERATIONS:
+            if credential.strip() in self.web.user_tokens:
+                return None
+            if credential.strip() in self.issued_tokens:
+                return INTEGRATION_REFUSED
+            return "Bad credentials"
         issued = self.issued_tokens.get(credential.strip())
         if issued is None or issued[1] <= self.clock():
             return "Bad credentials"
@@ -742,6 +766,9 @@ class FakeGitHub:
             "checks/list-for-ref": self._list_check_runs,
             "issues/list-comments": self._list_issue_comments,
             "issues/create-comment": self._create_issue_comment,
+            "users/get-authenticated": self._get_authenticated_user,
+            "teams/get-membership-for-user-in-org": self._team_membership,
+            "code-scanning/upload-sarif": self._upload_sarif,
         }
 
     async def _get_app(self, ctx: _Ctx) -> web.Response:
@@ -1173,6 +1200,52 @@ class FakeGitHub:
         )
         pull.issue_comments.append(comment)
         return _json(comment, 201)
+
+    def _token_login(self, ctx: _Ctx) -> str:
+        _, _, credential = ctx.request.headers.get("Authorization", "").partition(" ")
+        return self.web.user_tokens[credential.strip()]
+
+    async def _get_authenticated_user(self, ctx: _Ctx) -> web.Response:
+        return _json(self._user(self._token_login(ctx)))
+
+    async def _team_membership(self, ctx: _Ctx) -> web.Response:
+        team = self.teams.get((ctx.param("org").lower(), ctx.param("team_slug").lower()))
+        username = ctx.param("username")
+        if team is None or username.lower() not in team:
+            raise _not_found(ctx.match.operation.documentation_url)
+        org, slug = ctx.param("org"), ctx.param("team_slug")
+        return _json(
+            {
+                "url": f"{self.base_url}/orgs/{org}/teams/{slug}/memberships/{username}",
+                "role": "member",
+                "state": team[username.lower()],
+            }
+        )
+
+    async def _upload_sarif(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        doc = ctx.match.operation.documentation_url
+        try:
+            packed = base64.b64decode(ctx.body["sarif"], validate=True)
+            if len(packed) > MAX_SARIF_BYTES:
+                return error_response(413, "Payload Too Large", documentation_url=doc)
+            log = json.loads(gzip.decompress(packed))
+        except (ValueError, OSError, EOFError):
+            return error_response(
+                400, "Invalid sarif: not gzip, base64-encoded JSON", documentation_url=doc
+            )
+        upload_id = secrets.token_hex(16)
+        self.sarif_uploads.append(
+            {
+                "id": upload_id,
+                "repo": ctx.repo_name,
+                "commit_sha": ctx.body["commit_sha"],
+                "ref": ctx.body["ref"],
+                "sarif": log,
+            }
+        )
+        url = f"{self.base_url}/repos/{ctx.repo_name}/code-scanning/sarifs/{upload_id}"
+        return _json({"id": upload_id, "url": url}, 202)
 
 
 def _thread_variable_errors(variables: Any) -> list[str]:
