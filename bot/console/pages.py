@@ -9,6 +9,7 @@ what was expected; nothing is decided or posted on any refusal.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -114,6 +115,10 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
     return "just now"
+
+
+def _as_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _when(epoch: float | None) -> str:
@@ -230,6 +235,7 @@ async def show_finding(request: web.Request) -> web.Response:
         evidence=shown,
         history=held.history(item.id),
         when=_when,
+        as_json=_as_json,
         held_at=_when(item.created_at),
         notice=request.query.get("done", ""),
     )

@@ -2,8 +2,8 @@
 
 Every console answer carries a Content-Security-Policy with no script source at all and no
 ``unsafe-inline`` (styles come from ``/static/console.css``), refuses framing, sends no
-referrer, and marks the session cookie ``Secure`` when the request came over HTTPS (directly
-or through a proxy that says so in ``X-Forwarded-Proto``).
+referrer to other sites, and marks the session cookie ``Secure`` when the request came over
+HTTPS (directly or through a proxy that says so in ``X-Forwarded-Proto``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def setup_console(app: web.Application, settings: Settings) -> None:
             response.headers["Content-Security-Policy"] = policy
             response.headers["X-Frame-Options"] = "DENY"
             response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Referrer-Policy"] = "same-origin"
             response.headers.setdefault("Cache-Control", "no-store")
             morsel = response.cookies.get(COOKIE)
             https = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
