@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bot.code_scanning import sarif_finding
 from bot.config import Settings
 from bot.logs import setup_logging
 from cache.db import open_db
@@ -21,7 +23,7 @@ from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError,
 from review.config import CONFIG_PATH, load_repo_config
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
-from security.sarif import SarifFinding, to_sarif
+from security.sarif import sarif_log, to_sarif
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     freject.add_argument("id", type=int)
     freject.add_argument("--by", required=True, help="who decides")
     freject.add_argument("--reason", required=True)
-    fexport = fsub.add_parser("export", help="write held findings as SARIF 2.1.0")
+    fexport = fsub.add_parser(
+        "export", help="write held findings as SARIF 2.1.0: one run per repository and commit"
+    )
+    fexport.add_argument("--repo", help="only this repository (OWNER/NAME)")
     fexport.add_argument("--state", default="all")
+    fupload = fsub.add_parser(
+        "upload",
+        help="send held findings to GitHub code scanning (needs security_events: write)",
+    )
+    fupload.add_argument("--repo", required=True, help="the repository (OWNER/NAME)")
+    fupload.add_argument(
+        "--state", default="open", help="pending|approved|posted|open (all but rejected)|all"
+    )
 
     stats = sub.add_parser("stats", help="reviews, cache hits, tokens and cost per repository")
     stats.add_argument("--days", type=float, default=30.0)
@@ -231,28 +244,11 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        sarif_finding(af.finding.to_dict(), af.fingerprint)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
-
-
-def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
-    severity = str(finding["severity"])
-    level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
-    return SarifFinding(
-        rule_id=str(finding.get("rule") or f"prwarden/{finding['category']}"),
-        title=str(finding["title"]),
-        message=str(finding.get("body") or finding["title"]),
-        path=str(finding["path"]),
-        start_line=int(finding.get("start_line") or finding["line"]),
-        end_line=int(finding["line"]),
-        level=level,
-        severity=severity,
-        category=str(finding["category"]),
-        fingerprint=fp,
-    )
 
 
 def result_text(result: ReviewResult) -> str:
@@ -323,9 +319,40 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         held.reject(args.id, args.by, args.reason)
         print(f"rejected finding {args.id}")
         return 0
-    items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
-    print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
+    return _code_scanning(args, settings, held)
+
+
+def _code_scanning(args: argparse.Namespace, settings: Settings, held: Any) -> int:
+    from bot import code_scanning
+    from cache.held import HELD_STATES, HeldFilter
+
+    repo = args.repo
+    if repo is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", repo):
+        raise StoreError(f"--repo must be OWNER/NAME, got {repo!r}")
+    if args.state not in (*HELD_STATES, "all", "open"):
+        raise StoreError(f"--state must be one of {', '.join((*HELD_STATES, 'open', 'all'))}")
+    state = None if args.state in ("all", "open") else args.state
+    items = [
+        item
+        for item in held.query(HeldFilter(state=state, repo=repo))
+        if args.state != "open" or item.state != "rejected"
+    ]
+    rules = asyncio.run(code_scanning.rule_catalogue(items))
+    runs = code_scanning.held_runs(items, settings.console.github_url)
+    if args.action == "export":
+        log = sarif_log(runs, tool_version=__version__, rules=rules)
+        print(json.dumps(log, indent=2))
+        return 0
+    planned = code_scanning.uploads(repo, runs, rules)
+    if not planned:
+        print(f"no held findings of {repo} to upload")
+        return 0
+    ids = asyncio.run(code_scanning.upload_all(settings, planned))
+    for upload, upload_id in zip(planned, ids, strict=True):
+        print(
+            f"uploaded {upload.results} result(s) for {upload.commit_sha[:12]} ({upload.ref})"
+            f" to code scanning: {upload_id}"
+        )
     return 0
 
 

@@ -71,6 +71,8 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
 MAX_JWT_LIFETIME = 600
 # Operations that act as a signed-in person: they take a user token, not an installation's.
 USER_OPERATIONS = frozenset({"users/get-authenticated", "teams/get-membership-for-user-in-org"})
+# Outside /app, these take the App's JWT too (GitHub: "you must use a JWT to access").
+JWT_OPERATIONS = frozenset({"apps/get-repo-installation"})
 INTEGRATION_REFUSED = "Resource not accessible by integration"
 MAX_SARIF_BYTES = 10 * 1024 * 1024
 EXPIRED_JWT_MESSAGE = (
@@ -629,7 +631,9 @@ class FakeGitHub:
 
     def _auth_error(self, match: Match, header: str) -> str | None:
         scheme, _, credential = header.partition(" ")
-        if match.operation.template.startswith("/app"):
+        if match.operation.template.startswith("/app") or (
+            match.operation.operation_id in JWT_OPERATIONS
+        ):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
             return self._jwt_error(credential.strip())
