@@ -14,13 +14,16 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bot import setup_flow
 from bot.code_scanning import sarif_finding
 from bot.config import Settings
+from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
 from cache.db import open_db
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
+from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
 from security.sarif import sarif_log, to_sarif
@@ -34,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    add_env_file_option(serve)
+
+    setup_flow.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -98,9 +104,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
         handler = {
+            "setup": setup_flow.cmd_setup,
             "serve": cmd_serve,
             "review": cmd_review,
             "findings": cmd_findings,
@@ -226,8 +233,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "findings": [
             {
                 **af.finding.to_dict(),
-                "status": af.status,
-                "reasons": list(af.disposition.reasons),
+                **af.disposition.to_dict(),
                 "fingerprint": af.fingerprint,
             }
             for af in result.findings
@@ -244,7 +250,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        sarif_finding(af.finding.to_dict(), af.fingerprint)
+        sarif_finding(af.finding.to_dict(), af.fingerprint, status=af.status, code=af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
@@ -338,7 +344,7 @@ def _code_scanning(args: argparse.Namespace, settings: Settings, held: Any) -> i
         if args.state != "open" or item.state != "rejected"
     ]
     rules = asyncio.run(code_scanning.rule_catalogue(items))
-    runs = code_scanning.held_runs(items, settings.console.github_url)
+    runs = code_scanning.held_runs(items, settings.github_url)
     if args.action == "export":
         log = sarif_log(runs, tool_version=__version__, rules=rules)
         print(json.dumps(log, indent=2))

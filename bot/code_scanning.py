@@ -22,10 +22,11 @@ import aiohttp
 from yarl import URL
 
 from bot.config import Settings
-from bot.github import GitHubApp
+from bot.github import GitHubApp, TokenScope
 from cache.held import HeldFinding
 from prwarden import __version__
 from prwarden.errors import ConfigError, GitHubError
+from review.findings import Reason
 from security.sarif import (
     Provenance,
     SarifFinding,
@@ -41,8 +42,14 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 _LEVELS = {"critical": "error", "high": "error", "medium": "warning"}
 
 
-def sarif_finding(finding: dict[str, Any], fingerprint: str) -> SarifFinding:
-    """One finding (as stored) in SARIF's terms."""
+def sarif_finding(
+    finding: dict[str, Any],
+    fingerprint: str,
+    *,
+    status: str = "hold",
+    code: Reason | None = Reason.HELD,
+) -> SarifFinding:
+    """One finding (as stored) in SARIF's terms; held by default, as the queue's are."""
     severity = str(finding["severity"])
     return SarifFinding(
         rule_id=str(finding.get("rule") or f"prwarden/{finding['category']}"),
@@ -55,6 +62,8 @@ def sarif_finding(finding: dict[str, Any], fingerprint: str) -> SarifFinding:
         severity=severity,
         category=str(finding["category"]),
         fingerprint=fingerprint,
+        status=status,
+        code=code.value if code else None,
     )
 
 
@@ -158,8 +167,10 @@ async def upload_all(settings: Settings, planned: Sequence[Upload]) -> list[str]
             retry=settings.github_retry,
         )
         for upload in planned:
-            gh = await app.installation(await app.repo_installation(upload.repo))
+            installation = await app.repo_installation(upload.repo)
+            scope = TokenScope(repo=upload.repo, permissions={"security_events": "write"})
             try:
+                gh = await app.installation(installation, scope)
                 ids.append(
                     await gh.upload_sarif(
                         upload.repo,
@@ -169,7 +180,7 @@ async def upload_all(settings: Settings, planned: Sequence[Upload]) -> list[str]
                     )
                 )
             except GitHubError as exc:
-                if exc.status_code == 403:
+                if exc.status_code in (403, 422):
                     raise GitHubError(
                         f"{exc}; the App needs the security_events: write permission",
                         status_code=403,

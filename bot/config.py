@@ -16,7 +16,7 @@ from review.findings import Severity
 from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
-DEFAULT_GITHUB_URL = "https://github.com"
+DEFAULT_WEB_URL = "https://github.com"
 DEFAULT_SESSION_TTL = 8 * 3600.0
 _TEAM = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
@@ -39,7 +39,6 @@ class Console:
 
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
-    github_url: str = DEFAULT_GITHUB_URL
     security_team: str = ""
     session_key: str = field(default="", repr=False)
     session_ttl: float = DEFAULT_SESSION_TTL
@@ -62,6 +61,7 @@ class Settings:
     private_key: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
     github_api_url: str = DEFAULT_API_URL
+    github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
@@ -111,7 +111,8 @@ class Settings:
             app_id=env.get("PRWARDEN_APP_ID", ""),
             private_key=private_key,
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
-            github_api_url=env.get("PRWARDEN_GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+            github_api_url=_api_url(env),
+            github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
@@ -190,11 +191,20 @@ def _console(env: Mapping[str, str]) -> Console:
     return Console(
         client_id=env.get("PRWARDEN_CLIENT_ID", "").strip(),
         client_secret=env.get("PRWARDEN_CLIENT_SECRET", "").strip(),
-        github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_GITHUB_URL).rstrip("/"),
         security_team=team,
         session_key=session_key,
         session_ttl=_float(env, "PRWARDEN_SESSION_TTL", DEFAULT_SESSION_TTL) or DEFAULT_SESSION_TTL,
     )
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    """The REST API's URL: as set, else GitHub Enterprise Server's ``/api/v3`` under
+    ``PRWARDEN_GITHUB_URL``, else api.github.com."""
+    explicit = env.get("PRWARDEN_GITHUB_API_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    web = (env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/")
+    return DEFAULT_API_URL if web == DEFAULT_WEB_URL else web + "/api/v3"
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

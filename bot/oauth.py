@@ -14,24 +14,25 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from bot.config import Console
+from bot.config import Settings
 from prwarden.errors import GitHubError
 
 EXCHANGE_TIMEOUT = 15.0
 
 
-def authorize_url(console: Console, *, redirect_uri: str, state: str) -> str:
+def authorize_url(settings: Settings, *, redirect_uri: str, state: str) -> str:
     """Where to send the browser to ask GitHub who is signing in."""
-    url = URL(console.github_url) / "login" / "oauth" / "authorize"
-    query = {"client_id": console.client_id, "redirect_uri": redirect_uri, "state": state}
+    url = URL(settings.github_url) / "login" / "oauth" / "authorize"
+    query = {"client_id": settings.console.client_id, "redirect_uri": redirect_uri, "state": state}
     return str(url.with_query(query))
 
 
 async def exchange_code(
-    session: aiohttp.ClientSession, console: Console, *, code: str, redirect_uri: str
+    session: aiohttp.ClientSession, settings: Settings, *, code: str, redirect_uri: str
 ) -> str:
     """Trade the one-time ``code`` for a user access token."""
-    url = str(URL(console.github_url) / "login" / "oauth" / "access_token")
+    console = settings.console
+    url = str(URL(settings.github_url) / "login" / "oauth" / "access_token")
     form = {
         "client_id": console.client_id,
         "client_secret": console.client_secret,

@@ -58,13 +58,19 @@ async def _console(
     console = Console(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        github_url=gh.base_url,
         security_team=f"{TEAM_ORG}/{TEAM_SLUG}",
         session_key=Fernet.generate_key().decode(),
         session_ttl=TTL,
     )
     client = await serve(
-        aiohttp_client, gh, key, tmp_path, clock=clock, admin_token=ADMIN_TOKEN, console=console
+        aiohttp_client,
+        gh,
+        key,
+        tmp_path,
+        clock=clock,
+        admin_token=ADMIN_TOKEN,
+        console=console,
+        github_url=gh.base_url,
     )
     gh.web.register(CLIENT_ID, CLIENT_SECRET, str(client.make_url("/login/github/callback")))
     seeded = seed(db_of(client), s, now=clock.now - 60)

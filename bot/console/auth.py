@@ -181,7 +181,9 @@ async def start_github(request: web.Request) -> web.Response:
     session = await get_session(request)
     state = secrets.token_urlsafe(32)
     session[STATE] = state
-    url = oauth.authorize_url(console, redirect_uri=_callback_url(request), state=state)
+    url = oauth.authorize_url(
+        request.app[CTX].settings, redirect_uri=_callback_url(request), state=state
+    )
     return web.Response(status=302, headers={"Location": url})
 
 
@@ -205,7 +207,7 @@ async def github_callback(request: web.Request) -> web.Response:
     http = request.app[HTTP]
     try:
         token = await oauth.exchange_code(
-            http, console, code=code, redirect_uri=_callback_url(request)
+            http, ctx.settings, code=code, redirect_uri=_callback_url(request)
         )
         user = GitHubClient(
             http,

@@ -107,7 +107,7 @@ def _row(item: HeldFinding) -> dict[str, Any]:
 
 def _pr_url(ctx: AppContext, item: HeldFinding) -> str:
     owner, _, name = item.repo.partition("/")
-    return str(URL(ctx.settings.console.github_url) / owner / name / "pull" / str(item.pr_number))
+    return str(URL(ctx.settings.github_url) / owner / name / "pull" / str(item.pr_number))
 
 
 def _age(seconds: float) -> str:
@@ -256,7 +256,7 @@ def edited_finding(
     problems = validate_text(
         "\n".join((finding.title, finding.body, finding.suggestion or "")),
         allowed_hosts=ctx.settings.review.allowed_link_hosts,
-        repo_url=str(URL(ctx.settings.console.github_url) / owner / name),
+        repo_url=str(URL(ctx.settings.github_url) / owner / name),
         flagged=flagged,
         secrets=ctx.settings.secret_values,
         confidential=tuple(load_prompt(p).text for p in PROMPTS),
