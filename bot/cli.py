@@ -23,7 +23,6 @@ from cache.db import open_db
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
-from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
 from security.sarif import sarif_log, to_sarif

@@ -83,6 +83,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def as_app(fake_github: FakeGitHub, app_private_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI acts as the test App on the fake GitHub, which knows the repository."""
     fake_github.add_repo(REPO)
+    fake_github.granted["security_events"] = "write"
     monkeypatch.setenv("PRWARDEN_APP_ID", APP_ID)
     monkeypatch.setenv("PRWARDEN_PRIVATE_KEY", app_private_key)
     monkeypatch.setenv("PRWARDEN_GITHUB_API_URL", fake_github.base_url)
@@ -231,19 +232,24 @@ async def test_upload_sends_one_valid_run_per_commit(
     assert len(fingerprints) == 3
 
 
+@pytest.mark.parametrize("how", ["not granted", "refused on upload"])
 async def test_upload_refused_names_the_permission(
     store: dict[str, int],
     fake_github: FakeGitHub,
     as_app: None,
     capsys: pytest.CaptureFixture[str],
     restore_logging: None,
+    how: str,
 ) -> None:
-    fake_github.fail_next(
-        "POST",
-        r"/code-scanning/sarifs$",
-        403,
-        body={"message": "Resource not accessible by integration"},
-    )
+    if how == "not granted":
+        del fake_github.granted["security_events"]
+    else:
+        fake_github.fail_next(
+            "POST",
+            r"/code-scanning/sarifs$",
+            403,
+            body={"message": "Resource not accessible by integration"},
+        )
     code = await asyncio.to_thread(cli.main, ["findings", "upload", "--repo", REPO])
     out = capsys.readouterr()
     assert code == 1

@@ -44,7 +44,6 @@ from yarl import URL
 
 import corpora
 from tests.fakes import hunks
-from tests.fakes.github_web import WEB_PATHS, GitHubWeb
 from tests.fakes.github_apps import (
     DEFAULT_GRANTED,
     ManifestFlow,
@@ -53,6 +52,7 @@ from tests.fakes.github_apps import (
     token_scope,
     version_error,
 )
+from tests.fakes.github_web import WEB_PATHS, GitHubWeb
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -647,8 +647,10 @@ class FakeGitHub:
         template = match.operation.template
         if template.startswith("/app-manifests/"):
             return None
-        if template == "/app" or template.startswith("/app/") or (
-            match.operation.operation_id in JWT_OPERATIONS
+        if (
+            template == "/app"
+            or template.startswith("/app/")
+            or (match.operation.operation_id in JWT_OPERATIONS)
         ):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
