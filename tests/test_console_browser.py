@@ -15,10 +15,12 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from aiohttp import web
 from cryptography.fernet import Fernet
 
 from cache.db import open_db
@@ -128,6 +130,37 @@ async def console(
         yield server, s, seeded
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def attacker_site(console: str, finding_id: int, token: str) -> AsyncIterator[str]:
+    """A page on another site (``localhost``, not ``127.0.0.1``) with forms aimed at the console."""
+    forms = "".join(
+        f'<form method="post" action="{console}/findings/{finding_id}/{action}">'
+        f'<input type="hidden" name="csrf_token" value="{token}">'
+        '<input type="hidden" name="reason" value="attacker">'
+        f'<button id="{action}" type="submit">{action}</button></form>'
+        for action in ("approve", "reject")
+    )
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(
+            text=f"<!doctype html><title>win a prize</title>{forms}", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://localhost:{port}/"
+    finally:
+        await runner.cleanup()
 
 
 def _inert(browser: WebDriver) -> None:
@@ -256,6 +289,24 @@ async def test_security_team_triages_in_the_browser(
         assert "rejected by alice" in driver.find_element(By.ID, "state").text
 
     await _in_thread(decide)
+
+    # A form on another site, even one holding this session's CSRF token, decides nothing.
+    token = await _in_thread(
+        lambda: driver.find_element(By.NAME, "csrf_token").get_attribute("value")
+    )
+    async with attacker_site(url, seeded["hostile"], str(token)) as attacker:
+
+        def cross_site() -> None:
+            for form in ("approve", "reject"):
+                driver.get(attacker)
+                driver.find_element(By.ID, form).click()
+                # No session cookie goes with it (SameSite): sent to sign in, and on from there.
+                WebDriverWait(driver, 30).until(lambda d: d.current_url.startswith(url))
+                assert driver.current_url in (url + "/login", url + "/findings")
+            driver.get(url + "/findings")
+            assert driver.find_element(By.ID, "who").text == "alice"
+
+        await _in_thread(cross_site)
 
     db = open_db(server.env["PRWARDEN_DB"])
     await wait_for(

@@ -94,7 +94,11 @@ def cross_site(request: web.Request) -> str | None:
             authority = URL(origin).raw_authority
         except ValueError:
             authority = ""
-        if not authority or authority.lower() != request.headers.get("Host", "").lower():
+        hosts = {request.headers.get("Host", "").lower()}
+        # Behind a proxy that rewrites Host, the browser's host is in X-Forwarded-Host. A
+        # cross-site form cannot set either header, so accepting both keeps the check sound.
+        hosts.add(request.headers.get("X-Forwarded-Host", "").split(",")[0].strip().lower())
+        if not authority or authority.lower() not in hosts - {""}:
             return "the form came from another site"
     return None
 
