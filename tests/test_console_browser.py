@@ -15,9 +15,8 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
@@ -132,9 +131,8 @@ async def console(
         server.stop()
 
 
-@asynccontextmanager
-async def attacker_site(console: str, finding_id: int, token: str) -> AsyncIterator[str]:
-    """A page on another site (``localhost``, not ``127.0.0.1``) with forms aimed at the console."""
+def attacker_app(console: str, finding_id: int, token: str) -> web.Application:
+    """A page with forms aimed at the console, to serve from another site (``localhost``)."""
     forms = "".join(
         f'<form method="post" action="{console}/findings/{finding_id}/{action}">'
         f'<input type="hidden" name="csrf_token" value="{token}">'
@@ -144,23 +142,12 @@ async def attacker_site(console: str, finding_id: int, token: str) -> AsyncItera
     )
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(
-            text=f"<!doctype html><title>win a prize</title>{forms}", content_type="text/html"
-        )
+        text = f"<!doctype html><title>win a prize</title>{forms}"
+        return web.Response(text=text, content_type="text/html")
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://localhost:{port}/"
-    finally:
-        await runner.cleanup()
+    return app
 
 
 def _inert(browser: WebDriver) -> None:
@@ -209,6 +196,7 @@ async def test_security_team_triages_in_the_browser(
     console: tuple[ServeProcess, PullScenario, Seeded],
     fake_github: FakeGitHub,
     driver: WebDriver,
+    aiohttp_server: Any,
 ) -> None:
     server, s, seeded = console
     url = server.url
@@ -294,19 +282,20 @@ async def test_security_team_triages_in_the_browser(
     token = await _in_thread(
         lambda: driver.find_element(By.NAME, "csrf_token").get_attribute("value")
     )
-    async with attacker_site(url, seeded["hostile"], str(token)) as attacker:
+    other_site = await aiohttp_server(attacker_app(url, seeded["hostile"], str(token)))
+    attacker = f"http://localhost:{other_site.port}/"
 
-        def cross_site() -> None:
-            for form in ("approve", "reject"):
-                driver.get(attacker)
-                driver.find_element(By.ID, form).click()
-                # No session cookie goes with it (SameSite): sent to sign in, and on from there.
-                WebDriverWait(driver, 30).until(lambda d: d.current_url.startswith(url))
-                assert driver.current_url in (url + "/login", url + "/findings")
-            driver.get(url + "/findings")
-            assert driver.find_element(By.ID, "who").text == "alice"
+    def cross_site() -> None:
+        for form in ("approve", "reject"):
+            driver.get(attacker)
+            driver.find_element(By.ID, form).click()
+            # No session cookie goes with it (SameSite): sent to sign in, and on from there.
+            WebDriverWait(driver, 30).until(lambda d: d.current_url.startswith(url))
+            assert driver.current_url in (url + "/login", url + "/findings")
+        driver.get(url + "/findings")
+        assert driver.find_element(By.ID, "who").text == "alice"
 
-        await _in_thread(cross_site)
+    await _in_thread(cross_site)
 
     db = open_db(server.env["PRWARDEN_DB"])
     await wait_for(
