@@ -22,6 +22,7 @@ from aiohttp_session import Session, get_session, new_session
 from yarl import URL
 
 from bot import oauth
+from bot.auth import bearer_matches
 from bot.context import CTX, AppContext
 from bot.github import GitHubClient, StaticToken
 from prwarden.errors import GitHubError
@@ -49,12 +50,9 @@ class Person:
 
 def bearer_ok(request: web.Request) -> bool | None:
     """``None`` without a Bearer header; else whether it carries the admin token."""
-    header = request.headers.get("Authorization")
-    if header is None:
+    if "Authorization" not in request.headers:
         return None
-    expected = request.app[CTX].settings.admin_token
-    given = header[7:] if header.startswith("Bearer ") else ""
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+    return bearer_matches(request, request.app[CTX].settings.admin_token)
 
 
 def csrf_token(session: Session) -> str:
