@@ -19,13 +19,17 @@ from cache.runs import runs_for
 from prwarden.errors import DiffError
 from review.diff import Diff, DiffLine, parse_diff
 from review.findings import Finding
+from security.secrets import redact_found_secrets
 
 HUNK_CONTEXT = 3
 LINE_CLASSES = {"+": "add", "-": "del", " ": "ctx"}
 
 
 def hunk_excerpt(diff: Diff, finding: Finding, *, context: int = HUNK_CONTEXT) -> str:
-    """The diff lines within ``context`` lines of the finding's anchor, as a unified diff."""
+    """The diff lines within ``context`` lines of the finding's anchor, as a unified diff.
+
+    Secrets on those lines are redacted: a held secret finding must not store its secret.
+    """
     changed = diff.file(finding.path)
     if changed is None:
         return ""
@@ -41,7 +45,7 @@ def hunk_excerpt(diff: Diff, finding: Finding, *, context: int = HUNK_CONTEXT) -
         old_start = next((line.old for line in hunk.lines if line.old is not None), 0)
         new_start = next((line.new for line in hunk.lines if line.new is not None), 0)
         out.append(f"@@ -{old_start},{old_n} +{new_start},{new_n} @@")
-        out += [f"{line.kind}{line.text}" for line in hunk.lines]
+        out += [f"{line.kind}{redact_found_secrets(line.text)}" for line in hunk.lines]
     return "\n".join(out) + "\n"
 
 
