@@ -402,7 +402,7 @@ async def test_held_security_findings_are_posted_only_once_a_person_approves(
     assert {i: states.pop(i) for i in ids.values()} == {
         ids[SQL["title"]]: ("posted", "alice"),
         ids[SWALLOW["title"]]: ("rejected", "bob"),
-        ids[IMPORT["title"]]: ("posted", "carol"),
+        ids[IMPORT["title"]]: ("posted", "admin token (carol)"),
     }
     assert set(states.values()) <= {("pending", None)}
 

@@ -333,7 +333,9 @@ async def _decide_api(request: web.Request) -> web.Response:
         return web.json_response({"error": "id must be an integer, body JSON"}, status=400)
     if not isinstance(data, dict):
         return web.json_response({"error": "body must be a JSON object"}, status=400)
-    by = str(data.get("by") or ADMIN)
+    # The token is who decides; a name the caller gives is kept beside it, not instead of it.
+    named = str(data.get("by") or "").strip()[:100]
+    by = f"{ADMIN} ({named})" if named else ADMIN
     held = HeldFindings(ctx.db, clock=ctx.clock)
     try:
         if decision == "approve":
