@@ -20,7 +20,8 @@ TAGS = frozenset(
         "ul", "input",
     }
 )  # fmt: skip
-ATTRIBUTES = {"a": {"href", "title"}, "input": {"type", "checked", "disabled"}, "code": set()}
+# Every attribute allowed, per tag; "*" (any tag) gets none, not ammonia's default lang/title.
+ATTRIBUTES = {"*": set(), "a": {"href", "title"}, "input": {"type", "checked", "disabled"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 MAX_SOURCE = 200_000
 
