@@ -214,6 +214,7 @@ async def test_security_team_triages_in_the_browser(
             .text
         )
         assert f"mallory is not a member of {TEAM_ORG}/{TEAM_SLUG}" in message
+        _shot(driver, "console-refused.png")
         driver.get(url + "/findings")
         assert driver.current_url == url + "/login"
 
@@ -292,8 +293,9 @@ async def test_security_team_triages_in_the_browser(
             # No session cookie goes with it (SameSite): sent to sign in, and on from there.
             WebDriverWait(driver, 30).until(lambda d: d.current_url.startswith(url))
             assert driver.current_url in (url + "/login", url + "/findings")
-        driver.get(url + "/findings")
+        driver.get(url + "/findings?state=all")
         assert driver.find_element(By.ID, "who").text == "alice"
+        _shot(driver, "console-queue-decided.png")
 
     await _in_thread(cross_site)
 
