@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from cryptography.fernet import Fernet
 
-from bot.config import Console
+from bot.config import Console, Settings
 from bot.context import CTX
 from cache.held import HeldFindings
+from prwarden.errors import ConfigError
 from tests.console_scenario import (
     BASKET,
     CLIENT_ID,
@@ -480,3 +481,48 @@ async def test_detail_shows_the_evidence_of_the_review_that_held_it(
     assert "<code>capable</code>" in models and "review" in models
     assert 'class="add anchor"' in text
     assert "Ignore all previous instructions" in text[text.index('id="injections"') :]
+
+
+async def test_github_sign_in_is_off_without_a_team_to_check(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    console = Console(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, console=console)
+    login = await (await client.get("/login")).text()
+    assert "Sign in with GitHub" not in login and "No way to sign in is configured" in login
+    start = await client.get("/login/github", allow_redirects=False)
+    assert start.status == 404 and "not configured" in await start.text()
+    assert (await client.post("/login", data={"token": ""})).status == 401
+    assert fake_github.web.exchanges == []
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"PRWARDEN_SECURITY_TEAM": "just-an-org"}, "PRWARDEN_SECURITY_TEAM"),
+        ({"PRWARDEN_SECURITY_TEAM": "org/team/extra"}, "PRWARDEN_SECURITY_TEAM"),
+        ({"PRWARDEN_SESSION_KEY": "not-a-fernet-key"}, "PRWARDEN_SESSION_KEY"),
+        ({"PRWARDEN_SESSION_TTL": "soon"}, "PRWARDEN_SESSION_TTL"),
+    ],
+)
+def test_bad_console_settings_are_refused_at_start(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    assert refused.value.key == key
+
+
+def test_console_settings_are_read_once() -> None:
+    key = Fernet.generate_key().decode()
+    settings = Settings.from_env(
+        {
+            "PRWARDEN_CLIENT_ID": CLIENT_ID,
+            "PRWARDEN_CLIENT_SECRET": CLIENT_SECRET,
+            "PRWARDEN_SECURITY_TEAM": "Org/sec-team",
+            "PRWARDEN_SESSION_KEY": key,
+            "PRWARDEN_SESSION_TTL": "600",
+        }
+    )
+    assert settings.console.oauth and settings.console.team == ("Org", "sec-team")
+    assert settings.console.session_ttl == 600.0
+    assert {CLIENT_SECRET, key} <= set(settings.secret_values)
+    assert CLIENT_SECRET not in repr(settings) and key not in repr(settings)

@@ -51,6 +51,11 @@ def setup_console(app: web.Application, settings: Settings) -> None:
         httponly=True,
         samesite="Lax",
     )
+    if (console.client_id or console.client_secret or console.security_team) and not console.oauth:
+        log.warning(
+            "console: sign-in with GitHub is off; it needs PRWARDEN_CLIENT_ID,"
+            " PRWARDEN_CLIENT_SECRET and PRWARDEN_SECURITY_TEAM together"
+        )
     policy = content_security_policy()
 
     @web.middleware
