@@ -127,8 +127,7 @@ def see_other(location: str) -> web.Response:
 
 
 def page(request: web.Request, name: str, status: int = 200, **context: object) -> web.Response:
-    response = aiohttp_jinja2.render_template(name, request, context, status=status)
-    return response
+    return aiohttp_jinja2.render_template(name, request, context, status=status)
 
 
 async def login_page(request: web.Request, *, message: str = "", status: int = 200) -> web.Response:
