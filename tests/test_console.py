@@ -402,7 +402,16 @@ async def test_pages_send_a_strict_policy_and_a_guarded_cookie(
 
 @pytest.mark.parametrize(
     "query",
-    ["state=bogus", "severity=urgent", "category=<b>", "repo=../../etc", "age=forever"],
+    [
+        "state=bogus",
+        "severity=urgent",
+        "category=<b>",
+        "repo=../../etc",
+        "age=forever",
+        "age=0",
+        "age=-1d",
+        "age=999999d",
+    ],
 )
 async def test_bad_filters_are_a_400_that_says_what_was_expected(
     console: tuple[Client, PullScenario, Seeded], query: str
@@ -437,7 +446,8 @@ async def test_queue_filters_and_counts(
     assert await ids("age=1d") == everything
     clock.now += 2 * 86400
     assert await ids("age=1d") == []
-    assert await ids("age=7d") == everything
+    assert await ids("age=7d") == everything == await ids("age=7") == await ids("age=49h")
+    assert await ids("age=47h") == []
     await _admin(client)
     page = await (await client.get("/findings?severity=high")).text()
     assert re.search(r'id="shown">2<', page)

@@ -45,8 +45,9 @@ from review.prompts import load_prompt
 from review.render import comment_body
 from security.output import validate_text
 
-AGES: Mapping[str, float] = {"": 0.0, "1d": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 AGE_LABELS = {"": "any age", "1d": "last day", "7d": "last 7 days", "30d": "last 30 days"}
+_AGE = re.compile(r"([1-9][0-9]{0,4})([dh]?)")
+_AGE_UNITS = {"d": 86400.0, "": 86400.0, "h": 3600.0}
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 MAX_REASON = 2000
 
@@ -75,14 +76,15 @@ def parse_filters(query: Mapping[str, str]) -> Filters:
         raise BadRequest(f"severity must be one of {', '.join(s.value for s in Severity)}")
     if category and category not in {c.value for c in Category}:
         raise BadRequest(f"category must be one of {', '.join(c.value for c in Category)}")
-    if age not in AGES:
-        raise BadRequest(f"age must be one of {', '.join(a for a in AGES if a)} (or empty)")
+    age_match = _AGE.fullmatch(age)
+    if age and age_match is None:
+        raise BadRequest("age must be a number of days or hours held at most (7d, 12h; or empty)")
     held = HeldFilter(
         state=None if state == "all" else state,
         repo=repo or None,
         severity=severity or None,
         category=category or None,
-        max_age=AGES[age],
+        max_age=int(age_match.group(1)) * _AGE_UNITS[age_match.group(2)] if age_match else 0.0,
     )
     form = {"state": state, "repo": repo, "severity": severity, "category": category, "age": age}
     return Filters(held, form)
