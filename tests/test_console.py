@@ -343,6 +343,9 @@ async def test_decisions_record_who_and_post_only_what_was_approved(
     )
     page = await (await client.get(f"/findings/{seeded['basket']}")).text()
     assert "approve_edited</strong> by admin token" in page
+    posted = HeldFindings(db_of(client)).get(seeded["basket"])
+    assert posted is not None and posted.comment_id
+    assert f"/pull/{s.number}#discussion_r{posted.comment_id}" in page
 
 
 @pytest.mark.parametrize(

@@ -232,6 +232,9 @@ async def show_finding(request: web.Request) -> web.Response:
         item=item,
         row=_row(item),
         pr_url=_pr_url(ctx, item),
+        comment_url=f"{_pr_url(ctx, item)}#discussion_r{item.comment_id}"
+        if item.comment_id
+        else "",
         markdown=markdown,
         rendered=render(markdown),
         evidence=shown,
