@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.fernet import Fernet
 
 from bot.config import Console, Settings
+from bot.console.pages import MAX_ROWS
 from bot.context import CTX
 from cache.held import HeldFindings
 from prwarden.errors import ConfigError
@@ -539,3 +540,24 @@ def test_console_settings_are_read_once() -> None:
     assert settings.console.session_ttl == 600.0
     assert {CLIENT_SECRET, key} <= set(settings.secret_values)
     assert CLIENT_SECRET not in repr(settings) and key not in repr(settings)
+
+
+async def test_a_long_queue_shows_the_oldest_and_says_how_many_match(
+    console: tuple[Client, PullScenario, Seeded],
+) -> None:
+    client, s, _ = console
+    held = HeldFindings(db_of(client))
+    for i in range(MAX_ROWS):
+        held.hold(
+            installation_id=1,
+            repo=s.repo,
+            pr_number=s.number,
+            head_sha=s.head_sha,
+            fingerprint=f"fp-many-{i}",
+            finding={**SQL, "line": 15, "title": f"finding {i}"},
+            evidence={},
+        )
+    await _admin(client)
+    page = await (await client.get("/findings")).text()
+    assert f'id="shown">{MAX_ROWS}</strong> of {MAX_ROWS + 4}' in page
+    assert page.count('class="finding"') == MAX_ROWS

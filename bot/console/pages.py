@@ -50,6 +50,7 @@ _AGE = re.compile(r"([1-9][0-9]{0,4})([dh]?)")
 _AGE_UNITS = {"d": 86400.0, "": 86400.0, "h": 3600.0}
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 MAX_REASON = 2000
+MAX_ROWS = 500
 
 
 class BadRequest(Exception):
@@ -172,7 +173,7 @@ async def list_findings(request: web.Request) -> web.Response:
     now = ctx.clock()
     rows = [
         {**_row(item), "pr_url": _pr_url(ctx, item), "age": _age(now - item.created_at)}
-        for item in items
+        for item in items[:MAX_ROWS]
     ]
     counts = held.counts(filters.held)
     return page(
@@ -181,6 +182,7 @@ async def list_findings(request: web.Request) -> web.Response:
         who=person.who if person else ADMIN,
         csrf=person.csrf if person else "",
         rows=rows,
+        matching=len(items),
         counts=counts,
         total=sum(counts.values()),
         filters=filters.form,
