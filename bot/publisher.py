@@ -10,7 +10,6 @@ body; the review itself is never lost.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,10 +29,10 @@ Conclusion = Literal["success", "neutral", "failure", "action_required", "skippe
 async def find_own_review(
     gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str, run: str = ""
 ) -> dict[str, Any] | None:
-    marker = render.review_marker(head_sha, run)
     for review in await gh.list_reviews(repo, number):
         login = (review.get("user") or {}).get("login", "")
-        if login == bot_login and marker in (review.get("body") or ""):
+        body = review.get("body") or ""
+        if login == bot_login and render.carries_review_marker(body, head_sha, run):
             return review
     return None
 
@@ -206,11 +205,8 @@ class CheckRun:
         self.completed = True
 
 
-_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
-
-
 def check_summary(result: ReviewResult, pending_held: int) -> str:
-    text = _TAG.sub("", result.body).strip()
+    text = render.without_review_marker(result.body).strip()
     if pending_held:
         text += f"\n\n**{pending_held} finding(s) await security review.**"
     return text
