@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Console, Settings
 from bot.context import CTX
 from bot.logs import setup_logging
 from review.findings import Reason
@@ -139,9 +139,17 @@ def test_every_secret_setting_is_a_known_secret() -> None:
         "admin_token": "admin-token-value",
         "metrics_token": "metrics-token-value",
     }
-    settings = Settings(**values, review=ReviewSettings(api_key="sk-api-key-value-0000"))
-    assert set(settings.secret_values) == {*values.values(), "sk-api-key-value-0000"}
-    for cls in (Settings, ReviewSettings):
+    console = Console(client_secret="client-secret-value", session_key="session-key-value")
+    settings = Settings(
+        **values, review=ReviewSettings(api_key="sk-api-key-value-0000"), console=console
+    )
+    assert set(settings.secret_values) == {
+        *values.values(),
+        "sk-api-key-value-0000",
+        "client-secret-value",
+        "session-key-value",
+    }
+    for cls in (Settings, ReviewSettings, Console):
         for f in cls.__dataclass_fields__.values():
             if "str" in str(f.type) and SECRET_NAME.search(f.name):
                 assert not f.repr, f"{cls.__name__}.{f.name} looks secret but is not repr=False"
