@@ -46,6 +46,25 @@ async def run_command(ctx: AppContext, gh: GitHubClient, job: Job) -> None:
     ctx.wake_workers()
 
 
+async def rerun_reviews(ctx: AppContext, gh: GitHubClient, job: Job) -> None:
+    """The Re-run button on a check whose delivery named no PR: review each open PR whose
+    head is that commit, as a forced review."""
+    for pull in await gh.pulls_of_commit(job.repo, job.head_sha):
+        head = str((pull.get("head") or {}).get("sha") or "")
+        number = pull.get("number")
+        if pull.get("state") != "open" or head != job.head_sha or not isinstance(number, int):
+            continue
+        ctx.queue.enqueue(
+            "review",
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=number,
+            head_sha=head,
+            payload={"action": "rerequested"},
+        )
+    ctx.wake_workers()
+
+
 async def post_held(ctx: AppContext, gh: GitHubClient, job: Job) -> None:
     held = HeldFindings(ctx.db, clock=ctx.clock)
     held_id = int(job.payload["held_id"])

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.commands import post_held, run_command
+from bot.commands import post_held, rerun_reviews, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -64,6 +64,8 @@ class JobRunner:
                 await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
             elif job.kind == "post_held":
                 await post_held(self.ctx, gh, job)
+            elif job.kind == "rerequest":
+                await rerun_reviews(self.ctx, gh, job)
             else:
                 raise PrwardenError(f"unknown job kind {job.kind!r}")
         except RateLimited as exc:

@@ -18,18 +18,27 @@ The stages run in this order; the first one that drops a finding gives its reaso
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from review.anchors import NOT_ANCHORED, anchor, anchored_code
 from review.config import RepoConfig
 from review.dedup import DUPLICATE_OF, collapse, rank_key
 from review.diff import Diff
-from review.findings import AnnotatedFinding, Disposition, Finding, Severity, fingerprint
+from review.findings import (
+    AnnotatedFinding,
+    Disposition,
+    Finding,
+    Severity,
+    fingerprint,
+    is_noop_suggestion,
+)
 from review.settings import ReviewSettings
 from review.specificity import score
 from security.output import validate_text
 
 REANCHORED = "re-anchored"
 SUGGESTION_DROPPED = "suggestion dropped: it no longer covers the anchored lines"
+NOOP_SUGGESTION = "suggestion dropped: it equals the code it would replace"
 CATEGORY_DISABLED = "category disabled"
 PATH_IGNORED = "path ignored"
 UNSAFE = "unsafe"
@@ -126,6 +135,12 @@ def _check_one(
         af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, ""))
         return af.drop(anchored)
     notes = _anchor_notes(finding, anchored)
+    # A suggestion that changes nothing is not a fix: it goes, and earns no specificity.
+    if anchored.suggestion is not None and is_noop_suggestion(
+        anchored.suggestion, anchored_code(anchored, diff)
+    ):
+        anchored = replace(anchored, suggestion=None)
+        notes = (*notes, NOOP_SUGGESTION)
     spec = score(anchored, diff)
     af = AnnotatedFinding(
         anchored,

@@ -36,6 +36,7 @@ from review.settings import Budget
 from review.static import findings_from_diagnostics
 from review.triage import TriageVerdict, model_triage, rule_triage
 from security.injection import scan
+from security.output import validate_text
 from security.spotlight import Spotlight
 from tools.base import Diagnostic, Workspace
 from tools.linter import ruff_diagnostics
@@ -44,6 +45,27 @@ from tools.registry import default_registry
 log = logging.getLogger("prwarden.review")
 
 PROMPTS = ("triage", "review", "repair")
+
+
+@dataclass(frozen=True, slots=True)
+class TextChecks:
+    """What output validation checks model text against, for one review."""
+
+    allowed_hosts: frozenset[str]
+    repo_url: str
+    flagged: tuple[str, ...]
+    secrets: tuple[str, ...]
+    confidential: tuple[str, ...]
+
+    def passes(self, text: str) -> bool:
+        return not validate_text(
+            text,
+            allowed_hosts=self.allowed_hosts,
+            repo_url=self.repo_url,
+            flagged=self.flagged,
+            secrets=self.secrets,
+            confidential=self.confidential,
+        )
 
 
 @dataclass
@@ -134,16 +156,30 @@ async def run_review(
         static = findings_from_diagnostics(linted, diff)
     injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
+    checks = TextChecks(
+        allowed_hosts=request.settings.allowed_link_hosts,
+        repo_url=request.repo_url,
+        flagged=tuple(r.excerpt for r in injections),
+        secrets=(request.settings.api_key,) if request.settings.api_key else (),
+        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+    )
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
         diff=diff,
         config=request.config,
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
-        flagged=tuple(r.excerpt for r in injections),
-        secrets=(request.settings.api_key,) if request.settings.api_key else (),
-        repo_url=request.repo_url,
-        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+        flagged=checks.flagged,
+        secrets=checks.secrets,
+        repo_url=checks.repo_url,
+        confidential=checks.confidential,
+    )
+    shown_titles = await asyncio.to_thread(
+        lambda: frozenset(
+            af.fingerprint
+            for af in annotated
+            if af.status == "drop" and checks.passes(af.finding.title)
+        )
     )
     notes = tuple(part.notes)
     model = request.settings.review_model if part.mode in ("model", "cached") else None
@@ -174,6 +210,7 @@ async def run_review(
         files_reviewed=tuple(paths),
         files_skipped=tuple(skipped),
         model_rejections=part.rejections,
+        shown_titles=shown_titles,
     )
 
 

@@ -111,6 +111,9 @@ class ReviewResult:
     files_skipped: tuple[tuple[str, str], ...] = field(default=())
     # Why model output was refused (schema, anchors, ...): recorded, never patched up.
     model_rejections: tuple[str, ...] = ()
+    # Fingerprints of findings not posted whose titles passed output validation, so the
+    # summary may list them.
+    shown_titles: frozenset[str] = frozenset()
 
     @property
     def posted(self) -> tuple[AnnotatedFinding, ...]:

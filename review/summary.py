@@ -1,0 +1,199 @@
+"""The summary comment: one per PR, edited in place on every push.
+
+It says what the review found and what it did not post, so nothing is invisible: the current
+findings by severity with links to their threads, a collapsed list of what was not posted
+(per reason, each with its location and, when its title passed validation, the title in a code
+span), how many findings wait for security review (a count only), the files skipped and why,
+and what the review cost. Text from the PR or the model appears only in code spans, except
+posted titles, which passed output validation; everything else is prwarden's own words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from review import render
+from review.filters import ALREADY_POSTED, HELD, drop_reason, reason_family
+from review.findings import AnnotatedFinding, Severity
+from review.request import ReviewResult
+
+# The headings of the not-posted list, one per drop family, in the order they are shown.
+NOT_POSTED_HEADINGS = {
+    "generic": "Low specificity",
+    "over max_comments": "Over the comment limit",
+    "below severity threshold": "Below the severity threshold",
+    "duplicate": "Duplicates of another finding",
+    "not anchored": "Not on a changed line",
+    "category disabled": "Category disabled by the repo config",
+    "path ignored": "Path ignored by the repo config",
+    "unsafe": "Failed output validation",
+    "other": "Other",
+}
+WITHHELD = "title withheld: it did not pass output validation"
+MAX_LISTED = 200
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """A finding that stands on the PR now, and the URL of its thread when known."""
+
+    finding: AnnotatedFinding
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryInput:
+    result: ReviewResult
+    head_sha: str
+    current: tuple[Current, ...] = ()
+    pending_held: int = 0
+    model: str | None = None
+    shown_titles: frozenset[str] = field(default_factory=frozenset)
+
+
+def escape(text: str) -> str:
+    """Plain text as markdown: every character with a markdown meaning backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def drop_family(af: AnnotatedFinding) -> str:
+    """The family of the reason a finding was not posted."""
+    return reason_family(drop_reason(af))
+
+
+def not_posted(findings: Sequence[AnnotatedFinding]) -> list[AnnotatedFinding]:
+    """Dropped findings a reader has not seen on the PR (already posted ones are on it)."""
+    return [af for af in findings if af.status == "drop" and drop_reason(af) != ALREADY_POSTED]
+
+
+def _where(af: AnnotatedFinding) -> str:
+    f = af.finding
+    return render.code_span(f"{f.path}:{f.line}")
+
+
+def _not_posted_entry(af: AnnotatedFinding, shown_titles: frozenset[str]) -> str:
+    f = af.finding
+    severity = f.severity.value
+    if drop_family(af) != "unsafe" and af.fingerprint in shown_titles:
+        title = render.code_span(f.title.strip())
+    else:
+        title = f"({WITHHELD})"
+    return f"- {_where(af)} {severity}: {title}"
+
+
+def not_posted_section(
+    findings: Sequence[AnnotatedFinding], shown_titles: frozenset[str]
+) -> list[str]:
+    """The collapsed ``<details>`` listing each finding not posted, grouped by reason."""
+    dropped = not_posted(findings)
+    if not dropped:
+        return []
+    groups: dict[str, list[AnnotatedFinding]] = {}
+    for af in dropped:
+        groups.setdefault(drop_family(af), []).append(af)
+    out = [
+        "<details>",
+        f"<summary>Not posted: {len(dropped)} finding(s)</summary>",
+        "",
+    ]
+    listed = 0
+    for family, heading in NOT_POSTED_HEADINGS.items():
+        members = groups.get(family, [])
+        if not members:
+            continue
+        out += [f"**{heading}** ({len(members)})", ""]
+        for af in members:
+            if listed < MAX_LISTED:
+                out.append(_not_posted_entry(af, shown_titles))
+            listed += 1
+        out.append("")
+    if listed > MAX_LISTED:
+        out += [f"and {listed - MAX_LISTED} more", ""]
+    out.append("</details>")
+    return out
+
+
+def _findings_section(current: Sequence[Current]) -> list[str]:
+    if not current:
+        return ["No findings on this change."]
+    out: list[str] = []
+    for severity in sorted(Severity, key=lambda s: -s.rank):
+        here = [c for c in current if c.finding.finding.severity is severity]
+        if not here:
+            continue
+        out.append(f"**{severity.value.upper()}** ({len(here)})")
+        out.append("")
+        for c in here:
+            f = c.finding.finding
+            where = _where(c.finding)
+            link = f"[{where}]({c.url})" if c.url else where
+            out.append(f"- {link} {f.category.value}: {escape(f.title)}")
+        out.append("")
+    return out[:-1] if out and out[-1] == "" else out
+
+
+def skipped_section(files_skipped: Sequence[tuple[str, str]]) -> list[str]:
+    """The files the review skipped, each with prwarden's reason."""
+    if not files_skipped:
+        return []
+    out = ["### Skipped files", ""]
+    out += [
+        f"- {render.code_span(path)}: {render.safe_note(why, 80)}"
+        for path, why in files_skipped[: render.MAX_LISTED_FILES]
+    ]
+    more = len(files_skipped) - render.MAX_LISTED_FILES
+    if more > 0:
+        out.append(f"- and {more} more")
+    return out
+
+
+def cost_line(result: ReviewResult, model: str | None) -> str:
+    u = result.usage
+    if result.mode == "cached":
+        return "Cost: served from cache, no model calls."
+    if not model or not u.calls:
+        return "Cost: no model calls."
+    tokens = f"{u.tokens_in:,} tokens in, {u.tokens_out:,} out"
+    calls = f"{u.calls} call{'s' if u.calls != 1 else ''}"
+    return f"Cost: {render.code_span(model)}, {calls}, {tokens}, ${u.cost:.4f}, not cached."
+
+
+def render_summary(data: SummaryInput) -> str:
+    """The markdown of the summary comment, ending with its hidden marker."""
+    result = data.result
+    mode = render.summary_mode(result.mode, result.notes, data.model)
+    out = [
+        "## prwarden review",
+        "",
+        f"{mode}, head {render.code_span(data.head_sha[:12])}.",
+        "",
+        "### Findings",
+        "",
+        *_findings_section(data.current),
+        "",
+    ]
+    held = max(data.pending_held, len(result.held))
+    if held:
+        out += [f"{held} finding(s) {HELD}.", ""]
+    details = not_posted_section(result.findings, data.shown_titles)
+    if details:
+        out += [*details, ""]
+    skipped = skipped_section(result.files_skipped)
+    if skipped:
+        out += [*skipped, ""]
+    out += [cost_line(result, data.model), "", render.SUMMARY_MARKER]
+    return "\n".join(out)
+
+
+def links_by_fingerprint(comments: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """The thread URL of each fingerprint found in the bot's own review comments."""
+    links: dict[str, str] = {}
+    for comment in comments:
+        url = str(comment.get("html_url") or "")
+        for fp in render.fingerprints_in([str(comment.get("body") or "")]):
+            links.setdefault(fp, url)
+    return links
