@@ -1,0 +1,126 @@
+"""One summary comment per PR, edited in place on every push, and what it shows.
+
+The real app against the fake GitHub; the static review (ruff) finds the bundled example's
+defects, and each push fixes one of them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from review import render
+from tests.fakes.github import FakeGitHub
+from tests.reviewing import idle, serve
+from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
+
+F821 = ("total = apply_discount(total, COUPONS[coupon])", "total = apply_discount(total, 10.0)")
+B006 = (
+    "def add_line(line: Line, basket: list[Line] = []) -> list[Line]:",
+    "def add_line(line: Line, basket: list[Line]) -> list[Line]:",
+)
+_LOCATION = re.compile(r"`(shop/[a-z_]+\.py:\d+)`")
+
+
+def _push(s: PullScenario, fixes: list[tuple[str, str]]) -> str:
+    files, diff = example_files(), example_diff()
+    for old, new in fixes:
+        files["shop/orders.py"] = files["shop/orders.py"].replace(old.encode(), new.encode())
+        diff = diff.replace(old, new)
+    return s.push(files, diff)
+
+
+def summaries(s: PullScenario) -> list[dict[str, Any]]:
+    pull = s.gh.pulls[(s.repo, s.number)]
+    return [
+        c
+        for c in pull.issue_comments
+        if c["user"]["login"] == s.gh.bot_login and render.is_summary(c["body"])
+    ]
+
+
+async def _deliver(client: Any, s: PullScenario, head: str, action: str) -> None:
+    body, headers = s.delivery(action=action, head_sha=head)
+    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+
+    def done() -> bool:
+        runs = s.check_runs(head)
+        return idle(client) and any(r["status"] == "completed" for r in runs)
+
+    await wait_for(done)
+
+
+def _findings_part(body: str) -> str:
+    return body.split("### Findings", 1)[1].split("<details>", 1)[0]
+
+
+def _standing_locations(s: PullScenario, fixed: list[str]) -> set[str]:
+    """``path:line`` of the bot's review comments, but those about a fixed rule."""
+    return {
+        f"{c['path']}:{c['line']}"
+        for c in s.comments
+        if not any(f"`{rule}`" in c["body"] or f" {rule} " in c["body"] for rule in fixed)
+    }
+
+
+async def test_three_pushes_leave_one_summary_edited_in_place_and_a_deleted_one_is_recreated(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    s = pull_scenario(fake_github)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    bodies: list[str] = []
+    ids = set()
+    for i, fixes in enumerate(([], [F821], [F821, B006])):
+        head = _push(s, fixes) if i else s.head_sha
+        await _deliver(client, s, head, "opened" if i == 0 else "synchronize")
+        (summary,) = summaries(s)
+        ids.add(summary["id"])
+        bodies.append(summary["body"])
+        listed = set(_LOCATION.findall(_findings_part(summary["body"])))
+        fixed = ["F821", "B006"][:i]
+        assert listed == _standing_locations(s, fixed), (i, summary["body"])
+        assert head[:12] in summary["body"]
+        review = next(r for r in s.reviews if r["commit_id"] == head)
+        assert len(review["body"].strip().splitlines()) == 3  # one line, a blank, the marker
+        if i:
+            assert f"[the summary]({summary['html_url']})" in review["body"]
+    assert len(ids) == 1
+    assert len(fake_github.requests_for("issues/create-comment")) == 1
+    assert len(fake_github.requests_for("issues/update-comment")) == 2
+    # Each push changed what the summary lists: the fixed F821, then the fixed B006, left it.
+    assert "F821" in bodies[0] and "F821" not in bodies[1]
+    assert "B006" in bodies[1] and "B006" not in bodies[2]
+
+    fake_github.delete_issue_comment(s.repo, s.number, ids.pop())
+    fourth = _push(s, [B006])
+    await _deliver(client, s, fourth, "synchronize")
+    (recreated,) = summaries(s)
+    assert "F821" in recreated["body"] and "B006" not in recreated["body"]
+    assert len(fake_github.requests_for("issues/create-comment")) == 2
+    assert fake_github.invalid_requests == []
+
+
+async def test_shadow_mode_posts_no_summary(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    s = pull_scenario(fake_github, config="mode: shadow\n")
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    await _deliver(client, s, s.head_sha, "opened")
+    assert summaries(s) == [] and s.reviews == [] and s.comments == []
+    assert fake_github.requests_for("issues/create-comment") == []
+    assert fake_github.requests_for("issues/update-comment") == []
+
+
+async def test_a_summary_typed_by_someone_else_is_not_edited(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    s = pull_scenario(fake_github)
+    forged = fake_github.add_issue_comment(
+        s.repo, s.number, "ha\n\n" + render.SUMMARY_MARKER, user="mallory"
+    )
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    await _deliver(client, s, s.head_sha, "opened")
+    assert forged["body"].startswith("ha")
+    assert len(summaries(s)) == 1
+    assert fake_github.requests_for("issues/update-comment") == []
