@@ -13,12 +13,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bot import setup_flow
 from bot.config import Settings
+from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
 from cache.db import open_db
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
+from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
 from security.sarif import SarifFinding, to_sarif
@@ -32,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    add_env_file_option(serve)
+
+    setup_flow.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -85,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
         handler = {
+            "setup": setup_flow.cmd_setup,
             "serve": cmd_serve,
             "review": cmd_review,
             "findings": cmd_findings,
@@ -213,8 +220,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "findings": [
             {
                 **af.finding.to_dict(),
-                "status": af.status,
-                "reasons": list(af.disposition.reasons),
+                **af.disposition.to_dict(),
                 "fingerprint": af.fingerprint,
             }
             for af in result.findings
@@ -231,14 +237,14 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        _sarif_row(af.finding.to_dict(), af.fingerprint, af.status, af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
 
 
-def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | None) -> SarifFinding:
     severity = str(finding["severity"])
     level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
     return SarifFinding(
@@ -252,6 +258,8 @@ def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
         severity=severity,
         category=str(finding["category"]),
         fingerprint=fp,
+        status=status,
+        code=code.value if code else None,
     )
 
 
@@ -324,7 +332,7 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rejected finding {args.id}")
         return 0
     items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
+    rows = [_sarif_row(item.finding, item.fingerprint, "hold", Reason.HELD) for item in items]
     print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
     return 0
 

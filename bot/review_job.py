@@ -26,14 +26,15 @@ from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden.errors import GitHubError, RateLimited
+from review import render
 from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
 from review.diff import Diff
-from review.filters import ALREADY_POSTED, drop_reason
-from review.findings import AnnotatedFinding
+from review.findings import AnnotatedFinding, Reason
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
 from review.summary import Current, links_by_fingerprint
+from security.secrets import redact_found_secrets
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -202,6 +203,7 @@ class ReviewJob:
                 fingerprint=af.fingerprint,
                 finding=af.finding.to_dict(),
                 evidence={
+                    "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
                 },
@@ -246,8 +248,7 @@ class ReviewJob:
             _, own = await existing_fingerprints(gh, job.repo, job.pr_number, login)
             self._record_comments(job, own, posted, result, diff)
         for af in result.findings:
-            reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
-            self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
+            self.ctx.metrics.finding(af.status, af.code)
         runs.record_run(
             self.ctx.db,
             job_id=job.id,
@@ -312,8 +313,9 @@ class ReviewJob:
         by_fp = {af.fingerprint: af for af in posted}
         version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
         for comment in own:
+            found = render.fingerprints_in([comment.get("body") or ""])
             for fp, af in by_fp.items():
-                if f"prwarden:fp={fp}" in (comment.get("body") or ""):
+                if fp in found:
                     feedback.record_posted_comment(
                         self.ctx.db,
                         comment_id=int(comment["id"]),
@@ -330,7 +332,7 @@ class ReviewJob:
                             version if af.finding.source == "model" else af.finding.source
                         ),
                         source=af.finding.source,
-                        anchored_code=anchored_code(af.finding, diff),
+                        anchored_code=stored_code(af, diff),
                     )
 
 
@@ -350,15 +352,19 @@ def standing(
     """The findings that stand on the PR after this review, each with its thread's URL:
     the ones posted now and the ones an earlier push posted that this head still has."""
     links = links_by_fingerprint(own)
-    earlier = [af for af in result.dropped if drop_reason(af) == ALREADY_POSTED]
+    earlier = [af for af in result.dropped if af.code is Reason.ALREADY_POSTED]
     return [Current(af, links.get(af.fingerprint, "")) for af in (*posted, *earlier)]
+
+
+def stored_code(af: AnnotatedFinding, diff: Diff) -> str:
+    """The code a finding anchors on, as stored: a secret on the line is not kept."""
+    return redact_found_secrets(anchored_code(af.finding, diff))
 
 
 def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
-        "anchored_code": anchored_code(af.finding, diff),
+        "anchored_code": stored_code(af, diff),
         **af.finding.to_dict(),
-        "status": af.status,
-        "reasons": list(af.disposition.reasons),
+        **af.disposition.to_dict(),
         "fingerprint": af.fingerprint,
     }

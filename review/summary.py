@@ -15,22 +15,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from review import render
-from review.filters import ALREADY_POSTED, HELD, drop_reason, reason_family
-from review.findings import AnnotatedFinding, Severity
+from review.findings import AnnotatedFinding, Reason, Severity
 from review.request import ReviewResult
 
-# The headings of the not-posted list, one per drop family, in the order they are shown.
+# The headings of the not-posted list, one per drop code, in the order they are shown.
 NOT_POSTED_HEADINGS = {
-    "generic": "Low specificity",
-    "over max_comments": "Over the comment limit",
-    "below severity threshold": "Below the severity threshold",
-    "duplicate": "Duplicates of another finding",
-    "not anchored": "Not on a changed line",
-    "category disabled": "Category disabled by the repo config",
-    "path ignored": "Path ignored by the repo config",
-    "unsafe": "Failed output validation",
-    "other": "Other",
+    Reason.GENERIC: "Low specificity",
+    Reason.OVER_MAX: "Over the comment limit",
+    Reason.BELOW_SEVERITY: "Below the severity threshold",
+    Reason.DUPLICATE: "Duplicates of another finding",
+    Reason.NOT_ANCHORED: "Not on a changed line",
+    Reason.CATEGORY_DISABLED: "Category disabled by the repo config",
+    Reason.PATH_IGNORED: "Path ignored by the repo config",
+    Reason.UNSAFE: "Failed output validation",
 }
+OTHER_HEADING = "Other"
 WITHHELD = "title withheld: it did not pass output validation"
 MAX_LISTED = 200
 
@@ -60,14 +59,9 @@ def escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
-def drop_family(af: AnnotatedFinding) -> str:
-    """The family of the reason a finding was not posted."""
-    return reason_family(drop_reason(af))
-
-
 def not_posted(findings: Sequence[AnnotatedFinding]) -> list[AnnotatedFinding]:
     """Dropped findings a reader has not seen on the PR (already posted ones are on it)."""
-    return [af for af in findings if af.status == "drop" and drop_reason(af) != ALREADY_POSTED]
+    return [af for af in findings if af.status == "drop" and af.code is not Reason.ALREADY_POSTED]
 
 
 def _where(af: AnnotatedFinding) -> str:
@@ -78,7 +72,7 @@ def _where(af: AnnotatedFinding) -> str:
 def _not_posted_entry(af: AnnotatedFinding, shown_titles: frozenset[str]) -> str:
     f = af.finding
     severity = f.severity.value
-    if drop_family(af) != "unsafe" and af.fingerprint in shown_titles:
+    if af.code is not Reason.UNSAFE and af.fingerprint in shown_titles:
         title = render.code_span(f.title.strip())
     else:
         title = f"({WITHHELD})"
@@ -92,17 +86,22 @@ def not_posted_section(
     dropped = not_posted(findings)
     if not dropped:
         return []
-    groups: dict[str, list[AnnotatedFinding]] = {}
+    groups: dict[Reason | None, list[AnnotatedFinding]] = {}
     for af in dropped:
-        groups.setdefault(drop_family(af), []).append(af)
+        code = af.code if af.code in NOT_POSTED_HEADINGS else None
+        groups.setdefault(code, []).append(af)
     out = [
         "<details>",
         f"<summary>Not posted: {len(dropped)} finding(s)</summary>",
         "",
     ]
     listed = 0
-    for family, heading in NOT_POSTED_HEADINGS.items():
-        members = groups.get(family, [])
+    headings: list[tuple[Reason | None, str]] = [
+        *NOT_POSTED_HEADINGS.items(),
+        (None, OTHER_HEADING),
+    ]
+    for code, heading in headings:
+        members = groups.get(code, [])
         if not members:
             continue
         out += [f"**{heading}** ({len(members)})", ""]
@@ -178,7 +177,7 @@ def render_summary(data: SummaryInput) -> str:
     ]
     held = max(data.pending_held, len(result.held))
     if held:
-        out += [f"{held} finding(s) {HELD}.", ""]
+        out += [f"{held} finding(s) {Reason.HELD.label}.", ""]
     details = not_posted_section(result.findings, data.shown_titles)
     if details:
         out += [*details, ""]

@@ -19,6 +19,7 @@ from cmarkgfm.cmark import Options
 
 from bot.context import CTX
 from review import render
+from review.findings import Reason
 from review.summary import NOT_POSTED_HEADINGS, WITHHELD
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
@@ -164,12 +165,12 @@ def _summary(s: PullScenario) -> str:
     return str(comment["body"])
 
 
-def _details(summary: str) -> dict[str, list[str]]:
+def _details(summary: str) -> dict[str, list[str]]:  # keyed by Reason value
     """The not-posted list as ``heading -> entries``, read from the markdown."""
     lines = summary.splitlines()
     start = lines.index("<details>")
     end = lines.index("</details>", start)
-    headings = {v: k for k, v in NOT_POSTED_HEADINGS.items()}
+    headings = {v: k.value for k, v in NOT_POSTED_HEADINGS.items()}
     groups: dict[str, list[str]] = {}
     current = ""
     for line in lines[start:end]:
@@ -210,25 +211,22 @@ async def test_the_not_posted_details_of_a_thirty_finding_review_list_each_once_
 
     # Every dropped finding is listed once, under the heading of its reason.
     dropped = Counter(
-        (r["reasons"][-1], f"{r['path']}:{r['line']}") for r in rows if r["status"] == "drop"
+        (r["code"], f"{r['path']}:{r['line']}") for r in rows if r["status"] == "drop"
     )
     listed = Counter(
-        (family, re.match(r"- `([^`]+)`", entry).group(1))  # type: ignore[union-attr]
-        for family, entries in groups.items()
+        (code, re.match(r"- `([^`]+)`", entry).group(1))  # type: ignore[union-attr]
+        for code, entries in groups.items()
         for entry in entries
     )
-    assert sum(listed.values()) == sum(dropped.values()) >= 20
-    for (reason, where), n in dropped.items():
-        family = next(f for f in NOT_POSTED_HEADINGS if reason.startswith(f.split()[0]))
-        family = "duplicate" if reason.startswith("duplicate of") else family
-        assert listed[(family, where)] >= n, (reason, where, groups)
+    assert sum(dropped.values()) >= 20
+    assert listed == dropped
     # The intended fates, family by family.
-    assert len(groups["generic"]) == len(GENERIC)
-    assert len(groups["below severity threshold"]) >= len(BELOW)
-    assert len(groups["duplicate"]) >= 4
-    assert len(groups["not anchored"]) == len(NOT_ANCHORED)
-    assert len(groups["unsafe"]) == len(UNSAFE)
-    assert "over max_comments" in groups and len(s.comments) == 3
+    assert len(groups[Reason.GENERIC]) == len(GENERIC)
+    assert len(groups[Reason.BELOW_SEVERITY]) >= len(BELOW)
+    assert len(groups[Reason.DUPLICATE]) >= 4
+    assert len(groups[Reason.NOT_ANCHORED]) == len(NOT_ANCHORED)
+    assert len(groups[Reason.UNSAFE]) == len(UNSAFE)
+    assert Reason.OVER_MAX in groups and len(s.comments) == 3
 
     # Hostile titles are withheld; the rest appear only as code.
     withheld = [e for es in groups.values() for e in es if WITHHELD in e]
@@ -307,7 +305,7 @@ async def test_no_posted_suggestion_equals_the_code_it_replaces(
     assert not any("well tested" in b for b in bodies)
     rows = json.loads(run["findings"])
     generic = next(r for r in rows if r["title"] == NOOP_GENERIC["title"])
-    assert generic["status"] == "drop" and generic["reasons"][-1].startswith("generic")
+    assert generic["status"] == "drop" and generic["code"] == Reason.GENERIC
     assert "offers a suggestion" not in generic["reasons"][-1]
     rounding = next(b for b in bodies if NOOP["title"] in b)
     assert "```suggestion" not in rounding and "Possible fix" not in rounding
