@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.commands import post_held, rerun_reviews, run_command
+from bot.commands import REFUSED, post_held, react, rerun_reviews, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -112,6 +112,8 @@ class JobRunner:
                 gh = await self.app.installation(job.installation_id, job_scope(job))
                 check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
                 await check.finish("failure", "Review failed", reason)
+                if job.payload.get("action") == "command":
+                    await react(gh, job, REFUSED)
             except PrwardenError:
                 log.error("could not report the failure on the check run")
         return JobOutcome("failed", reason)

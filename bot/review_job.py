@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from bot.budget import BudgetState, budget_state
+from bot.commands import DONE, react
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -51,6 +52,11 @@ class ReviewJob:
         return self.ctx.settings
 
     async def run(self, gh: GitHubClient, job: Job) -> None:
+        await self._review(gh, job)
+        if job.payload.get("action") == "command":
+            await react(gh, job, DONE)
+
+    async def _review(self, gh: GitHubClient, job: Job) -> None:
         s = self.settings
         check = CheckRun(gh, job.repo, job.head_sha, s.check_name)
         # /prwarden review and the Re-run button ask for a fresh review even of a reviewed
