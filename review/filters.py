@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from review.anchors import anchor, anchored_code
 from review.config import RepoConfig
-from review.dedup import collapse, rank_key
+from review.dedup import collapse, merge_tool_findings, rank_key
 from review.diff import Diff
 from review.findings import (
     AnnotatedFinding,
@@ -72,7 +72,7 @@ def apply_filters(
         )
         for f in findings
     ]
-    annotated = list(collapse(annotated))
+    annotated = list(collapse(merge_tool_findings(annotated)))
     for i, af in enumerate(annotated):
         if af.status != "drop" and af.fingerprint in existing_fingerprints:
             annotated[i] = af.drop(Reason.ALREADY_POSTED)

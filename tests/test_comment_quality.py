@@ -379,3 +379,48 @@ async def test_every_model_comment_shows_evidence_matching_the_tool_call_log(
         assert "read `shop/db.py` lines 10-20" in block
     ruff = [c for c in s.comments if c not in model_comments]
     assert ruff and all("Evidence" not in c["body"] for c in ruff)
+
+
+COUPONS = finding(
+    "shop/orders.py",
+    32,
+    title="`checkout` fails for every coupon",
+    body="`COUPONS` is not defined in shop/orders.py, so `checkout` raises NameError whenever "
+    "a coupon is given; define the table next to `apply_discount`.",
+    severity="high",
+)
+PERCENT = finding(
+    "shop/orders.py",
+    32,
+    title="`apply_discount` gets a percent nobody checked",
+    body="A stored percent above 100 makes `apply_discount` raise ValueError at checkout time "
+    "instead of when the coupon table is loaded.",
+    severity="medium",
+)
+
+
+async def test_a_linter_and_a_model_finding_on_one_problem_make_one_thread(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+) -> None:
+    script_reviewer(fake, [PERCENT, COUPONS])
+    s = pull_scenario(fake_github)
+    client = await serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path, review=model_settings(fake)
+    )
+    run = await _review(client, s)
+    on_32 = [c for c in s.comments if (c["path"], c["line"]) == ("shop/orders.py", 32)]
+    bodies = sorted(c["body"] for c in on_32)
+    assert len(on_32) == 2, bodies  # the merged thread, and the model's other point
+    merged = next(b for b in bodies if COUPONS["title"] in b)
+    assert merged.startswith(f"**HIGH · correctness**: {COUPONS['title']} (`F821`)")
+    assert COUPONS["body"] in merged and "ruff" not in merged
+    other = next(b for b in bodies if PERCENT["title"] in b)
+    assert "F821" not in other
+    rows = json.loads(run["findings"])
+    ruff = next(r for r in rows if r["source"] == "ruff" and r["rule"] == "F821")
+    assert ruff["status"] == "drop" and ruff["code"] == Reason.DUPLICATE
+    assert "merged into shop/orders.py:32" in ruff["reasons"][-1]
