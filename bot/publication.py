@@ -24,6 +24,7 @@ from review.summary import (
     not_posted,
     render_summary,
     skipped_section,
+    table_code,
 )
 
 Conclusion = Literal["success", "neutral", "failure", "action_required", "skipped", "cancelled"]
@@ -175,7 +176,7 @@ def _check_text(result: ReviewResult, current: Sequence[Current], model: str | N
     for path in paths[: render.MAX_LISTED_FILES * 5]:
         standing = sum(1 for c in current if c.finding.finding.path == path)
         gone = sum(1 for af in dropped if af.finding.path == path)
-        out.append(f"| {render.code_span(path)} | {standing} | {gone} |")
+        out.append(f"| {table_code(path)} | {standing} | {gone} |")
     if not paths:
         out.append("| (none) | 0 | 0 |")
     skipped = skipped_section(result.files_skipped)

@@ -32,7 +32,14 @@ from review.filters import apply_filters
 from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
 from review.prompts import load_prompt
-from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
+from review.request import (
+    InjectionRecord,
+    ReviewMode,
+    ReviewRequest,
+    ReviewResult,
+    Usage,
+    Walkthrough,
+)
 from review.settings import Budget
 from review.static import findings_from_diagnostics, secret_findings
 from review.triage import TriageVerdict, model_triage, rule_triage
@@ -58,6 +65,12 @@ class TextChecks:
     secrets: tuple[str, ...]
     confidential: tuple[str, ...]
 
+    def walkthrough(self, given: Walkthrough | None) -> Walkthrough | None:
+        """The walkthrough with every text that fails validation taken out."""
+        if given is None or not self.passes(given.summary):
+            return None
+        return Walkthrough(given.summary, tuple(f for f in given.files if self.passes(f[1])))
+
     def passes(self, text: str) -> bool:
         return not validate_text(
             text,
@@ -80,6 +93,7 @@ class _ModelPart:
     injections: list[InjectionRecord] = field(default_factory=list)
     reviewed: tuple[str, ...] = ()
     rejections: tuple[str, ...] = ()
+    walkthrough: Walkthrough | None = None
 
 
 def prompt_versions() -> tuple[str, ...]:
@@ -229,6 +243,7 @@ async def run_review(
         files_skipped=tuple(skipped),
         model_rejections=part.rejections,
         shown_titles=shown_titles,
+        walkthrough=await asyncio.to_thread(checks.walkthrough, part.walkthrough),
     )
 
 
@@ -263,6 +278,7 @@ async def _model_part(
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
                 triage=hit.result.get("triage"),
+                walkthrough=Walkthrough.from_dict(hit.result.get("walkthrough")),
                 mode="cached",
                 notes=["Reused the review of an identical change (no model calls)."],
             )
@@ -352,6 +368,7 @@ async def _with_model(
         db=db,
         context=request.context,
         temperature=settings.temperature,
+        walkthrough=verdict.walkthrough.summary if verdict.walkthrough else "",
     )
     if outcome.stop_reason != "submitted":
         notes.append(f"Agent stopped: {outcome.stop_reason.replace('_', ' ')}.")
@@ -371,7 +388,11 @@ async def _with_model(
             cache_scope(request),
             key,
             diff_hash=diff.normalized_hash(),
-            result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
+            result={
+                "findings": [x.to_dict() for x in findings],
+                "triage": verdict.level,
+                "walkthrough": verdict.walkthrough.to_dict() if verdict.walkthrough else None,
+            },
             models=[m for m in (settings.triage_model, settings.review_model) if m],
             prompt_versions=list(prompt_versions()),
         )
@@ -389,6 +410,7 @@ async def _with_model(
         injections=injections,
         reviewed=tuple(f.path for f in todo),
         rejections=tuple(reason for _, reason in outcome.rejected),
+        walkthrough=verdict.walkthrough,
     )
 
 

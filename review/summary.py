@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from review import render
 from review.findings import AnnotatedFinding, Reason, Severity
-from review.request import ReviewResult
+from review.request import ReviewResult, Walkthrough
 
 # The headings of the not-posted list, one per drop code, in the order they are shown.
 NOT_POSTED_HEADINGS = {
@@ -135,6 +135,23 @@ def _findings_section(current: Sequence[Current]) -> list[str]:
     return out[:-1] if out and out[-1] == "" else out
 
 
+def table_code(text: str) -> str:
+    """A code span for a table cell: a ``|`` inside would end the cell, so it is escaped."""
+    return render.code_span(text).replace("|", "\\|")
+
+
+def walkthrough_section(walkthrough: Walkthrough | None) -> list[str]:
+    """What the PR changes, in the triage model's (validated) words, escaped as plain text."""
+    if walkthrough is None:
+        return []
+    out = ["### Walkthrough", "", escape(walkthrough.summary), ""]
+    if walkthrough.files:
+        out += ["| File | Change |", "| --- | --- |"]
+        out += [f"| {table_code(path)} | {escape(change)} |" for path, change in walkthrough.files]
+        out.append("")
+    return out
+
+
 def skipped_section(files_skipped: Sequence[tuple[str, str]]) -> list[str]:
     """The files the review skipped, each with prwarden's reason."""
     if not files_skipped:
@@ -170,6 +187,7 @@ def render_summary(data: SummaryInput) -> str:
         "",
         f"{mode}, head {render.code_span(data.head_sha[:12])}.",
         "",
+        *walkthrough_section(result.walkthrough),
         "### Findings",
         "",
         *_findings_section(data.current),

@@ -24,7 +24,7 @@ from review.diff import Diff, FileDiff
 from review.diffview import render_diff
 from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
-from review.request import PRInfo
+from review.request import PRInfo, Walkthrough
 from review.settings import ReviewSettings
 from security.spotlight import Spotlight
 
@@ -37,6 +37,9 @@ TRIAGE_FUNCTION = "triage_verdict"
 MAX_DIFF_CHARS = 24_000
 MAX_FOCUS = 10
 MAX_RISKS = 5
+MAX_SUMMARY = 800
+MAX_CHANGE = 160
+MAX_WALKTHROUGH_FILES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class TriageVerdict:
     risk_areas: tuple[str, ...]
     reason: str
     by: By
+    walkthrough: Walkthrough | None = None
 
 
 _DOC_EXT = frozenset({".md", ".rst", ".txt", ".adoc", ".asciidoc", ".markdown", ".mdx", ".rdoc"})
@@ -160,22 +164,46 @@ TRIAGE_TOOL: dict[str, Any] = {
                 "focus_files": {"type": "array", "items": {"type": "string"}},
                 "risk_areas": {"type": "array", "items": {"type": "string"}},
                 "reason": {"type": "string"},
+                "summary": {"type": "string"},
+                "files": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"path": {"type": "string"}, "change": {"type": "string"}},
+                        "required": ["path", "change"],
+                        "additionalProperties": False,
+                    },
+                },
             },
-            "required": ["level", "focus_files", "risk_areas", "reason"],
+            "required": ["level", "focus_files", "risk_areas", "reason", "summary", "files"],
             "additionalProperties": False,
         },
     },
 }
+# The walkthrough is asked for, but a verdict without it is still a verdict.
+_WALKTHROUGH_KEYS = ("summary", "files")
 
 _VERDICT = Draft202012Validator(
     {
         "allOf": [
-            TRIAGE_TOOL["function"]["parameters"],
+            {
+                **TRIAGE_TOOL["function"]["parameters"],
+                "required": [
+                    k
+                    for k in TRIAGE_TOOL["function"]["parameters"]["required"]
+                    if k not in _WALKTHROUGH_KEYS
+                ],
+            },
             {
                 "properties": {
                     "focus_files": {"maxItems": MAX_FOCUS},
                     "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
                     "reason": {"minLength": 1, "maxLength": 500},
+                    "summary": {"maxLength": MAX_SUMMARY},
+                    "files": {
+                        "maxItems": MAX_WALKTHROUGH_FILES,
+                        "items": {"properties": {"change": {"maxLength": MAX_CHANGE}}},
+                    },
                 }
             },
         ]
@@ -254,12 +282,19 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
             errors.append(f"focus_files not in the diff: {unknown[:5]}")
     if errors:
         raise ModelOutputError("invalid triage verdict", errors=errors)
+    files = tuple(
+        (str(item["path"]), " ".join(str(item["change"]).split()))
+        for item in data.get("files") or ()
+        if diff.file(str(item["path"])) is not None and str(item["change"]).strip()
+    )
+    summary = " ".join(str(data.get("summary") or "").split())
     return TriageVerdict(
         level=data["level"],
         focus_files=tuple(dict.fromkeys(data["focus_files"])),
         risk_areas=tuple(data["risk_areas"]),
         reason=data["reason"],
         by="model",
+        walkthrough=Walkthrough(summary, tuple(dict(files).items())) if summary else None,
     )
 
 
