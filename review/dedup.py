@@ -8,8 +8,8 @@ other locations; the others are dropped as duplicates of it.
 
 Before that, a linter's finding and the model's on the same line about the same problem become
 one thread (``merge_tool_findings``): the model's words, the linter's rule id; the linter's
-finding is dropped as a duplicate. The same problem means the model names the rule, or a name
-the linter quotes, or their wording overlaps.
+finding is dropped as a duplicate. The same problem means the same category and the model names
+the rule, or a name the linter quotes, or their wording overlaps.
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def same_problem(model: Finding, tool: Finding) -> bool:
     """Whether a model finding and a tool finding on its lines say the same thing."""
     if model.path != tool.path or not model.first_line <= tool.line <= model.line:
         return False
+    # A different category is a different concern (and a held category must stay held).
+    if model.category != tool.category:
+        return False
     text = f"{model.title}\n{model.body}"
     if tool.rule and re.search(rf"\b{re.escape(tool.rule)}\b", text, re.IGNORECASE):
         return True
@@ -132,10 +135,10 @@ def merge_tool_findings(findings: Sequence[AnnotatedFinding]) -> tuple[Annotated
             continue
         for j in models:
             model = out[j].finding
-            if model.rule or not same_problem(model, tool):
+            if model.tool_rule or not same_problem(model, tool):
                 continue
             severity = max(model.severity, tool.severity, key=lambda s: s.rank)
-            merged = replace(model, rule=tool.rule, severity=severity)
+            merged = replace(model, tool_rule=tool.rule, severity=severity)
             single = model.start_line is None or model.start_line == model.line
             if merged.suggestion is None and tool.suggestion is not None and single:
                 merged = replace(merged, suggestion=tool.suggestion)

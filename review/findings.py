@@ -71,6 +71,8 @@ class Finding:
     also_at: tuple[tuple[str, int], ...] = ()
     # The agent's tool calls before it submitted this finding (prwarden's record, not model text).
     evidence: tuple[Evidence, ...] = ()
+    # The rule id of a linter finding on the same problem, merged into this model finding.
+    tool_rule: str | None = None
 
     def __post_init__(self) -> None:
         errors = _check(self)
@@ -98,6 +100,7 @@ class Finding:
             "rule": self.rule,
             "also_at": [list(loc) for loc in self.also_at],
             "evidence": [e.to_dict() for e in self.evidence],
+            "tool_rule": self.tool_rule,
         }
 
     @classmethod
@@ -117,6 +120,7 @@ class Finding:
                 rule=data.get("rule"),
                 also_at=tuple((str(p), int(n)) for p, n in data.get("also_at") or ()),
                 evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence") or ()),
+                tool_rule=str(data["tool_rule"])[:100] if data.get("tool_rule") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelOutputError(f"invalid finding: {exc!r}", errors=[repr(exc)]) from exc

@@ -156,8 +156,8 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
     """The markdown of one inline review comment."""
     f = af.finding
     parts = [f"**{f.severity.value.upper()} · {f.category.value}**: {_defang(f.title.strip())}"]
-    if f.rule and f.source == "model":
-        parts[0] += f" ({code_span(f.rule)})"
+    if f.tool_rule:
+        parts[0] += f" ({code_span(f.tool_rule)})"
     body = body_without_title(f.title, f.body)
     if body:
         parts.append(_defang(body))

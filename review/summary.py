@@ -54,9 +54,28 @@ class SummaryInput:
     shown_titles: frozenset[str] = field(default_factory=frozenset)
 
 
+_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+
+
+def inline_title(text: str) -> str:
+    """A validated title as markdown: its code spans kept as code, the rest escaped."""
+    flat = " ".join(text.split())
+    out: list[str] = []
+    last = 0
+    for m in _SPAN.finditer(flat):
+        out += [_escaped(flat[last : m.start()]), render.code_span(m.group(2).strip())]
+        last = m.end()
+    out.append(_escaped(flat[last:]))
+    return "".join(out)
+
+
 def escape(text: str) -> str:
     """Plain text as markdown: every character with a markdown meaning backslash-escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return _escaped(" ".join(text.split()))
+
+
+def _escaped(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def not_posted(findings: Sequence[AnnotatedFinding]) -> list[AnnotatedFinding]:
@@ -130,7 +149,7 @@ def _findings_section(current: Sequence[Current]) -> list[str]:
             f = c.finding.finding
             where = _where(c.finding)
             link = f"[{where}]({c.url})" if c.url else where
-            out.append(f"- {link} {f.category.value}: {escape(f.title)}")
+            out.append(f"- {link} {f.category.value}: {inline_title(f.title)}")
         out.append("")
     return out[:-1] if out and out[-1] == "" else out
 
@@ -173,9 +192,10 @@ def cost_line(result: ReviewResult, model: str | None) -> str:
         return "Cost: served from cache, no model calls."
     if not model or not u.calls:
         return "Cost: no model calls."
+    models = ", ".join(render.code_span(m) for m in result.models) or render.code_span(model)
+    calls = f"{u.calls} model call{'s' if u.calls != 1 else ''}"
     tokens = f"{u.tokens_in:,} tokens in, {u.tokens_out:,} out"
-    calls = f"{u.calls} call{'s' if u.calls != 1 else ''}"
-    return f"Cost: {render.code_span(model)}, {calls}, {tokens}, ${u.cost:.4f}, not cached."
+    return f"Cost: {calls} ({models}), {tokens}, ${u.cost:.4f}, not cached."
 
 
 def render_summary(data: SummaryInput) -> str:
