@@ -179,6 +179,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config=config,
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
+        secrets=settings.secret_values,
     )
     db = open_db(settings.db_path)
     if args.local:

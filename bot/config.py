@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bot.github import RetryPolicy
@@ -38,6 +38,7 @@ class Settings:
     db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
     review: ReviewSettings = ReviewSettings()
@@ -87,6 +88,7 @@ class Settings:
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
@@ -126,12 +128,14 @@ class Settings:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret, for redaction."""
-        return tuple(
-            v
-            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
-            if v
-        )
+        """Every configured secret, for redaction and output validation.
+
+        A secret is a field declared with ``repr=False``, here or in the review settings: a
+        new secret setting is on the list by being declared so.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if not f.repr]
+        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
 
 
 def _api_url(env: Mapping[str, str]) -> str:

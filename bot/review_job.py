@@ -129,6 +129,7 @@ class ReviewJob:
             run_tag=run_tag,
             allow_model=not over_budget,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
+            secrets=s.secret_values,
         )
         result = await run_review(request, db=self.ctx.db)
         if result.mode == "budget":

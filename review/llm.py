@@ -4,8 +4,10 @@
 connections (honouring ``Retry-After``, capped) up to ``settings.llm_retries`` times, and logs
 every attempt, success or failure, to the ``llm_calls`` table with tokens from the API's
 ``usage`` (estimated as characters / 4 when a server leaves it out, and said so in the
-outcome). The API key never appears in an error, a log line or the database: it is also
-replaced with ``[redacted]`` in whatever the model answers, before anything else reads it.
+outcome). The API key never appears in an error, a log line or the database: it, and every
+other operator secret the client is given, is also replaced with ``[REDACTED]`` in whatever the
+model answers, before anything else reads it; in tool-call arguments, in what the JSON decodes
+to, so a key written with ``\\u`` escapes is caught too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from cache.accounting import record_llm_call
 from prwarden.errors import LLMError, ModelOutputError
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
+from security.secrets import Redactor
 
 log = logging.getLogger("prwarden.llm")
 
@@ -121,8 +124,10 @@ class LLMClient:
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets: Sequence[str] = (),
     ) -> None:
         self._settings = settings
+        self._redactor = Redactor([v for v in (settings.api_key, *secrets) if v])
         self._sleep = sleep
         self._db = db
         self._context = context
@@ -254,7 +259,8 @@ class LLMClient:
             function = getattr(call, "function", None)
             if function is None:
                 raise ModelOutputError(f"unsupported tool call type {call.type!r}")
-            calls.append(ToolCall(call.id, function.name, self._redact(function.arguments)))
+            arguments = self._redactor.redact_decoded(function.arguments)
+            calls.append(ToolCall(call.id, function.name, arguments))
         content = choice.message.content
         if content:
             content = self._redact(content)
@@ -314,8 +320,7 @@ class LLMClient:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._settings.api_key
-        return text.replace(key, "[redacted]") if key else text
+        return self._redactor.redact(text)
 
 
 def _detail(exc: openai.APIStatusError) -> str:
