@@ -31,7 +31,9 @@ NOT_POSTED_HEADINGS = {
 }
 OTHER_HEADING = "Other"
 WITHHELD = "title withheld: it did not pass output validation"
-MAX_LISTED = 200
+# At most this many entries per list: a comment holds at most 65,536 characters.
+MAX_LISTED = 150
+MAX_COMMENT = 60_000
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
 
@@ -99,7 +101,7 @@ def _not_posted_entry(af: AnnotatedFinding, shown_titles: frozenset[str]) -> str
 
 
 def not_posted_section(
-    findings: Sequence[AnnotatedFinding], shown_titles: frozenset[str]
+    findings: Sequence[AnnotatedFinding], shown_titles: frozenset[str], cap: int = MAX_LISTED
 ) -> list[str]:
     """The collapsed ``<details>`` listing each finding not posted, grouped by reason."""
     dropped = not_posted(findings)
@@ -125,17 +127,17 @@ def not_posted_section(
             continue
         out += [f"**{heading}** ({len(members)})", ""]
         for af in members:
-            if listed < MAX_LISTED:
+            if listed < cap:
                 out.append(_not_posted_entry(af, shown_titles))
             listed += 1
         out.append("")
-    if listed > MAX_LISTED:
-        out += [f"and {listed - MAX_LISTED} more", ""]
+    if listed > cap:
+        out += [f"and {listed - cap} more", ""]
     out.append("</details>")
     return out
 
 
-def _findings_section(current: Sequence[Current]) -> list[str]:
+def _findings_section(current: Sequence[Current], cap: int) -> list[str]:
     if not current:
         return ["No findings on this change."]
     out: list[str] = []
@@ -145,11 +147,13 @@ def _findings_section(current: Sequence[Current]) -> list[str]:
             continue
         out.append(f"**{severity.value.upper()}** ({len(here)})")
         out.append("")
-        for c in here:
+        for c in here[:cap]:
             f = c.finding.finding
             where = _where(c.finding)
             link = f"[{where}]({c.url})" if c.url else where
             out.append(f"- {link} {f.category.value}: {inline_title(f.title)}")
+        if len(here) > cap:
+            out.append(f"- and {len(here) - cap} more")
         out.append("")
     return out[:-1] if out and out[-1] == "" else out
 
@@ -199,7 +203,16 @@ def cost_line(result: ReviewResult, model: str | None) -> str:
 
 
 def render_summary(data: SummaryInput) -> str:
-    """The markdown of the summary comment, ending with its hidden marker."""
+    """The markdown of the summary comment, ending with its hidden marker; long lists are
+    cut so that the comment fits in what GitHub takes."""
+    for cap in (MAX_LISTED, 40, 10, 0):
+        text = _render_summary(data, cap)
+        if len(text) <= MAX_COMMENT:
+            return text
+    return text
+
+
+def _render_summary(data: SummaryInput, cap: int) -> str:
     result = data.result
     mode = render.summary_mode(result.mode, result.notes, data.model)
     out = [
@@ -210,13 +223,13 @@ def render_summary(data: SummaryInput) -> str:
         *walkthrough_section(result.walkthrough),
         "### Findings",
         "",
-        *_findings_section(data.current),
+        *_findings_section(data.current, cap),
         "",
     ]
     held = max(data.pending_held, len(result.held))
     if held:
         out += [f"{held} finding(s) {Reason.HELD.label}.", ""]
-    details = not_posted_section(result.findings, data.shown_titles)
+    details = not_posted_section(result.findings, data.shown_titles, cap)
     if details:
         out += [*details, ""]
     skipped = skipped_section(result.files_skipped)
