@@ -100,7 +100,7 @@ class ReviewJob:
         # the diff since the last reviewed head.
         diff_text, workspace, (fingerprints, _), since = await asyncio.gather(
             gh.get_diff(job.repo, job.pr_number),
-            self.workspaces.fetch(gh, job.repo, job.head_sha),
+            self.workspaces.fetch(gh, job.repo, job.head_sha, holder=job.id),
             existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
             self._since_last_review(gh, job),
         )

@@ -31,6 +31,7 @@ from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
 from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
+from review.progress import Progress, Stage
 from review.prompts import load_prompt
 from review.request import (
     InjectionRecord,
@@ -171,6 +172,8 @@ async def run_review(
     diff_hash = diff.normalized_hash()
     files, skipped = _reviewable(diff, request)
     paths = [f.path for f in files]
+    _report(request, Stage.DIFF, f"{len(files)} file(s) to review, {len(skipped)} skipped")
+    _report(request, Stage.TOOLS, "linters and the secret scan")
     workspace = Workspace(
         root=request.workspace,
         changed_files=frozenset(paths),
@@ -191,6 +194,7 @@ async def run_review(
         part.notes.append(f"{tool} could not run; its findings are missing.")
     static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections += part.injections
+    _report(request, Stage.FILTERS, f"{len(static) + len(part.findings)} finding(s) to check")
     checks = TextChecks(
         allowed_hosts=request.settings.allowed_link_hosts,
         repo_url=request.repo_url,
@@ -250,6 +254,11 @@ async def run_review(
     )
 
 
+def _report(request: ReviewRequest, stage: Stage, detail: str) -> None:
+    if request.progress is not None:
+        request.progress(Progress(stage, detail))
+
+
 def _render_mode(part: _ModelPart) -> str:
     if part.mode == "cached":
         return "cache"
@@ -293,7 +302,13 @@ async def _model_part(
     if verdict is not None and verdict.level == "skip":
         return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
     spotlight = Spotlight.new()
-    llm = LLMClient(settings, db=db, context=request.context, secrets=request.secrets)
+    llm = LLMClient(
+        settings,
+        db=db,
+        context=request.context,
+        secrets=request.secrets,
+        progress=request.progress,
+    )
     try:
         return await _with_model(
             request, diff, files, workspace, key, cache, llm, spotlight, db, flagged=flagged
