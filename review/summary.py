@@ -235,6 +235,10 @@ def _render_summary(data: SummaryInput, cap: int) -> str:
     skipped = skipped_section(result.files_skipped)
     if skipped:
         out += [*skipped, ""]
+    notes = [f"- {render.safe_note(n)}" for n in result.notes]
+    notes += [f"- Config problem: {render.code_span(str(p))}" for p in result.config_problems]
+    if notes:
+        out += ["### Notes", "", *notes, ""]
     out += [cost_line(result, data.model), "", render.SUMMARY_MARKER]
     return "\n".join(out)
 
