@@ -357,9 +357,12 @@ def standing(
     result: ReviewResult, posted: tuple[AnnotatedFinding, ...], own: list[dict[str, Any]]
 ) -> list[Current]:
     """The findings that stand on the PR after this review, each with its thread's URL:
-    the ones posted now and the ones an earlier push posted that this head still has."""
+    the ones posted now and the ones an earlier push posted that this head still has (a
+    comment someone deleted was dismissed: it no longer stands)."""
     links = links_by_fingerprint(own)
-    earlier = [af for af in result.dropped if af.code is Reason.ALREADY_POSTED]
+    earlier = [
+        af for af in result.dropped if af.code is Reason.ALREADY_POSTED and af.fingerprint in links
+    ]
     return [Current(af, links.get(af.fingerprint, "")) for af in (*posted, *earlier)]
 
 

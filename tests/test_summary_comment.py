@@ -97,10 +97,16 @@ async def test_three_pushes_leave_one_summary_edited_in_place_and_a_deleted_one_
     assert "B006" in bodies[1] and "B006" not in bodies[2]
 
     fake_github.delete_issue_comment(s.repo, s.number, ids.pop())
+    # Someone also deletes prwarden's F401 comment: dismissed, it no longer stands.
+    f401 = next(c for c in s.comments if "F401" in c["body"])
+    del fake_github.review_comments[f401["id"]]
     fourth = _push(s, [B006])
     await _deliver(client, s, fourth, "synchronize")
     (recreated,) = summaries(s)
     assert "F821" in recreated["body"] and "B006" not in recreated["body"]
+    assert "F401" not in _findings_part(recreated["body"])
+    listed = set(_LOCATION.findall(_findings_part(recreated["body"])))
+    assert listed == _standing_locations(s, ["B006"])
     assert len(fake_github.requests_for("issues/create-comment")) == 2
     assert fake_github.invalid_requests == []
 
