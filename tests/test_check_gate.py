@@ -225,3 +225,28 @@ async def test_check_suite_rerequested_from_githubs_example_reviews_that_head_ag
     assert s.number == pr["number"]
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     await _rerun_gives_a_new_review(client, s, "check_suite", data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"head_sha": "not-a-sha"},
+        {"head_sha": None},
+        {"pull_requests": "oops"},
+    ],
+)
+async def test_a_malformed_rerun_delivery_is_answered_and_queues_nothing_wrong(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    change: dict[str, Any],
+) -> None:
+    data = payload("check_suite.rerequested.1")
+    data["check_suite"].update(change)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    raw = json.dumps(data).encode()
+    response = await client.post("/webhook", data=raw, headers=delivery_headers("check_suite", raw))
+    assert response.status in (200, 202)
+    await wait_for(lambda: idle(client))
+    assert fake_github.requests_for("pulls/create-review") == []

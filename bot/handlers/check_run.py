@@ -7,6 +7,7 @@ commit gets a forced review, with a check run of its own.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gidgethub import sansio
@@ -17,6 +18,8 @@ from bot.context import AppContext, Dispatch
 router = Router()
 
 RERUN_ACTION = "rerequested"
+_SHA = re.compile(r"[0-9a-f]{40}")
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
 
 
 def _pull_numbers(block: dict[str, Any], head_sha: str) -> list[int]:
@@ -36,8 +39,12 @@ async def _rerun(
     installation = (data.get("installation") or {}).get("id")
     head_sha = str(block.get("head_sha") or "")
     repo = str((data.get("repository") or {}).get("full_name") or "")
-    if installation is None or not head_sha or not repo:
-        dispatch.notes.append("re-run without an installation, head commit or repository")
+    if (
+        not isinstance(installation, int)
+        or not _SHA.fullmatch(head_sha)
+        or not _REPO.fullmatch(repo)
+    ):
+        dispatch.notes.append("re-run without a valid installation, head commit or repository")
         return
     numbers = _pull_numbers(block, head_sha)
     if not numbers:
