@@ -168,7 +168,12 @@ async def run_tool_calls(
     db: sqlite_utils.Database | None = None,
     context: CallContext = NO_CONTEXT,
 ) -> ToolPhase:
-    """Run every call of one assistant turn concurrently; one tool message per call id."""
+    """Run every call of one assistant turn concurrently; one tool message per call id.
+
+    The calls are logged in the order the model made them (not the order they finished), so
+    the call log and each finding's Evidence list them alike.
+    """
+    logs: list[dict[str, Any]] = [{} for _ in calls]
 
     async def one(
         index: int, call: ToolCall
@@ -183,19 +188,17 @@ async def run_tool_calls(
         duration_ms = (time.perf_counter() - started) * 1000
         content, _ = cap_text(result.content, workspace.output_cap)
         args = parse_arguments(call.arguments)
-        if db is not None:
-            record_tool_call(
-                db,
-                tool=call.name[:100] or "(unnamed)",
-                args=args if isinstance(args, dict) else {"unparsed": call.arguments[:2000]},
-                duration_ms=duration_ms,
-                bytes=len(content.encode("utf-8", "replace")),
-                error=result.error,
-                installation_id=context.installation_id,
-                repo=context.repo,
-                pr_number=context.pr_number,
-                at=context.clock(),
-            )
+        logs[index] = {
+            "tool": call.name[:100] or "(unnamed)",
+            "args": args if isinstance(args, dict) else {"unparsed": call.arguments[:2000]},
+            "duration_ms": duration_ms,
+            "bytes": len(content.encode("utf-8", "replace")),
+            "error": result.error,
+            "installation_id": context.installation_id,
+            "repo": context.repo,
+            "pr_number": context.pr_number,
+            "at": context.clock(),
+        }
         hits = [
             InjectionRecord(call.name[:100], hit.score, hit.reasons, hit.excerpt)
             for hit in scan(content)
@@ -212,6 +215,9 @@ async def run_tool_calls(
         return message, record, hits, evidence_of(call.name, args, result)
 
     done = await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
+    if db is not None:
+        for entry in logs:
+            record_tool_call(db, **entry)
     return ToolPhase(
         messages=tuple(m for m, _, _, _ in done),
         records=tuple(r for _, r, _, _ in done),

@@ -341,11 +341,11 @@ async def test_every_model_comment_shows_evidence_matching_the_tool_call_log(
         (r["tool"], json.loads(r["args"])) for r in db["tool_calls"].rows_where(order_by="id")
     ]
 
-    # The calls ran side by side, so the log is in finishing order: compare as sets.
+    # The calls ran side by side; the log keeps the order the model asked for them in.
     def key(call: Any) -> str:
         return json.dumps(list(call), sort_keys=True)
 
-    assert sorted(map(key, logged)) == sorted(map(key, calls))
+    assert list(map(key, logged)) == list(map(key, calls))
     titles = (REAL_FIX["title"], NOOP["title"])
     model_comments = [c for c in s.comments if any(t in c["body"] for t in titles)]
     assert len(model_comments) == 2
@@ -365,16 +365,13 @@ async def test_every_model_comment_shows_evidence_matching_the_tool_call_log(
         block = comment["body"].split("<summary>Evidence</summary>", 1)[1].split("</details>")[0]
         entries = [line for line in block.splitlines() if line.startswith("- ")]
         assert len(entries) == len(logged)
-        unmatched = list(entries)
-        for tool, args in logged:
+        for entry, (tool, args) in zip(entries, logged, strict=True):
             target = render.code_span(str(args[keys[tool]]))
             if tool == "read_file" and args["path"].startswith(".."):
                 wanted = f"- `{tool}` on {target}: failed"
             else:
                 wanted = f"- {verbs[tool]} {target}"
-            entry = next(e for e in unmatched if e.startswith(wanted))
-            unmatched.remove(entry)
-        assert unmatched == []
+            assert entry.startswith(wanted), (entry, wanted)
         assert re.search(r"searched `orders_for`: [1-9]\d* hits? in [1-9]\d* files?", block)
         assert "read `shop/db.py` lines 10-20" in block
     ruff = [c for c in s.comments if c not in model_comments]
