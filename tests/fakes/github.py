@@ -783,6 +783,7 @@ class FakeGitHub:
             "reactions/list-for-issue-comment": self._list_issue_comment_reactions,
             "reactions/create-for-issue-comment": self._create_issue_comment_reaction,
             "repos/list-pull-requests-associated-with-commit": self._pulls_of_commit,
+            "checks/list-annotations": self._list_annotations,
         }
 
     async def _get_app(self, ctx: _Ctx) -> web.Response:
@@ -1237,8 +1238,27 @@ class FakeGitHub:
         output_state["annotations_count"] = len(run["_annotations"])
 
     def annotations(self, check_run_id: int) -> list[dict[str, Any]]:
-        """Every annotation a check run received, in order."""
+        """Every annotation a check run received, in order, as it was sent."""
         return list(self.check_runs[check_run_id]["_annotations"])
+
+    async def _list_annotations(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        run = self.check_runs.get(ctx.int_param("check_run_id"))
+        if run is None or run["_repo"] != ctx.repo_name:
+            raise _not_found(ctx.match.operation.documentation_url)
+        keys = ("start_column", "end_column", "annotation_level", "title", "message")
+        items = [
+            {
+                "path": a["path"],
+                "blob_href": f"https://github.com/{ctx.repo_name}/blob/{run['head_sha']}/{a['path']}",
+                "start_line": a["start_line"],
+                "end_line": a["end_line"],
+                **{k: a.get(k) for k in keys},
+                "raw_details": a.get("raw_details"),
+            }
+            for a in run["_annotations"]
+        ]
+        return self._paginate(ctx, items)
 
     async def _list_check_runs(self, ctx: _Ctx) -> web.Response:
         repo = self._repo(ctx)
