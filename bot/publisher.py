@@ -164,10 +164,8 @@ class CheckRun:
         runs = await self.gh.list_check_runs(self.repo, self.head_sha, name=self.name)
         return max(runs, key=lambda r: int(r["id"])) if runs else None
 
-    async def start(
-        self, title: str = "Reviewing", summary: str = "", *, fresh: bool = False
-    ) -> int:
-        newest = None if fresh else await self.newest()
+    async def start(self, title: str = "Reviewing", summary: str = "") -> int:
+        newest = await self.newest()
         if newest is not None and newest.get("status") != "completed":
             self.id = int(newest["id"])
             await self.update(title, summary or "Review in progress.")

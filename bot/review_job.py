@@ -72,7 +72,10 @@ class ReviewJob:
                 await check.start()
                 await check.finish("success", "Reviewed", "This commit was already reviewed.")
             return
-        await check.start(fresh=bool(run_tag))
+        # A finished check run is never rewritten: start() opens a new one when the newest is
+        # completed (a forced review of a reviewed head), and takes up an unfinished one
+        # (an earlier attempt of this job that is being retried).
+        await check.start()
         pull = await gh.get_pull(job.repo, job.pr_number)
         if pull.get("head", {}).get("sha") != job.head_sha or pull.get("state") != "open":
             await check.finish(

@@ -250,3 +250,27 @@ async def test_a_malformed_rerun_delivery_is_answered_and_queues_nothing_wrong(
     assert response.status in (200, 202)
     await wait_for(lambda: idle(client))
     assert fake_github.requests_for("pulls/create-review") == []
+
+
+async def test_a_forced_review_that_is_retried_keeps_one_check_run_of_its_own(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    data = payload("check_suite.rerequested.1")
+    s = _pull_at(
+        fake_github,
+        repo=data["repository"]["full_name"],
+        head_sha=data["check_suite"]["head_sha"],
+        installation=data["installation"]["id"],
+    )
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, retry_delay=0.0)
+    first = copy.deepcopy(await _review(client, s))
+    # GitHub fails the forced review's post once: the job is retried.
+    fake_github.fail_next("POST", r"/pulls/\d+/reviews$", 502)
+    raw = json.dumps(data).encode()
+    response = await client.post("/webhook", data=raw, headers=delivery_headers("check_suite", raw))
+    assert response.status == 202
+    await wait_for(lambda: idle(client) and len(s.reviews) == 2)
+    runs = sorted(s.check_runs(), key=lambda r: r["id"])
+    assert len(runs) == 2 and runs[0] == first
+    assert all(r["status"] == "completed" for r in runs)
+    assert len(fake_github.requests_for("pulls/create-review")) == 3  # one refused, retried
