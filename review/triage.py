@@ -39,7 +39,9 @@ MAX_FOCUS = 10
 MAX_RISKS = 5
 MAX_SUMMARY = 800
 MAX_CHANGE = 160
-MAX_WALKTHROUGH_FILES = 50
+MAX_WALKTHROUGH_FILES = 20
+# Room for the verdict and the walkthrough (a paragraph and up to 20 one-line file notes).
+TRIAGE_OUTPUT_TOKENS = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +190,11 @@ _VERDICT = Draft202012Validator(
         "allOf": [
             {
                 **TRIAGE_TOOL["function"]["parameters"],
+                "properties": {
+                    k: v
+                    for k, v in TRIAGE_TOOL["function"]["parameters"]["properties"].items()
+                    if k not in _WALKTHROUGH_KEYS
+                },
                 "required": [
                     k
                     for k in TRIAGE_TOOL["function"]["parameters"]["required"]
@@ -199,11 +206,6 @@ _VERDICT = Draft202012Validator(
                     "focus_files": {"maxItems": MAX_FOCUS},
                     "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
                     "reason": {"minLength": 1, "maxLength": 500},
-                    "summary": {"maxLength": MAX_SUMMARY},
-                    "files": {
-                        "maxItems": MAX_WALKTHROUGH_FILES,
-                        "items": {"properties": {"change": {"maxLength": MAX_CHANGE}}},
-                    },
                 }
             },
         ]
@@ -250,7 +252,7 @@ async def model_triage(
         messages=triage_messages(diff, pr, spotlight),
         tools=[TRIAGE_TOOL],
         tool_choice={"type": "function", "function": {"name": TRIAGE_FUNCTION}},
-        max_tokens=600,
+        max_tokens=TRIAGE_OUTPUT_TOKENS,
         temperature=0.0,
     )
     try:
@@ -274,7 +276,7 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-        for e in _VERDICT.iter_errors(data)
+        for e in _VERDICT.iter_errors(_core(data))
     ]
     if not errors:
         unknown = [p for p in data["focus_files"] if diff.file(p) is None]
@@ -282,20 +284,57 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
             errors.append(f"focus_files not in the diff: {unknown[:5]}")
     if errors:
         raise ModelOutputError("invalid triage verdict", errors=errors)
-    files = tuple(
-        (str(item["path"]), " ".join(str(item["change"]).split()))
-        for item in data.get("files") or ()
-        if diff.file(str(item["path"])) is not None and str(item["change"]).strip()
-    )
-    summary = " ".join(str(data.get("summary") or "").split())
     return TriageVerdict(
         level=data["level"],
         focus_files=tuple(dict.fromkeys(data["focus_files"])),
         risk_areas=tuple(data["risk_areas"]),
         reason=data["reason"],
         by="model",
-        walkthrough=Walkthrough(summary, tuple(dict(files).items())) if summary else None,
+        walkthrough=parse_walkthrough(data, diff),
     )
+
+
+_WALKTHROUGH = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "minLength": 1, "maxLength": MAX_SUMMARY},
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "change": {"type": "string", "maxLength": MAX_CHANGE},
+                    },
+                    "required": ["path", "change"],
+                },
+            },
+        },
+        "required": ["summary"],
+    }
+)
+
+
+def _core(data: Any) -> Any:
+    """The verdict without its walkthrough, which is checked on its own."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if k not in _WALKTHROUGH_KEYS}
+
+
+def parse_walkthrough(data: dict[str, Any], diff: Diff) -> Walkthrough | None:
+    """The walkthrough of a verdict, or None when it is missing or out of shape: a verdict
+    stands without one. Files not in the diff are left out; at most 20 are kept."""
+    if any(_WALKTHROUGH.iter_errors(data)):
+        return None
+    files: dict[str, str] = {}
+    for item in data.get("files") or ():
+        path, change = str(item["path"]), " ".join(str(item["change"]).split())
+        if diff.file(path) is not None and change and len(files) < MAX_WALKTHROUGH_FILES:
+            files.setdefault(path, change)
+    summary = " ".join(str(data["summary"]).split())
+    return Walkthrough(summary, tuple(files.items())) if summary else None
 
 
 OVERRULED = (
