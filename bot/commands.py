@@ -7,7 +7,7 @@ import logging
 from bot.context import AppContext
 from bot.github import GitHubClient
 from cache import deliveries
-from cache.held import HeldFindings
+from cache.held import HeldFinding, HeldFindings
 from cache.queue import Job
 from prwarden.errors import GitHubError
 from review.diff import parse_diff
@@ -109,6 +109,21 @@ async def rerun_reviews(ctx: AppContext, gh: GitHubClient, job: Job) -> None:
             payload={"action": "rerequested"},
         )
     ctx.wake_workers()
+
+
+def enqueue_post(ctx: AppContext, item: HeldFinding) -> int:
+    """Queue the job that posts an approved held finding on its PR."""
+    enqueued = ctx.queue.enqueue(
+        "post_held",
+        installation_id=item.installation_id,
+        repo=item.repo,
+        pr_number=item.pr_number,
+        head_sha=f"held:{item.id}",
+        payload={"held_id": item.id},
+        supersede=False,
+    )
+    ctx.wake_workers()
+    return enqueued.job_id
 
 
 async def post_held(ctx: AppContext, gh: GitHubClient, job: Job) -> None:

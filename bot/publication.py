@@ -8,7 +8,6 @@ and the job only performs the requests they describe.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,7 +40,6 @@ _LEVELS = {
     Severity.LOW: "notice",
     Severity.INFO: "notice",
 }
-_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +148,7 @@ def base_conclusion(result: ReviewResult) -> tuple[Conclusion, str]:
 
 
 def _check_summary(result: ReviewResult, pending_held: int, unchanged: bool) -> str:
-    text = _TAG.sub("", result.body).strip()
+    text = render.without_review_marker(result.body).strip()
     if pending_held:
         text += f"\n\n**{pending_held} finding(s) await security review.**"
     if unchanged:

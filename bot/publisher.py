@@ -29,10 +29,10 @@ MAX_SUMMARY = 60_000
 async def find_own_review(
     gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str, run: str = ""
 ) -> dict[str, Any] | None:
-    marker = render.review_marker(head_sha, run)
     for review in await gh.list_reviews(repo, number):
         login = (review.get("user") or {}).get("login", "")
-        if login == bot_login and marker in (review.get("body") or ""):
+        body = review.get("body") or ""
+        if login == bot_login and render.carries_review_marker(body, head_sha, run):
             return review
     return None
 

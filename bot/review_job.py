@@ -9,6 +9,7 @@ from typing import Any
 from bot.budget import BudgetState, budget_state
 from bot.commands import DONE, react
 from bot.config import Settings
+from bot.console.evidence import hunk_excerpt
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
 from bot.github import GitHubClient
@@ -216,6 +217,7 @@ class ReviewJob:
                     "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
+                    "hunk": hunk_excerpt(diff, af.finding),
                 },
             )
         config = request.config

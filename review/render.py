@@ -20,6 +20,7 @@ from review.diff import Diff
 from review.evidence import Evidence, EvidenceKind
 from review.filters import overflow_summary
 from review.findings import AnnotatedFinding, Finding, Reason, Severity, suggestion_lines
+from security.markdown import read_markdown
 from security.output import validate_text
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
@@ -42,9 +43,27 @@ def review_marker(head_sha: str, run: str = "") -> str:
     return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
 
 
+def _live_html(body: str) -> str:
+    """The raw HTML of ``body`` as GitHub reads it. A marker counts only there: one in a code
+    span (a file name listed in a review, say) is text anyone could have written."""
+    return "\n".join(read_markdown(body).html)
+
+
 def has_review_marker(body: str) -> bool:
     """Whether ``body`` carries a review marker, for any head SHA."""
-    return REVIEW_MARKER_RE.search(body) is not None
+    return REVIEW_MARKER_RE.search(_live_html(body)) is not None
+
+
+def carries_review_marker(body: str, head_sha: str, run: str = "") -> bool:
+    """Whether ``body`` carries the review marker of ``head_sha`` (and forced run)."""
+    return review_marker(head_sha, run) in _live_html(body)
+
+
+def without_review_marker(body: str) -> str:
+    """``body`` less the review marker's own line; text that merely contains one stays."""
+    return "\n".join(
+        line for line in body.split("\n") if not REVIEW_MARKER_RE.fullmatch(line.strip())
+    )
 
 
 def fingerprint_marker(fingerprint: str) -> str:
@@ -182,7 +201,7 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
 
 def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
     """Every fingerprint marker found in the given comment bodies."""
-    return frozenset(fp for body in bodies for fp in FINGERPRINT_RE.findall(body))
+    return frozenset(fp for body in bodies for fp in FINGERPRINT_RE.findall(_live_html(body)))
 
 
 def suggestion_in(body: str) -> str | None:

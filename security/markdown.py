@@ -118,7 +118,9 @@ def _inline(
             out.append(" ")
         elif child.type == "link_open":
             links.append(str(child.attrs.get("href", "")))
+            out.append(f" {child.attrs.get('title', '')} ")  # GitHub shows it on hover
         elif child.type == "image":
             images.append(str(child.attrs.get("src", "")))
             out.append(_inline(child.children or (), code, links, images, html))
+            out.append(f" {child.attrs.get('title', '')} ")
     return "".join(out)

@@ -53,6 +53,7 @@ _MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Z
 _CROSS_REF = re.compile(
     r"(?<![\w./@-])([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})(?:#\d+|@[0-9a-f]{7,40})\b"
 )
+_PROBE = "prwarden-end-of-text"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 
@@ -95,6 +96,11 @@ def _all_reasons(
 ) -> Iterator[str]:
     shown = read_markdown(markdown)
     prose = shown.prose
+    # Posted text is followed by prwarden's own (a fix, a hidden marker): it must leave no code
+    # block or raw HTML open that would swallow them.
+    probed = read_markdown(f"{markdown}\n\n{_PROBE}")
+    if _PROBE not in probed.prose or any(_PROBE in html for html in probed.html):
+        yield "markdown:unclosed"
     text = f"{markdown}\n{code}"
     for m in _APPROVAL.finditer(f"{prose}\n{code}"):
         yield "approval:" + " ".join(m.group(0).lower().split())

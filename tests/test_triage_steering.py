@@ -81,7 +81,7 @@ async def test_a_flagged_pr_is_reviewed_in_full_whatever_triage_says(
     texts = posted_texts(s)
     assert _leaks(texts) == []
     for text in texts:
-        assert live(text) == [], text
+        assert live(text, own_url=s.event["repository"]["html_url"]) == [], text
     assert fake.rejected == [] and fake.problems == []
 
 
@@ -106,5 +106,5 @@ async def test_a_model_reason_for_skipping_is_never_posted(
     texts = posted_texts(s)
     assert _leaks(texts) == [] and "Docs-only" not in "\n".join(texts)
     for text in texts:
-        assert live(text) == [], text
+        assert live(text, own_url=s.event["repository"]["html_url"]) == [], text
     assert fake.rejected == [] and fake.problems == []

@@ -8,8 +8,11 @@ validate are also in ``invalid_requests``.
 
 State is scripted by tests: ``add_commit`` (files per commit, tarball and contents API),
 ``add_pull`` (metadata and a unified diff; inline review comments must anchor on it),
-``set_permission``, ``add_reaction``, ``set_compare``; faults with ``fail_next`` and
-``delay``. Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
+``set_permission``, ``add_reaction``, ``set_compare``, ``add_team_member``; faults with
+``fail_next`` and ``delay``. The web host's OAuth endpoints are served too (``web``, see
+``tests.fakes.github_web``); the user tokens they issue authenticate ``GET /user`` and team
+membership lookups. SARIF uploads to code scanning are decoded and kept in ``sarif_uploads``.
+Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
 that returns a gzip tar whose top directory is ``<owner>-<repo>-<sha7>/``.
 """
 
@@ -19,6 +22,7 @@ import asyncio
 import base64
 import copy
 import functools
+import gzip
 import hashlib
 import io
 import itertools
@@ -48,6 +52,7 @@ from tests.fakes.github_apps import (
     token_scope,
     version_error,
 )
+from tests.fakes.github_web import WEB_PATHS, GitHubWeb
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -72,6 +77,12 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 MAX_JWT_LIFETIME = 600
+# Operations that act as a signed-in person: they take a user token, not an installation's.
+USER_OPERATIONS = frozenset({"users/get-authenticated", "teams/get-membership-for-user-in-org"})
+# Outside /app, these take the App's JWT too (GitHub: "you must use a JWT to access").
+JWT_OPERATIONS = frozenset({"apps/get-repo-installation"})
+INTEGRATION_REFUSED = "Resource not accessible by integration"
+MAX_SARIF_BYTES = 10 * 1024 * 1024
 EXPIRED_JWT_MESSAGE = (
     "'Expiration time' claim ('exp') must be a numeric value representing the future time "
     "at which the assertion expires"
@@ -301,6 +312,9 @@ class FakeGitHub:
         self.hook_deliveries: list[dict[str, Any]] = []
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
+        self.web = GitHubWeb(clock=clock)
+        self.teams: dict[tuple[str, str], dict[str, str]] = {}
+        self.sarif_uploads: list[dict[str, Any]] = []
         self._ids = itertools.count(1001)
         self._handlers = self._handler_table()
         self.app = web.Application()
@@ -400,6 +414,9 @@ class FakeGitHub:
     def set_permission(self, repo: str, username: str, permission: str) -> None:
         self.permissions[(repo, username)] = permission
 
+    def add_team_member(self, org: str, team_slug: str, login: str, state: str = "active") -> None:
+        self.teams.setdefault((org.lower(), team_slug.lower()), {})[login.lower()] = state
+
     def set_compare(self, repo: str, base: str, head: str, diff: str) -> None:
         self.add_repo(repo).compares[(base, head)] = diff
 
@@ -479,6 +496,8 @@ class FakeGitHub:
             return await self.manifests.new_app(request)
         if request.path == GRAPHQL_PATH:
             return await self._graphql(request)
+        if request.path in WEB_PATHS:
+            return await self.web.handle(request)
         raw = await request.read()
         body, parse_error = _parse_body(raw)
         match = self.spec.match(request.method, request.path)
@@ -516,7 +535,8 @@ class FakeGitHub:
             return error_response(400, unversioned, documentation_url=doc)
         auth = self._auth_error(match, request.headers.get("Authorization", ""))
         if auth is not None:
-            return error_response(401, auth, documentation_url=DOCS)
+            status = 403 if auth == INTEGRATION_REFUSED else 401
+            return error_response(status, auth, documentation_url=DOCS)
         refused = self._scope_refusal(match, request)
         if refused is not None:
             return refused
@@ -633,12 +653,22 @@ class FakeGitHub:
         template = match.operation.template
         if template.startswith("/app-manifests/"):
             return None
-        if template == "/app" or template.startswith("/app/"):
+        if (
+            template == "/app"
+            or template.startswith("/app/")
+            or (match.operation.operation_id in JWT_OPERATIONS)
+        ):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
             return self._jwt_error(credential.strip())
         if scheme.lower() not in ("token", "bearer"):
             return "Requires authentication" if not header else "Bad credentials"
+        if match.operation.operation_id in USER_OPERATIONS:
+            if credential.strip() in self.web.user_tokens:
+                return None
+            if credential.strip() in self.issued_tokens:
+                return INTEGRATION_REFUSED
+            return "Bad credentials"
         issued = self.issued_tokens.get(credential.strip())
         if issued is None or issued[1] <= self.clock():
             return "Bad credentials"
@@ -784,6 +814,9 @@ class FakeGitHub:
             "reactions/create-for-issue-comment": self._create_issue_comment_reaction,
             "repos/list-pull-requests-associated-with-commit": self._pulls_of_commit,
             "checks/list-annotations": self._list_annotations,
+            "users/get-authenticated": self._get_authenticated_user,
+            "teams/get-membership-for-user-in-org": self._team_membership,
+            "code-scanning/upload-sarif": self._upload_sarif,
         }
 
     async def _get_app(self, ctx: _Ctx) -> web.Response:
@@ -1362,6 +1395,52 @@ class FakeGitHub:
             if repo == ctx.repo_name and pull.head_sha == sha
         ]
         return self._paginate(ctx, found)
+
+    def _token_login(self, ctx: _Ctx) -> str:
+        _, _, credential = ctx.request.headers.get("Authorization", "").partition(" ")
+        return self.web.user_tokens[credential.strip()]
+
+    async def _get_authenticated_user(self, ctx: _Ctx) -> web.Response:
+        return _json(self._user(self._token_login(ctx)))
+
+    async def _team_membership(self, ctx: _Ctx) -> web.Response:
+        team = self.teams.get((ctx.param("org").lower(), ctx.param("team_slug").lower()))
+        username = ctx.param("username")
+        if team is None or username.lower() not in team:
+            raise _not_found(ctx.match.operation.documentation_url)
+        org, slug = ctx.param("org"), ctx.param("team_slug")
+        return _json(
+            {
+                "url": f"{self.base_url}/orgs/{org}/teams/{slug}/memberships/{username}",
+                "role": "member",
+                "state": team[username.lower()],
+            }
+        )
+
+    async def _upload_sarif(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        doc = ctx.match.operation.documentation_url
+        try:
+            packed = base64.b64decode(ctx.body["sarif"], validate=True)
+            if len(packed) > MAX_SARIF_BYTES:
+                return error_response(413, "Payload Too Large", documentation_url=doc)
+            log = json.loads(gzip.decompress(packed))
+        except (ValueError, OSError, EOFError):
+            return error_response(
+                400, "Invalid sarif: not gzip, base64-encoded JSON", documentation_url=doc
+            )
+        upload_id = secrets.token_hex(16)
+        self.sarif_uploads.append(
+            {
+                "id": upload_id,
+                "repo": ctx.repo_name,
+                "commit_sha": ctx.body["commit_sha"],
+                "ref": ctx.body["ref"],
+                "sarif": log,
+            }
+        )
+        url = f"{self.base_url}/repos/{ctx.repo_name}/code-scanning/sarifs/{upload_id}"
+        return _json({"id": upload_id, "url": url}, 202)
 
 
 def _thread_variable_errors(variables: Any) -> list[str]:
