@@ -728,6 +728,28 @@ class GitHubClient:
         )
         return comment
 
+    async def list_issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/issues/{int(number)}/comments?per_page=100"
+        return await self._get_all(f"conversation comments of {repo}#{number}", url)
+
+    async def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict[str, Any]:
+        url = f"{_repo_url(repo)}/issues/comments/{int(comment_id)}"
+        comment: dict[str, Any] = await self._send(
+            "PATCH", f"edit comment {comment_id} in {repo}", url, {"body": body}
+        )
+        return comment
+
+    async def react_to_issue_comment(self, repo: str, comment_id: int, content: str) -> None:
+        url = f"{_repo_url(repo)}/issues/comments/{int(comment_id)}/reactions"
+        await self._send(
+            "POST", f"reaction on comment {comment_id} in {repo}", url, {"content": content}
+        )
+
+    async def pulls_of_commit(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        """The pull requests whose head or history holds commit ``sha``."""
+        url = f"{_repo_url(repo)}/commits/{_ref(sha)}/pulls?per_page=100"
+        return await self._get_all(f"pull requests of {repo}@{sha[:12]}", url)
+
     async def list_comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]]:
         url = f"{_repo_url(repo)}/pulls/comments/{int(comment_id)}/reactions?per_page=100"
         return await self._get_all(f"reactions on comment {comment_id} in {repo}", url)

@@ -24,7 +24,9 @@ MARKDOWN_ELEMENTS = frozenset(
     | {"table", "thead", "tbody", "tr", "th", "td", "h2", "h3", "h4", "h5", "h6", "input"}
     | {"details", "summary"}
 )
-_OWN_COMMENT = re.compile(r"^ prwarden:(?:fp=[0-9a-f]+|review sha=[0-9a-f]+(?: run=[a-z0-9-]+)?) $")
+_OWN_COMMENT = re.compile(
+    r"^ prwarden:(?:fp=[0-9a-f]+|review sha=[0-9a-f]+(?: run=[a-z0-9-]+)?|summary) $"
+)
 # GitHub turns @name and @org/team in text (not in code or links) into mentions.
 _MENTION = re.compile(r"(?:^|[^\w`])@[A-Za-z0-9][A-Za-z0-9-]*")
 # ... and owner/repo#12 or owner/repo@sha into a cross-reference on that issue or commit.

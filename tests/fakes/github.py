@@ -390,6 +390,7 @@ class FakeGitHub:
         diff_too_large: bool = False,
     ) -> FakePull:
         self.add_repo(repo)
+        earlier = self.pulls.get((repo, number))
         pull = FakePull(
             repo=repo,
             number=number,
@@ -405,6 +406,8 @@ class FakeGitHub:
             diff=hunks.read(diff),
             diff_too_large=diff_too_large,
         )
+        if earlier is not None:  # a push: the PR keeps its conversation and reviews
+            pull.reviews, pull.issue_comments = earlier.reviews, earlier.issue_comments
         self.pulls[(repo, number)] = pull
         return pull
 
@@ -805,6 +808,12 @@ class FakeGitHub:
             "checks/list-for-ref": self._list_check_runs,
             "issues/list-comments": self._list_issue_comments,
             "issues/create-comment": self._create_issue_comment,
+            "issues/update-comment": self._update_issue_comment,
+            "issues/delete-comment": self._delete_issue_comment,
+            "reactions/list-for-issue-comment": self._list_issue_comment_reactions,
+            "reactions/create-for-issue-comment": self._create_issue_comment_reaction,
+            "repos/list-pull-requests-associated-with-commit": self._pulls_of_commit,
+            "checks/list-annotations": self._list_annotations,
             "users/get-authenticated": self._get_authenticated_user,
             "teams/get-membership-for-user-in-org": self._team_membership,
             "code-scanning/upload-sarif": self._upload_sarif,
@@ -1228,7 +1237,9 @@ class FakeGitHub:
             html_url=f"https://github.com/{ctx.repo_name}/runs/{run_id}",
             output={**run.get("output", {}), **body.get("output", {})},
             _repo=ctx.repo_name,
+            _annotations=[],
         )
+        self._append_annotations(run, body.get("output"))
         run["app"]["id"] = int(self.app_id)
         self.check_runs[run_id] = run
         return _json(self._check_run_json(run), 201)
@@ -1244,10 +1255,43 @@ class FakeGitHub:
                 run[key] = body[key]
         if "output" in body:
             run["output"] = {**run.get("output", {}), **body["output"]}
+            self._append_annotations(run, body["output"])
         if body.get("conclusion"):
             run["status"] = "completed"
             run["completed_at"] = _iso(self.clock())
         return _json(self._check_run_json(run))
+
+    @staticmethod
+    def _append_annotations(run: dict[str, Any], output: Mapping[str, Any] | None) -> None:
+        """GitHub appends each request's annotations (at most 50) to the run's list."""
+        added = list((output or {}).get("annotations") or [])
+        run["_annotations"].extend(added)
+        output_state = run.setdefault("output", {})
+        output_state.pop("annotations", None)
+        output_state["annotations_count"] = len(run["_annotations"])
+
+    def annotations(self, check_run_id: int) -> list[dict[str, Any]]:
+        """Every annotation a check run received, in order, as it was sent."""
+        return list(self.check_runs[check_run_id]["_annotations"])
+
+    async def _list_annotations(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        run = self.check_runs.get(ctx.int_param("check_run_id"))
+        if run is None or run["_repo"] != ctx.repo_name:
+            raise _not_found(ctx.match.operation.documentation_url)
+        keys = ("start_column", "end_column", "annotation_level", "title", "message")
+        items = [
+            {
+                "path": a["path"],
+                "blob_href": f"https://github.com/{ctx.repo_name}/blob/{run['head_sha']}/{a['path']}",
+                "start_line": a["start_line"],
+                "end_line": a["end_line"],
+                **{k: a.get(k) for k in keys},
+                "raw_details": a.get("raw_details"),
+            }
+            for a in run["_annotations"]
+        ]
+        return self._paginate(ctx, items)
 
     async def _list_check_runs(self, ctx: _Ctx) -> web.Response:
         repo = self._repo(ctx)
@@ -1269,21 +1313,88 @@ class FakeGitHub:
 
     async def _create_issue_comment(self, ctx: _Ctx) -> web.Response:
         self._repo(ctx)
-        pull = self._pull(ctx.repo_name, ctx.int_param("issue_number"))
+        number = ctx.int_param("issue_number")
+        self._pull(ctx.repo_name, number)
+        comment = self.add_issue_comment(
+            ctx.repo_name, number, ctx.body["body"], user=self.bot_login
+        )
+        return _json(comment, 201)
+
+    def _issue_comment(self, ctx: _Ctx) -> tuple[FakePull, dict[str, Any]]:
+        self._repo(ctx)
+        wanted = ctx.int_param("comment_id")
+        for (repo, _), pull in self.pulls.items():
+            if repo != ctx.repo_name:
+                continue
+            for comment in pull.issue_comments:
+                if comment["id"] == wanted:
+                    return pull, comment
+        raise _not_found(ctx.match.operation.documentation_url)
+
+    async def _update_issue_comment(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        comment.update(body=ctx.body["body"], updated_at=_iso(self.clock()))
+        return _json(comment)
+
+    async def _delete_issue_comment(self, ctx: _Ctx) -> web.Response:
+        pull, comment = self._issue_comment(ctx)
+        pull.issue_comments.remove(comment)
+        return web.Response(status=204)
+
+    def delete_issue_comment(self, repo: str, number: int, comment_id: int) -> None:
+        """Delete a PR conversation comment, as a person would in the web UI."""
+        pull = self._pull(repo, number)
+        pull.issue_comments[:] = [c for c in pull.issue_comments if c["id"] != comment_id]
+
+    def add_issue_comment(
+        self, repo: str, number: int, body: str, *, user: str = "octocat"
+    ) -> dict[str, Any]:
+        """A conversation comment on the PR written by ``user``."""
+        pull = self._pull(repo, number)
         comment = self._example("issue-comment")
         comment_id = next(self._ids)
         now = _iso(self.clock())
         comment.update(
             id=comment_id,
             node_id=f"IC_{comment_id}",
-            body=ctx.body["body"],
-            user=self._user(self.bot_login),
+            body=body,
+            user=self._user(user),
             created_at=now,
             updated_at=now,
             html_url=f"https://github.com/{pull.repo}/pull/{pull.number}#issuecomment-{comment_id}",
         )
         pull.issue_comments.append(comment)
-        return _json(comment, 201)
+        return comment
+
+    async def _list_issue_comment_reactions(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        items = self.reactions.get(comment["id"], [])
+        if "content" in ctx.query:
+            items = [r for r in items if r["content"] == ctx.query["content"]]
+        return self._paginate(ctx, items)
+
+    async def _create_issue_comment_reaction(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        mine = [
+            r
+            for r in self.reactions.get(comment["id"], [])
+            if r["content"] == ctx.body["content"] and r["user"]["login"] == self.bot_login
+        ]
+        if mine:  # GitHub answers 200 with the existing reaction
+            return _json(mine[0])
+        reaction = self._reaction(ctx.body["content"], self.bot_login)
+        self.reactions.setdefault(comment["id"], []).append(reaction)
+        return _json(reaction, 201)
+
+    async def _pulls_of_commit(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        sha = ctx.param("commit_sha")
+        found = [
+            self._pull_json(pull)
+            for (repo, _), pull in sorted(self.pulls.items())
+            if repo == ctx.repo_name and pull.head_sha == sha
+        ]
+        return self._paginate(ctx, found)
 
     def _token_login(self, ctx: _Ctx) -> str:
         _, _, credential = ctx.request.headers.get("Authorization", "").partition(" ")
