@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -9,9 +10,9 @@ import aiohttp
 import sqlite_utils
 from aiohttp import web
 
-from bot import triage_page
 from bot.auth import bearer_matches
 from bot.config import Settings
+from bot.console.routes import setup_console
 from bot.context import CTX, AppContext
 from bot.cpu import CpuPool
 from bot.github import GitHubApp
@@ -50,7 +51,7 @@ def make_app(
     app.router.add_post("/webhook", handle_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    triage_page.add_routes(app)
+    setup_console(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -62,7 +63,14 @@ def make_app(
                 clock=clock,
                 retry=settings.github_retry,
             )
-            workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
+            workspaces = Workspaces(
+                settings.workspace_root,
+                max_bytes=settings.tarball_max_bytes,
+                cache_bytes=settings.workspace_cache_bytes,
+                max_age=settings.workspace_max_age,
+                clock=clock,
+            )
+            await asyncio.to_thread(workspaces.trim)
             runner = JobRunner(ctx, github, workspaces)
             cpu = CpuPool(settings.limits.cpu_workers) if settings.limits.cpu_workers else None
             ctx.cpu = cpu

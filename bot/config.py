@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from bot.cpu import default_workers as default_cpu_workers
 from bot.github import RetryPolicy
@@ -15,6 +18,8 @@ from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
+DEFAULT_SESSION_TTL = 8 * 3600.0
+_TEAM = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,28 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Console:
+    """The security team's console: GitHub sign-in (OAuth web flow) and the session cookie."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    security_team: str = ""
+    session_key: str = field(default="", repr=False)
+    session_ttl: float = DEFAULT_SESSION_TTL
+
+    @property
+    def oauth(self) -> bool:
+        """Sign-in with GitHub is offered only with client credentials and a team to check."""
+        return bool(self.client_id and self.client_secret and self.security_team)
+
+    @property
+    def team(self) -> tuple[str, str]:
+        """``(org, team_slug)`` of ``PRWARDEN_SECURITY_TEAM``."""
+        org, _, slug = self.security_team.partition("/")
+        return org, slug
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     app_id: str = ""
     private_key: str = field(default="", repr=False)
@@ -38,7 +65,12 @@ class Settings:
     github_api_url: str = DEFAULT_API_URL
     github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
+    # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
+    local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
+    # the unpacked-workspace cache: at most this many bytes, nothing unused for longer
+    workspace_cache_bytes: int = 5 * 1024 * 1024 * 1024
+    workspace_max_age: float = 3 * 86400.0
     admin_token: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
@@ -54,6 +86,7 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     max_connections: int = 1000
+    console: Console = Console()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,13 +118,17 @@ class Settings:
             hold_severity=_severity(env, "PRWARDEN_HOLD_SEVERITY", Severity.CRITICAL),
         )
         return cls(
+            console=_console(env),
             app_id=env.get("PRWARDEN_APP_ID", ""),
             private_key=private_key,
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
             github_api_url=_api_url(env),
             github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
-            db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            db_path=env.get("PRWARDEN_DB") or "prwarden.db",
+            local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
+            workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
+            workspace_max_age=_float(env, "PRWARDEN_WORKSPACES_MAX_AGE_HOURS", 72.0) * 3600,
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
@@ -139,12 +176,50 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for redaction and output validation.
 
-        A secret is a field declared with ``repr=False``, here or in the review settings: a
-        new secret setting is on the list by being declared so.
+        A secret is a field declared with ``repr=False``, here or in the review or console
+        settings: a new secret setting is on the list by being declared so.
         """
         values = [getattr(self, f.name) for f in fields(self) if not f.repr]
-        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        for part in (self.review, self.console):
+            values += [getattr(part, f.name) for f in fields(part) if not f.repr]
         return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _console(env: Mapping[str, str]) -> Console:
+    team = env.get("PRWARDEN_SECURITY_TEAM", "").strip()
+    if team and not _TEAM.fullmatch(team):
+        raise ConfigError(
+            "PRWARDEN_SECURITY_TEAM must name a team as org/team-slug",
+            key="PRWARDEN_SECURITY_TEAM",
+            expected="org/team-slug",
+        )
+    session_key = env.get("PRWARDEN_SESSION_KEY", "").strip()
+    if session_key:
+        try:
+            Fernet(session_key)
+        except ValueError:
+            raise ConfigError(
+                "PRWARDEN_SESSION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)",
+                key="PRWARDEN_SESSION_KEY",
+                expected="the output of cryptography.fernet.Fernet.generate_key()",
+            ) from None
+    return Console(
+        client_id=env.get("PRWARDEN_CLIENT_ID", "").strip(),
+        client_secret=env.get("PRWARDEN_CLIENT_SECRET", "").strip(),
+        security_team=team,
+        session_key=session_key,
+        session_ttl=_float(env, "PRWARDEN_SESSION_TTL", DEFAULT_SESSION_TTL) or DEFAULT_SESSION_TTL,
+    )
+
+
+def _state_dir(env: Mapping[str, str]) -> Path:
+    """prwarden's folder under the user's state folder (XDG Base Directory: XDG_STATE_HOME,
+    default ~/.local/state)."""
+    base = env.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / "prwarden"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "prwarden"
 
 
 def _api_url(env: Mapping[str, str]) -> str:

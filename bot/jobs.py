@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.commands import post_held, run_command
+from bot.commands import REFUSED, post_held, react, rerun_reviews, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -24,6 +24,7 @@ from bot.review_job import ReviewJob
 from bot.workspace import Workspaces
 from cache.queue import Job
 from prwarden.errors import GitHubError, PrwardenError, RateLimited
+from review.render import code_span
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -45,6 +46,7 @@ JOB_PERMISSIONS: dict[str, dict[str, str]] = {
     "command": {"pull_requests": "write", "metadata": "read"},
     "feedback": {"pull_requests": "read", "contents": "read", "metadata": "read"},
     "post_held": {"pull_requests": "write", "metadata": "read"},
+    "rerequest": {"pull_requests": "read", "metadata": "read"},
 }
 
 
@@ -57,6 +59,7 @@ class JobRunner:
     def __init__(self, ctx: AppContext, app: GitHubApp, workspaces: Workspaces):
         self.ctx = ctx
         self.app = app
+        self.workspaces = workspaces
         self.reviews = ReviewJob(ctx, workspaces)
 
     @property
@@ -83,13 +86,18 @@ class JobRunner:
         try:
             gh = await self.app.installation(job.installation_id, job_scope(job))
             if job.kind == "review":
-                await self.reviews.run(gh, job)
+                try:
+                    await self.reviews.run(gh, job)
+                finally:
+                    await self.workspaces.release(job.id)
             elif job.kind == "command":
                 await run_command(self.ctx, gh, job)
             elif job.kind == "feedback":
                 await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
             elif job.kind == "post_held":
                 await post_held(self.ctx, gh, job)
+            elif job.kind == "rerequest":
+                await rerun_reviews(self.ctx, gh, job)
             else:
                 raise PrwardenError(f"unknown job kind {job.kind!r}")
         except RateLimited as exc:
@@ -116,7 +124,10 @@ class JobRunner:
             return await self._fail(job, f"gave up after {job.attempts + 1} attempts: {reason}")
         if job.kind == "review":
             when = time.strftime("%H:%M:%S UTC", time.gmtime(self.ctx.clock() + delay))
-            await self._check_note(job, "Waiting to retry", f"{reason}. Retrying at {when}.")
+            # Error text may quote the PR (a path, GitHub's message): it is shown as code.
+            await self._check_note(
+                job, "Waiting to retry", f"{code_span(reason)}. Retrying at {when}."
+            )
         return JobOutcome("retry", reason, delay)
 
     async def _fail(self, job: Job, reason: str) -> JobOutcome:
@@ -126,7 +137,9 @@ class JobRunner:
             try:
                 gh = await self.app.installation(job.installation_id, job_scope(job))
                 check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
-                await check.finish("failure", "Review failed", reason)
+                await check.finish("failure", "Review failed", code_span(reason))
+                if job.payload.get("action") == "command":
+                    await react(gh, job, REFUSED)
             except Exception:
                 log.exception("could not report the failure on the check run")
         return JobOutcome("failed", reason)

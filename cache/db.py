@@ -284,11 +284,28 @@ def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
 
 
+def _m005_finding_decisions(conn: sqlite3.Connection) -> None:
+    # Every decision on a held finding, in order: who, when, why, and the text before an edit.
+    conn.execute(
+        """CREATE TABLE finding_decisions (
+            id INTEGER PRIMARY KEY,
+            finding_id INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'approve_edited', 'reject', 'post')),
+            by TEXT NOT NULL,
+            at REAL NOT NULL,
+            reason TEXT,
+            before TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_core,
     _m002_shadow_signals,
     _m003_model_rejections,
     _m004_scoped_review_cache,
+    _m005_finding_decisions,
 )
 
 
@@ -395,6 +412,29 @@ def migrate(db: sqlite_utils.Database) -> int:
             migration(conn)
             conn.execute(f"PRAGMA user_version = {number}")
     return len(MIGRATIONS)
+
+
+def stored_version(path: str | Path) -> int | None:
+    """The schema version of the store at ``path``, read without creating or changing it;
+    None when there is no store there."""
+    file = Path(path)
+    if not file.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the store {path}: {exc}") from None
+
+
+def open_existing_db(path: str | Path) -> sqlite_utils.Database | None:
+    """Open the store at ``path`` if there is one (for commands that only read); never create."""
+    if str(path) != ":memory:" and not Path(path).is_file():
+        return None
+    return open_db(path)
 
 
 def open_db(path: str | Path | None = None) -> sqlite_utils.Database:

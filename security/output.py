@@ -48,6 +48,12 @@ _MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\s*[(\[]")
 _HTML_COMMENT = re.compile(r"<!--|-->")
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>")
 _MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Za-z0-9_.-]+)?")
+# GitHub links ``owner/repo#12`` and ``owner/repo@sha`` in text and leaves a cross-reference on
+# that issue or commit: from prwarden, only its own repository may be referenced so.
+_CROSS_REF = re.compile(
+    r"(?<![\w./@-])([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})(?:#\d+|@[0-9a-f]{7,40})\b"
+)
+_PROBE = "prwarden-end-of-text"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 
@@ -90,8 +96,15 @@ def _all_reasons(
 ) -> Iterator[str]:
     shown = read_markdown(markdown)
     prose = shown.prose
+    # Posted text is followed by prwarden's own (a fix, a hidden marker): it must leave no code
+    # block or raw HTML open that would swallow them.
+    probed = read_markdown(f"{markdown}\n\n{_PROBE}")
+    if _PROBE not in probed.prose or any(_PROBE in html for html in probed.html):
+        yield "markdown:unclosed"
     text = f"{markdown}\n{code}"
-    for m in _APPROVAL.finditer(f"{prose}\n{code}"):
+    # Approvals and instructions are read as a person reads them: a code span inside a word
+    # (app`r`ove) does not break it.
+    for m in _APPROVAL.finditer(f"{shown.read}\n{code}"):
         yield "approval:" + " ".join(m.group(0).lower().split())
     for target in shown.links:
         if not _allowed(target, allowed_hosts, repo_url):
@@ -106,6 +119,10 @@ def _all_reasons(
         name = m.group(1).lower()
         if name in _html_elements():
             yield f"html:{name}"
+    own = urlsplit(repo_url).path.strip("/").lower()
+    for m in _CROSS_REF.finditer(prose):
+        if f"{m.group(1)}/{m.group(2)}".lower() != own:
+            yield f"reference:{m.group(1).lower()}/{m.group(2).lower()}"
     for m in _MENTION.finditer(prose):
         yield f"mention:@{m.group(1).lower()}{(m.group(2) or '').lower()}"
     for kind in find_secrets(text):
@@ -114,7 +131,7 @@ def _all_reasons(
         yield "secret:redacted"
     if secrets and Redactor(secrets).contains(text):
         yield "secret:known"
-    for hit in scan(f"{prose}\n{code}"):
+    for hit in scan(f"{shown.read}\n{code}"):
         yield f"injection:{hit.reasons[0]}"
     if flagged and _echoes(text, flagged):
         yield "echo:flagged"
