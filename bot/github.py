@@ -1,8 +1,9 @@
 """prwarden's GitHub client: App authentication, the REST calls the bot makes, one error shape.
 
 ``GitHubApp`` signs the App JWT (gidgethub.apps) and caches installation tokens until a minute
-before they expire; ``GitHubApp.installation(id)`` hands out a ``GitHubClient`` for one
-installation. Every call goes through gidgethub over the one ``aiohttp.ClientSession`` passed
+before they expire; ``GitHubApp.installation(id, scope)`` hands out a ``GitHubClient`` for one
+installation, whose token is asked for only the repository and permissions in ``scope``. Every
+request pins the REST API version (``X-GitHub-Api-Version``). Every call goes through gidgethub over the one ``aiohttp.ClientSession`` passed
 in, except the two byte streams (diffs and tarballs), which use the same session directly so
 that bytes stay bytes and large archives go to disk.
 
