@@ -281,7 +281,7 @@ class ReviewJob:
         if result.config_problems:
             summary = (
                 "**Config problems** (defaults used for these keys):\n"
-                + "\n".join(f"- {p}" for p in result.config_problems)
+                + "\n".join(f"- {render.code_span(str(p))}" for p in result.config_problems)
                 + "\n\n"
                 + summary
             )

@@ -5,9 +5,10 @@ connections (honouring ``Retry-After``, capped) up to ``settings.llm_retries`` t
 every attempt, success or failure, to the ``llm_calls`` table with tokens from the API's
 ``usage`` (estimated as characters / 4 when a server leaves it out, and said so in the
 outcome). The API key never appears in an error, a log line or the database: it, and every
-other operator secret the client is given, is also replaced with ``[REDACTED]`` in whatever the
-model answers, before anything else reads it; in tool-call arguments, in what the JSON decodes
-to, so a key written with ``\\u`` escapes is caught too.
+other operator secret the client is given, is replaced with ``[REDACTED]`` in every message
+sent to the model, and in whatever the model answers, before anything else reads it; in
+tool-call arguments, in what the JSON decodes to, so a key written with ``\\u`` escapes is
+caught too.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ class LLMClient:
         """Send one chat completion; raise ``LLMError`` when the endpoint stays down."""
         request: dict[str, Any] = {
             "model": model,
-            "messages": messages,
+            # A file of the PR or a tool's output may hold an operator secret: none is sent.
+            "messages": self._redactor.redact_value(messages),
             "temperature": self._settings.temperature if temperature is None else temperature,
         }
         if tools is not None:
