@@ -19,7 +19,14 @@ import yaml
 from dotenv import dotenv_values
 
 from bot.config import Settings
-from bot.setup_flow import SetupOptions, run_setup
+from bot.setup_flow import (
+    SetupOptions,
+    build_manifest,
+    new_app_url,
+    run_setup,
+    setup_page,
+    write_secret_file,
+)
 from prwarden.errors import ConfigError
 from tests.fakes.github import FakeGitHub
 from tests.serve_process import free_port
@@ -215,3 +222,36 @@ async def test_a_webhook_url_that_is_not_a_url_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="--webhook-url"):
         await run_setup(_settings(fake_github, tmp_path), _options(tmp_path, webhook_url="x"))
+
+
+def test_the_new_app_page_is_the_users_or_the_organizations() -> None:
+    assert new_app_url("https://github.com", None, "s1") == (
+        "https://github.com/settings/apps/new?state=s1"
+    )
+    assert new_app_url("https://ghes.example/", "octo-org", "s 2") == (
+        "https://ghes.example/organizations/octo-org/settings/apps/new?state=s%202"
+    )
+
+
+def test_the_page_escapes_what_it_embeds() -> None:
+    manifest = build_manifest(
+        {"name": "x", "default_permissions": {"checks": "write"}},
+        webhook_url='https://h.example/hook?a="><script>',
+        redirect_url="http://127.0.0.1:1/callback",
+        name='pr"warden',
+    )
+    form = Form(setup_page("https://github.com/settings/apps/new?state=s", manifest))
+    assert json.loads(form.fields["manifest"]) == manifest
+    assert "<script>" not in setup_page("https://github.com/x", manifest)
+
+
+def test_an_env_file_is_created_private_and_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "creds.env"
+    write_secret_file(path, "A=1\n", force=False)
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ConfigError, match="already exists"):
+        write_secret_file(path, "A=2\n", force=False)
+    assert path.read_text() == "A=1\n"
+    path.chmod(0o644)
+    write_secret_file(path, "A=3\n", force=True)
+    assert path.read_text() == "A=3\n" and path.stat().st_mode & 0o777 == 0o600
