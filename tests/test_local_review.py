@@ -77,13 +77,13 @@ def test_uncommitted_edits_are_reviewed_on_the_lines_they_are_on(
     code, out, err = _review(work, capsys, "--format", "json")
     assert code == 0, err
     result = json.loads(out)
-    assert "working tree (with uncommitted edits)" in result["compared"]
-    assert "origin/main" in result["compared"]
     found = _f401(result)
     lines = EDITED.splitlines()
     assert set(found) == {3, 5}, result["findings"]
     assert lines[3 - 1] == "import json" and lines[5 - 1] == "import sys"
     assert "json" in found[3] and "sys" in found[5]
+    assert "working tree (with uncommitted edits)" in result["compared"]
+    assert "origin/main" in result["compared"]
 
 
 def test_without_edits_the_committed_change_is_reviewed(
