@@ -25,6 +25,7 @@ ENV_HELP = {
     "PRWARDEN_MAX_TOKENS": "tokens per review (default 60000)",
     "PRWARDEN_ADMIN_TOKEN": "opens the GET /findings page",
     "PRWARDEN_LOCAL_MODEL_URL": "a running llama.cpp server for --local",
+    "PRWARDEN_WORKERS": "reviews run at once (default 4)",
     "XDG_STATE_HOME": "the state folder (default ~/.local/state); its prwarden/ holds the store",
 }
 
@@ -94,6 +95,9 @@ COMMANDS: dict[str, CommandHelp] = {
         _STORE, 'prwarden findings reject 7 --by alice --reason "false positive"'
     ),
     "findings export": CommandHelp(_STORE, "prwarden findings export > held.sarif"),
+    "findings upload": CommandHelp(
+        (*_APP, "PRWARDEN_GITHUB_API_URL", *_STORE), "prwarden findings upload --repo octo/shop"
+    ),
     "stats": CommandHelp(_STORE, "prwarden stats --days 7 --repo octo/shop"),
     "cache": CommandHelp(_STORE, "prwarden cache stats"),
     "cache stats": CommandHelp(_STORE, "prwarden cache stats"),
