@@ -340,8 +340,8 @@ def cmd_doctor(args: Any, settings: Settings) -> int:
     checks = asyncio.run(run_checks(settings))
     for check in checks:
         print(check.line())
-    bad = [c.name for c in checks if c.verdict is Verdict.FAIL]
-    if bad:
+    if failed(checks):
+        bad = [c.name for c in checks if c.verdict is Verdict.FAIL]
         print(f"\n{len(bad)} check(s) failed: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
