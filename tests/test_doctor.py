@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.doctor import Check, Verdict, failed, run_checks, store, webhook_secret
 from cache.db import MIGRATIONS, open_db
 from tests.conftest import APP_ID
+from tools.process import find_program
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, closed_port
 from tests.helpers import SECRET, generate_key_pair
@@ -164,8 +165,7 @@ def _python_without_ruff(tmp_path: Path) -> tuple[str, str]:
     (Path(site) / "project.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    scripts = Path(sysconfig.get_path("scripts"))
-    (bin_dir / "rg").symlink_to(scripts / "rg")
+    (bin_dir / "rg").symlink_to(find_program("rg"))
     return str(python), str(bin_dir)
 
 
