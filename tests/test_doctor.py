@@ -15,10 +15,10 @@ from bot.config import Settings
 from bot.doctor import Check, Verdict, failed, run_checks, store, webhook_secret
 from cache.db import MIGRATIONS, open_db
 from tests.conftest import APP_ID
-from tools.process import find_program
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, closed_port
 from tests.helpers import SECRET, generate_key_pair
+from tools.process import find_program
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("cheap-model", "capable-model")
