@@ -807,6 +807,7 @@ class FakeGitHub:
         self._public_key = app.public_key
         self.bot_login = f"{app.slug}[bot]"
         self.hook_url = str((app.manifest.get("hook_attributes") or {}).get("url", ""))
+        self.granted = {"metadata": "read", **(app.manifest.get("default_permissions") or {})}
         return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
 
     def add_hook_delivery(
