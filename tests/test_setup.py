@@ -29,6 +29,7 @@ from bot.setup_flow import (
 )
 from prwarden.errors import ConfigError
 from tests.fakes.github import FakeGitHub
+from tests.helpers import delivery_headers, payload
 from tests.serve_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,15 +150,32 @@ async def test_setup_end_to_end_then_serve_from_the_env_file(
         assert secret not in printed and secret not in done_page
     assert f"prwarden serve --env-file {env_file}" in printed
 
+    # doctor, from that file alone, finds GitHub taking the new App's key
+    serve_env = {k: v for k, v in env.items() if not k.startswith("PRWARDEN_GITHUB")}
+    doctor = await _prwarden(["doctor", "--env-file", str(env_file)], serve_env, tmp_path)
+    report, _ = await asyncio.wait_for(doctor.communicate(), 120)
+    lines = {line.split()[1]: line for line in report.decode().splitlines()}
+    assert doctor.returncode == 0, report.decode()
+    assert lines["github-app"].startswith("ok") and app.slug in lines["github-app"]
+    assert lines["webhook"].startswith("ok") and WEBHOOK in lines["webhook"]
+
     # prwarden serve starts from that file alone
     port = free_port()
-    serve_env = {k: v for k, v in env.items() if not k.startswith("PRWARDEN_GITHUB")}
     serve_env.update(PRWARDEN_DB=str(tmp_path / "serve.db"))
     serve = await _prwarden(
         ["serve", "--env-file", str(env_file), "--port", str(port)], serve_env, tmp_path
     )
     try:
-        assert await _healthy(f"http://127.0.0.1:{port}", http, serve) == 200
+        url = f"http://127.0.0.1:{port}"
+        assert await _healthy(url, http, serve) == 200
+        # GitHub's first delivery, signed with the new App's secret, verifies
+        body = json.dumps(payload("ping.1")).encode()
+        headers = delivery_headers("ping", body, secret=app.webhook_secret)
+        async with http.post(url + "/webhook", data=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        forged = delivery_headers("ping", body, secret="not-the-secret")
+        async with http.post(url + "/webhook", data=body, headers=forged) as resp:
+            assert resp.status == 401
     finally:
         serve.terminate()
         _, serve_err = await asyncio.wait_for(serve.communicate(), 30)
