@@ -193,6 +193,17 @@ def _options(tmp_path: Path, **overrides: object) -> SetupOptions:
     return SetupOptions(**values)  # type: ignore[arg-type]
 
 
+async def _page_when_up(http: aiohttp.ClientSession, page: str) -> str:
+    """The setup page, once the flow started in the background listens."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                async with http.get(page) as resp:
+                    return await resp.text()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+
+
 def _settings(gh: FakeGitHub, tmp_path: Path) -> Settings:
     return Settings.from_env(_env(gh, tmp_path))
 
@@ -203,14 +214,7 @@ async def test_a_callback_from_another_run_is_refused_and_writes_nothing(
     options = _options(tmp_path)
     task = asyncio.create_task(run_setup(_settings(fake_github, tmp_path), options))
     page = f"http://127.0.0.1:{options.port}/"
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                async with http.get(page) as resp:
-                    form = Form(await resp.text())
-                    break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
+    form = Form(await _page_when_up(http, page))
     forged = f"{page}callback?code=abc123&state=not-the-state"
     async with http.get(forged) as resp:
         assert resp.status == 403
@@ -273,3 +277,21 @@ def test_an_env_file_is_created_private_and_never_replaced(tmp_path: Path) -> No
     path.chmod(0o644)
     write_secret_file(path, "A=3\n", force=True)
     assert path.read_text() == "A=3\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_credentials_are_kept_when_the_env_file_appeared_meanwhile(
+    fake_github: FakeGitHub, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    options = _options(tmp_path)
+    task = asyncio.create_task(run_setup(_settings(fake_github, tmp_path), options))
+    page = f"http://127.0.0.1:{options.port}/"
+    await _page_when_up(http, page)
+    options.env_file.write_text("KEEP=1\n")
+    status, done_page = await _browse(page)
+    registered = await task
+    assert status == 200, done_page
+    assert options.env_file.read_text() == "KEEP=1\n"
+    spare = registered.env_file
+    assert spare == tmp_path / f".env.app-{registered.app_id}"
+    assert spare.stat().st_mode & 0o777 == 0o600
+    assert dotenv_values(spare)["PRWARDEN_APP_ID"] == str(registered.app_id)
