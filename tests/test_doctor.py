@@ -12,7 +12,15 @@ import sysconfig
 from pathlib import Path
 
 from bot.config import Settings
-from bot.doctor import Check, Verdict, failed, run_checks, store, webhook_secret
+from bot.doctor import (
+    Check,
+    Verdict,
+    env_file,
+    failed,
+    run_checks,
+    store,
+    webhook_secret,
+)
 from cache.db import MIGRATIONS, open_db
 from tests.conftest import APP_ID
 from tests.fakes.github import FakeGitHub
@@ -225,3 +233,13 @@ def test_an_unset_or_short_webhook_secret_is_named() -> None:
     assert webhook_secret(Settings()).verdict is Verdict.FAIL
     assert webhook_secret(Settings(webhook_secret="short")).verdict is Verdict.WARN
     assert webhook_secret(Settings(webhook_secret="x" * 32)).verdict is Verdict.OK
+
+
+def test_an_env_file_others_can_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("PRWARDEN_APP_ID=1\n")
+    path.chmod(0o644)
+    check = env_file(path)
+    assert check.verdict is Verdict.WARN and f"chmod 600 {path}" in check.line()
+    path.chmod(0o600)
+    assert env_file(path).verdict is Verdict.OK

@@ -156,6 +156,7 @@ async def test_setup_end_to_end_then_serve_from_the_env_file(
     report, _ = await asyncio.wait_for(doctor.communicate(), 120)
     lines = {line.split()[1]: line for line in report.decode().splitlines()}
     assert doctor.returncode == 0, report.decode()
+    assert lines["env-file"].startswith("ok") and "mode 600" in lines["env-file"]
     assert lines["github-app"].startswith("ok") and app.slug in lines["github-app"]
     assert lines["webhook"].startswith("ok") and WEBHOOK in lines["webhook"]
 
