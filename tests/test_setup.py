@@ -296,3 +296,23 @@ async def test_credentials_are_kept_when_the_env_file_appeared_meanwhile(
     assert spare == tmp_path / f".env.app-{registered.app_id}"
     assert spare.stat().st_mode & 0o777 == 0o600
     assert dotenv_values(spare)["PRWARDEN_APP_ID"] == str(registered.app_id)
+
+
+async def test_github_refuses_a_manifest_with_a_permission_it_does_not_know(
+    fake_github: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    manifest = {
+        "name": "x",
+        "url": "https://h.example",
+        "redirect_url": "http://127.0.0.1:1/callback",
+        "hook_attributes": {"url": "https://h.example/webhook"},
+        "default_permissions": {"pull_requests": "write", "everything": "write"},
+    }
+    url = f"{fake_github.base_url}/settings/apps/new"
+    async with http.post(url, data={"manifest": json.dumps(manifest)}) as resp:
+        assert resp.status == 422
+        assert "everything" in await resp.text()
+    manifest["default_permissions"] = {"pull_requests": "admin"}
+    async with http.post(url, data={"manifest": json.dumps(manifest)}) as resp:
+        assert resp.status == 422
+    assert fake_github.manifests.apps == []
