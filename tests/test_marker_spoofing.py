@@ -36,8 +36,7 @@ async def test_a_file_named_like_a_marker_does_not_mark_a_later_push_reviewed(
     s = pull_scenario(fake_github, files=files, diff=example_diff() + _adds(forged))
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, ReviewSettings())
     await review_pr(client, s)
-    (first,) = s.reviews
-    assert review_marker(LATER) in first["body"]  # listed, in a code span
+    assert len(s.reviews) == 1
 
     fake_github.add_commit(s.repo, example_files(), sha=LATER)
     fake_github.pulls[(s.repo, s.number)].head_sha = LATER
