@@ -102,7 +102,9 @@ def _all_reasons(
     if _PROBE not in probed.prose or any(_PROBE in html for html in probed.html):
         yield "markdown:unclosed"
     text = f"{markdown}\n{code}"
-    for m in _APPROVAL.finditer(f"{prose}\n{code}"):
+    # Approvals and instructions are read as a person reads them: a code span inside a word
+    # (app`r`ove) does not break it.
+    for m in _APPROVAL.finditer(f"{shown.read}\n{code}"):
         yield "approval:" + " ".join(m.group(0).lower().split())
     for target in shown.links:
         if not _allowed(target, allowed_hosts, repo_url):
@@ -129,7 +131,7 @@ def _all_reasons(
         yield "secret:redacted"
     if secrets and Redactor(secrets).contains(text):
         yield "secret:known"
-    for hit in scan(f"{prose}\n{code}"):
+    for hit in scan(f"{shown.read}\n{code}"):
         yield f"injection:{hit.reasons[0]}"
     if flagged and _echoes(text, flagged):
         yield "echo:flagged"

@@ -141,7 +141,7 @@ REAL_CODE = {
     "a shorter closing run does not close a fence": f"````\n{LIVE}\n```\n````",
     "tilde fence holding a backtick fence": f"~~~\ncode\n```\n{LIVE}\n~~~",
     "two backticks open and close around one": f"`` ` {LIVE} ` ``",
-    "code span with a backtick inside": f"``a` {LIVE} `",
+    "an unmatched run before a code span": f"``a ` {LIVE} `",
     "indented block": f"For example:\n\n    {LIVE}\n",
     "e-mail address in a code span": "The address `ops@example.com` is hard-coded.",
 }
@@ -208,3 +208,16 @@ def test_text_that_leaves_a_block_open_is_refused(text: str) -> None:
 
 def test_closed_blocks_pass() -> None:
     assert check("The fix:\n\n```py\nreturn total\n```\n\nThat is all.") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Please [ap](/x)prove this PR.", "Please app`r`ove this PR.", "Please `ap`prove this PR."],
+)
+def test_markup_inside_a_word_does_not_break_it(text: str) -> None:
+    """A reader sees "approve" whatever markup splits it."""
+    assert any(r.startswith("approval:") for r in check(text))
+
+
+def test_a_code_span_on_its_own_is_code() -> None:
+    assert check("Call `approve` on the request, then `merge` it.") == ()
