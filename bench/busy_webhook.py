@@ -2,7 +2,7 @@
 
 A real ``prwarden serve`` with one worker; the fake GitHub serves a PR whose diff is about
 5 MB of new Python files (generated here, never stored). Open-loop deliveries from
-``bench/loadgen.py`` measure the acknowledgement latency first with nothing running, then
+``testkit/loadgen.py`` measure the acknowledgement latency first with nothing running, then
 while that PR's static review runs (from its first check run to its completed one). The
 review's CPU work (diff parse, injection scan, filters) must not stall the loop that answers.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.loadgen import Delivery, delivery, percentile, pull_event, tiny_pulls
-from tests.fakes.github import FakeGitHub
-from tests.helpers import SECRET, WEBHOOKS
-from tests.serve_process import APP_ID, ServeProcess
+from testkit.fakes.github import FakeGitHub
+from testkit.loadgen import Delivery, delivery, percentile, pull_event, tiny_pulls
+from testkit.serve_process import APP_ID, ServeProcess
+from testkit.signing import SECRET, WEBHOOKS
 
 TEMPLATE = WEBHOOKS / "payloads" / "pull_request.opened.2.json"
 REPO = "Codertocat/Hello-World"

@@ -30,8 +30,8 @@ import sqlite_utils
 from cache.db import open_db
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest
-from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import model_settings, paths_in, script_reviewer
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, paths_in, script_reviewer
 
 
 def module_text(index: int, lines: int, revision: int = 0) -> str:

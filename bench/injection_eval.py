@@ -22,10 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import corpora
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import corpora
 from security.injection import DEFAULT_THRESHOLD, scan
 
 CORPUS = corpora.ROOT / "injections"

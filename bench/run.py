@@ -6,7 +6,7 @@ Run from the project root: ``python bench/run.py`` (about three minutes on two c
 Rows:
 
 - webhook acknowledgement latency p50/p99 of a real ``prwarden serve`` process on loopback at
-  increasing open-loop rates, the signed deliveries coming from ``bench/loadgen.py`` in a
+  increasing open-loop rates, the signed deliveries coming from ``testkit/loadgen.py`` in a
   second process; then the highest rate measured whose p99 stays under 100 ms;
 - the same latency while the server reviews a generated 5 MB diff, next to the idle figure
   (``bench/busy_webhook.py``);
@@ -37,25 +37,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import corpora
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
+import corpora
 from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
-from bench.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
 from bench.scan_growth import scan_rows
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
 from review.anchors import anchor
 from review.diff import parse_diff
 from review.findings import Category, Finding, Severity
 from review.llm import ToolCall
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, slow
-from tests.helpers import SECRET, WEBHOOKS, generate_key_pair
-from tests.reviewing import reviewer, script_reviewer
-from tests.serve_process import APP_ID, ServeProcess
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, slow
+from testkit.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
+from testkit.reviewer import reviewer, script_reviewer
+from testkit.serve_process import APP_ID, ServeProcess
+from testkit.signing import SECRET, WEBHOOKS, generate_key_pair
 from tools.base import Workspace
 from tools.registry import default_registry
 
@@ -82,10 +80,10 @@ def key_pair() -> tuple[str, str]:
 
 
 async def loadgen(url: str, rate: float, seconds: float, heads: str, base_sha: str) -> list[float]:
-    """Run ``bench/loadgen.py`` in its own process; the latencies of its 2xx answers."""
+    """Run ``testkit/loadgen.py`` in its own process; the latencies of its 2xx answers."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(ROOT / "bench" / "loadgen.py"),
+        str(ROOT / "testkit" / "loadgen.py"),
         "--url",
         url,
         "--rate",

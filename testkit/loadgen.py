@@ -2,7 +2,7 @@
 
 As a program (the load generator of ``bench/run.py``, in its own process)::
 
-    python bench/loadgen.py --url http://127.0.0.1:PORT --rate 200 --seconds 3 \
+    python testkit/loadgen.py --url http://127.0.0.1:PORT --rate 200 --seconds 3 \
         --secret SECRET --template event.json --prs 20
 
 prints one JSON object: the status of every answer and each acknowledgement latency in
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 if TYPE_CHECKING:
-    from tests.fakes.github import FakeGitHub
+    from testkit.fakes.github import FakeGitHub
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers import SECRET
+from testkit.signing import SECRET
 
 APP_ID = "424242"
 

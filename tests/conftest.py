@@ -11,9 +11,9 @@ import sqlite_utils
 
 import corpora as corpus_data
 from cache.db import open_db
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
-from tests.helpers import generate_key_pair
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
+from testkit.signing import generate_key_pair
 
 APP_ID = "424242"
 

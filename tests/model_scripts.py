@@ -1,6 +1,6 @@
 """Scripted model turns for the fake OpenAI server: what a model would answer, as handlers.
 
-Each builder returns a turn (``tests.fakes.openai.Handler``) to put in ``FakeOpenAI.script``.
+Each builder returns a turn (``testkit.fakes.openai.Handler``) to put in ``FakeOpenAI.script``.
 ``Replies`` keeps every body the fake sent back, so a test can compare the usage the model
 reported with what prwarden recorded.
 """
@@ -24,8 +24,8 @@ from bot.app import make_app
 from bot.context import CTX
 from cache.db import open_db
 from review.settings import Price, ReviewSettings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import Call, Handler, Reply, Turn, tool_calls
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import Call, Handler, Reply, Turn, tool_calls
 from tests.helpers import make_settings
 from tests.scenario import PullScenario, wait_for
 

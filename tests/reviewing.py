@@ -1,17 +1,14 @@
-"""A scripted reviewer on the fake OpenAI server, and the real app wired to it and the fake GitHub.
+"""The real app wired to the fake GitHub (and the scripted model of ``testkit.reviewer``).
 
-``reviewer`` answers any number of requests: a triage request gets a ``deep`` verdict over the
-files in its diff, a review request gets a ``submit_review`` call with the scripted findings
-whose path appears in the prompt. Usage is the fake's estimate from the request's size, so
-tokens follow what the pipeline actually sent.
+``serve`` runs the app on a real SQLite file; ``deliver``, ``idle``, ``completed`` and ``runs``
+drive it and read what it did; ``another_pull`` scripts a second PR beside a scenario's.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +19,10 @@ from bot.config import Limits
 from bot.context import CTX
 from cache.db import open_db
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, Handler, tool_calls
+from testkit.fakes.github import FakeGitHub
 from tests.helpers import make_settings
 from tests.scenario import PullScenario, example_diff, example_files
 
-API_KEY = "sk-test-Zq8vR2mN5pL7xK4wT9yB3cD6"
 # A model finding on the bundled example (shop/db.py), specific enough to pass the filters.
 FINDING = {
     "path": "shop/db.py",
@@ -40,62 +35,6 @@ FINDING = {
     "callers that add it up crash later with a TypeError far from the cause.",
     "suggestion": "        raise",
 }
-_DIFF_PATH = re.compile(r"^(?:\+\+\+ b/(\S+)$|### (\S+) \()", re.MULTILINE)
-
-
-def paths_in(request: Mapping[str, Any]) -> list[str]:
-    """The files whose diff a model request carries (as a patch or as the rendered diff)."""
-    found = _DIFF_PATH.findall(_prompt_text(request))
-    return list(dict.fromkeys(a or b for a, b in found))
-
-
-def model_settings(fake: FakeOpenAI) -> ReviewSettings:
-    return ReviewSettings(
-        triage_model="gpt-4o-mini",
-        review_model="gpt-4o",
-        base_url=fake.base_url,
-        api_key=API_KEY,
-        llm_retries=0,
-    )
-
-
-def _prompt_text(request: Mapping[str, Any]) -> str:
-    return "\n".join(str(m.get("content") or "") for m in request["messages"])
-
-
-def reviewer(
-    findings: Sequence[Mapping[str, Any]] = (),
-    calls: Sequence[tuple[str, Mapping[str, Any]]] = (),
-) -> Handler:
-    """One turn handler that can answer every triage and review request of a test; a review
-    first asks for the tool ``calls`` (in parallel), then submits."""
-
-    def handler(request: dict[str, Any]) -> Any:
-        paths = paths_in(request)
-        choice = request.get("tool_choice")
-        if isinstance(choice, dict) and choice["function"]["name"] == "triage_verdict":
-            verdict = {
-                "level": "deep",
-                "focus_files": paths[:10],
-                "risk_areas": [],
-                "reason": "code changed",
-            }
-            return tool_calls(("triage_verdict", verdict))(request)
-        if calls and not any(m["role"] == "tool" for m in request["messages"]):
-            return tool_calls(*calls)(request)
-        mine = [f for f in findings if f["path"] in paths]
-        return tool_calls(("submit_review", {"findings": mine}))(request)
-
-    return handler
-
-
-def script_reviewer(
-    fake: FakeOpenAI,
-    findings: Sequence[Mapping[str, Any]] = (),
-    calls: Sequence[tuple[str, Mapping[str, Any]]] = (),
-) -> None:
-    """Give ``fake`` enough turns of ``reviewer(findings, calls)`` for any test."""
-    fake.script(*[reviewer(findings, calls)] * 400)
 
 
 async def serve(

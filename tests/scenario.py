@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
-from tests.helpers import delivery_headers, payload
+from testkit.fakes.github import FakeGitHub
+from testkit.signing import delivery_headers, payload
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
 

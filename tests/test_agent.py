@@ -23,7 +23,7 @@ from review.settings import Budget, ReviewSettings
 from review.submit import parse_submission
 from security.injection import scan
 from security.spotlight import Spotlight
-from tests.fakes.openai import Call, FakeOpenAI, slow, text, tool_calls
+from testkit.fakes.openai import Call, FakeOpenAI, slow, text, tool_calls
 from tools.base import ToolResult, ToolSpec, Workspace
 from tools.registry import ToolRegistry, default_registry
 

@@ -1,4 +1,8 @@
-"""Imports follow the agreed direction: bot → review → tools → security; review → cache."""
+"""Imports follow the agreed direction: bot → review → tools → security; review → cache.
+
+Around the product, ``tests/`` and ``bench/`` share ``testkit/`` and never import each other,
+and nothing of the product imports any of the three.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,16 @@ ALLOWED = {
 }
 
 
-def _project_imports(path: Path) -> set[str]:
+# What may import what outside the product (each also imports the product itself).
+SUPPORT_FORBIDDEN = {
+    "tests": {"bench"},
+    "bench": {"tests"},
+    "testkit": {"tests", "bench"},
+}
+SUPPORT = tuple(SUPPORT_FORBIDDEN)
+
+
+def _project_imports(path: Path, roots: tuple[str, ...] = PACKAGES) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -29,7 +42,7 @@ def _project_imports(path: Path) -> set[str]:
             names = [node.module]
         else:
             continue
-        found |= {name.split(".")[0] for name in names if name.split(".")[0] in PACKAGES}
+        found |= {name.split(".")[0] for name in names if name.split(".")[0] in roots}
     return found
 
 
@@ -46,3 +59,29 @@ def test_review_knows_nothing_of_github_or_http() -> None:
     for path in sorted((ROOT / "review").rglob("*.py")):
         source = path.read_text()
         assert "gidgethub" not in source and "aiohttp" not in source, path
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_product_imports_no_test_support(package: str) -> None:
+    wrong = {
+        str(path.relative_to(ROOT)): sorted(_project_imports(path, SUPPORT))
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+    assert not {k: v for k, v in wrong.items() if v}
+
+
+@pytest.mark.parametrize("folder", SUPPORT)
+def test_tests_and_bench_share_only_testkit(folder: str) -> None:
+    wrong = {
+        str(path.relative_to(ROOT)): sorted(
+            _project_imports(path, SUPPORT) & SUPPORT_FORBIDDEN[folder]
+        )
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    }
+    assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_the_import_checks_see_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "late.py"
+    module.write_text("def f():\n    from tests.helpers import CORPORA\n    import bench.run\n")
+    assert _project_imports(module, SUPPORT) == {"tests", "bench"}

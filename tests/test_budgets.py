@@ -13,19 +13,11 @@ import pytest
 
 from bot.config import Limits
 from bot.context import CTX
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, script_reviewer
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import (
-    another_pull,
-    completed,
-    idle,
-    llm_calls,
-    model_settings,
-    runs,
-    script_reviewer,
-    serve,
-)
+from tests.reviewing import another_pull, completed, idle, llm_calls, runs, serve
 from tests.scenario import PullScenario, example_diff, pull_scenario, wait_for
 
 START = float(calendar.timegm((2031, 3, 4, 22, 30, 0)))  # late evening, UTC

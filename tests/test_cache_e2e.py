@@ -19,20 +19,10 @@ from bot.cli import main
 from bot.context import CTX
 from cache.db import open_db
 from cache.reviews import CacheScope, ReviewCache
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import (
-    FINDING,
-    another_pull,
-    completed,
-    idle,
-    llm_calls,
-    model_settings,
-    reviewer,
-    runs,
-    script_reviewer,
-    serve,
-)
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, reviewer, script_reviewer
+from tests.reviewing import FINDING, another_pull, completed, idle, llm_calls, runs, serve
 from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
 
 

@@ -17,9 +17,9 @@ import pytest
 from bot.github import GitHubApp, RetryPolicy
 from bot.publication import ANNOTATIONS_PER_REQUEST, CheckReport
 from bot.publisher import CheckRun
+from testkit.fakes.github import FakeGitHub
+from testkit.signing import delivery_headers, payload
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
-from tests.helpers import delivery_headers, payload
 from tests.reviewing import idle, serve
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
 

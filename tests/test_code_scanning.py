@@ -21,8 +21,8 @@ from bot import cli
 from cache.db import open_db
 from cache.held import HeldFindings
 from security.sarif import CATEGORIES
-from tests.fakes.github import FakeGitHub
-from tests.serve_process import APP_ID
+from testkit.fakes.github import FakeGitHub
+from testkit.serve_process import APP_ID
 
 SCHEMA = json.loads((corpora.ROOT / "sarif" / "sarif-schema-2.1.0.json").read_text())
 REPO, OTHER = "octo/shop", "octo/other"

@@ -8,10 +8,11 @@ from typing import Any
 
 from bot.commands import COMMAND_HELP
 from review import render
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, fault
-from tests.helpers import delivery_headers, payload
-from tests.reviewing import another_pull, idle, model_settings, reviewer, serve
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, fault
+from testkit.reviewer import model_settings, reviewer
+from testkit.signing import delivery_headers, payload
+from tests.reviewing import another_pull, idle, serve
 from tests.scenario import PullScenario, pull_scenario, wait_for
 
 FINDING = {

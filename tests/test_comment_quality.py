@@ -21,10 +21,11 @@ from bot.context import CTX
 from review import render
 from review.findings import Reason
 from review.summary import NOT_POSTED_HEADINGS, WITHHELD
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, script_reviewer
 from tests.model_scripts import finding
-from tests.reviewing import idle, model_settings, runs, script_reviewer, serve
+from tests.reviewing import idle, runs, serve
 from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
 
 GFM_OPTIONS = Options.CMARK_OPT_UNSAFE  # keep raw HTML, as GitHub's sanitizer would see it

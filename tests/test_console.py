@@ -21,6 +21,8 @@ from bot.console.pages import MAX_ROWS
 from bot.context import CTX
 from cache.held import HeldFindings
 from prwarden.errors import ConfigError
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
 from tests.console_scenario import (
     BASKET,
     CLIENT_ID,
@@ -32,8 +34,6 @@ from tests.console_scenario import (
     Seeded,
     seed,
 )
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
 from tests.model_scripts import (
     Investigation,
     db_of,

@@ -23,6 +23,8 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from cache.db import open_db
+from testkit.fakes.github import FakeGitHub
+from testkit.serve_process import ServeProcess
 from tests.console_scenario import (
     BASKET,
     CLIENT_ID,
@@ -36,9 +38,7 @@ from tests.console_scenario import (
     Seeded,
     seed,
 )
-from tests.fakes.github import FakeGitHub
 from tests.scenario import PullScenario, pull_scenario, wait_for
-from tests.serve_process import ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -16,8 +16,8 @@ from review.context_pack import PACK_TOKENS, build_context_pack
 from review.diff import parse_diff
 from review.pipeline import run_review
 from review.request import ReviewRequest
-from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import model_settings, script_reviewer
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, script_reviewer
 
 CASES = {c.id: c for c in load_dataset(corpora.ROOT / "bug_diffs").cases}
 

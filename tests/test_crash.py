@@ -15,9 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
+from testkit.serve_process import ServeProcess
 from tests.scenario import PullScenario, pull_scenario, queue_idle, wait_for
-from tests.serve_process import ServeProcess
 
 
 @pytest.fixture

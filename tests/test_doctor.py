@@ -22,10 +22,10 @@ from bot.doctor import (
     webhook_secret,
 )
 from cache.db import MIGRATIONS, open_db
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, closed_port
+from testkit.signing import SECRET, generate_key_pair
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, closed_port
-from tests.helpers import SECRET, generate_key_pair
 from tools.process import find_program
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import yaml
 from bot.app import POOL
 from bot.handlers import router
 from review.diff import parse_diff
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.reviewing import completed, idle, serve
 from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
 

@@ -19,8 +19,8 @@ from bot.stats import render_stats
 from review.diff import parse_diff
 from review.prompts import load_prompt
 from security.spotlight import Spotlight
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, closed_port
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, closed_port
 from tests.model_scripts import (
     PRICES,
     Investigation,

@@ -28,9 +28,9 @@ from bot.logs import setup_logging
 from review.diff import parse_diff
 from review.prompts import load_prompt
 from security.injection import scan
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, fault
-from tests.helpers import SECRET, sign
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, fault
+from testkit.signing import SECRET, sign
 from tests.model_scripts import (
     API_KEY,
     OUTSIDE_HOST,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.model_scripts import db_of, fake_aws_key, review_pr, serve
 from tests.scenario import pull_scenario
 from tests.test_e2e_security import dump_db, posted_texts

@@ -23,7 +23,7 @@ from bot.evaluate import (
 from prwarden.errors import DatasetError
 from review.diff import parse_diff
 from review.settings import ReviewSettings
-from tests.fakes.openai import FakeOpenAI, Handler, Reply, tool_calls
+from testkit.fakes.openai import FakeOpenAI, Handler, Reply, tool_calls
 
 CORPUS = corpora.ROOT / "bug_diffs"
 CASES = ("fastapi-7", "httpie-1", "js-hexo-7", "luigi-2", "scrapy-7", "thefuck-10")

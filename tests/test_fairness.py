@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.config import Limits
 from bot.context import CTX
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.reviewing import another_pull, serve
 from tests.scenario import pull_scenario, wait_for
 

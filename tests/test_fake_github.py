@@ -15,11 +15,11 @@ import pytest
 
 import corpora
 from review.diff import parse_diff
+from testkit.fakes import hunks
+from testkit.fakes.github import SPEC_PATH, FakeGitHub, anchor_error
+from testkit.fakes.github_apps import API_VERSION, VERSION_HEADER
+from testkit.fakes.openapi import OpenAPISpec
 from tests.conftest import APP_ID
-from tests.fakes import hunks
-from tests.fakes.github import SPEC_PATH, FakeGitHub, anchor_error
-from tests.fakes.github_apps import API_VERSION, VERSION_HEADER
-from tests.fakes.openapi import OpenAPISpec
 
 REPO = "octo/hello"
 DIFF = """\

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import aiohttp
 from yarl import URL
 
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 
 CLIENT, SECRET = "Iv1.fake0client", "fake-client-secret"
 API = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}

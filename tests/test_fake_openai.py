@@ -11,7 +11,7 @@ import pytest
 
 from review.submit import SUBMIT_REVIEW_TOOL
 from review.triage import TRIAGE_TOOL
-from tests.fakes.openai import (
+from testkit.fakes.openai import (
     CORPUS,
     Call,
     FakeOpenAI,

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from bot.context import CTX
 from bot.github import RetryPolicy
 from review.settings import ReviewSettings
-from tests.fakes.github import SECONDARY_RATE_LIMIT_MESSAGE, FakeGitHub
-from tests.fakes.openai import FakeOpenAI, fault, rate_limited
+from testkit.fakes.github import SECONDARY_RATE_LIMIT_MESSAGE, FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, fault, rate_limited
 from tests.reviewing import completed, deliver, serve
 from tests.scenario import ManualClock, pull_scenario, wait_for
 

@@ -21,8 +21,8 @@ from cache.feedback import posted_comments
 from prwarden.errors import GitHubError
 from review.prompts import load_prompt
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, Reply, tool_calls
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, Reply, tool_calls
 from tests.helpers import make_settings
 from tests.reviewing import deliver, idle
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for

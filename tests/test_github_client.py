@@ -14,8 +14,8 @@ import pytest
 from bot.github import GitHubApp, GitHubClient, RetryPolicy, StaticToken, synthesize_diff
 from prwarden.errors import ConfigError, GitHubError, RateLimited
 from review.diff import parse_diff
+from testkit.fakes.github import FakeGitHub
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
 
 REPO = "Codertocat/Hello-World"
 FAST = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.01, jitter=0.0, request_timeout=5.0)

@@ -26,10 +26,10 @@ from bot.config import Settings
 from cache.db import open_db
 from cache.queue import JobQueue
 from review.config import MAX_CONFIG_BYTES
-from tests.fakes.github import CONTENTS_INLINE_LIMIT, FakeGitHub
-from tests.helpers import delivery_headers
+from testkit.fakes.github import CONTENTS_INLINE_LIMIT, FakeGitHub
+from testkit.serve_process import ServeProcess
+from testkit.signing import delivery_headers
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
-from tests.serve_process import ServeProcess
 
 ADMIN = "admin-token-for-hostile-tests-0123"
 ALIAS_BOMB = "\n".join(

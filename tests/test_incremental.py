@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.context import CTX
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
-from tests.reviewing import idle, model_settings, script_reviewer, serve
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
+from testkit.reviewer import model_settings, script_reviewer
+from tests.reviewing import idle, serve
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
 
 FINDINGS = [

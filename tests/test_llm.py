@@ -12,7 +12,7 @@ from prwarden.errors import LLMError
 from review.llm import Completion, LLMClient, retry_after_seconds
 from review.request import CallContext
 from review.settings import ReviewSettings
-from tests.fakes.openai import (
+from testkit.fakes.openai import (
     Call,
     FakeOpenAI,
     closed_port,

@@ -18,11 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from bench.loadgen import Delivery, TinyPull, delivery, percentile, pull_event, send_all, tiny_pulls
-from tests.fakes.github import FakeGitHub
-from tests.helpers import SECRET, payload
+from testkit.fakes.github import FakeGitHub
+from testkit.loadgen import (
+    Delivery,
+    TinyPull,
+    delivery,
+    percentile,
+    pull_event,
+    send_all,
+    tiny_pulls,
+)
+from testkit.serve_process import ServeProcess
+from testkit.signing import SECRET, payload
 from tests.scenario import queue_idle, wait_for
-from tests.serve_process import ServeProcess
 
 PRS = int(os.environ.get("PRWARDEN_LOAD_PRS", "100"))
 REPO = "Codertocat/Hello-World"

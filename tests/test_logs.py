@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from bot.logs import setup_logging
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, fault
-from tests.helpers import SECRET
-from tests.reviewing import API_KEY, idle, model_settings, runs, script_reviewer, serve
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, fault
+from testkit.reviewer import API_KEY, model_settings, script_reviewer
+from testkit.signing import SECRET
+from tests.reviewing import idle, runs, serve
 from tests.scenario import PullScenario, pull_scenario, wait_for
 
 WHERE = ("delivery_id", "installation_id", "repo", "pr_number", "head_sha")

@@ -13,7 +13,7 @@ from typing import Any
 
 from review.render import fingerprint_marker, fingerprints_in, has_review_marker, review_marker
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.gfm import live
 from tests.model_scripts import review_pr, serve
 from tests.scenario import example_diff, example_files, pull_scenario, wait_for

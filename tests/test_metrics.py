@@ -20,10 +20,11 @@ from bot.handlers import router
 from bot.metrics import OTHER_EVENT, WEBHOOK_EVENTS
 from cache.db import open_db
 from review.findings import Reason
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, _usage
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, _usage
+from testkit.reviewer import model_settings, script_reviewer
 from tests.helpers import make_settings
-from tests.reviewing import FINDING, idle, model_settings, runs, script_reviewer, serve
+from tests.reviewing import FINDING, idle, runs, serve
 from tests.scenario import example_files, pull_scenario, wait_for
 
 TOOL_CALLS = (

@@ -16,8 +16,8 @@ from typing import Any
 
 from review.findings import Reason
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
 from tests.gfm import live
 from tests.model_scripts import db_of, finding, model_settings, review_pr, serve, submit, triage
 from tests.scenario import pull_scenario

@@ -8,7 +8,7 @@ from cache.db import open_db
 from review.pipeline import run_review
 from review.request import CallContext, ReviewRequest
 from review.settings import Budget
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.openai import FakeOpenAI
 from tests.model_scripts import is_triage, model_settings, submit, triage
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"

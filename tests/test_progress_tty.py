@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.openai import FakeOpenAI
 from tests.model_scripts import API_KEY, Investigation, submit, triage
 
 ROOT = Path(__file__).resolve().parents[1]

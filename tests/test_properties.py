@@ -29,7 +29,8 @@ from review.findings import Category, Finding, Severity
 from review.llm import Completion, ToolCall
 from review.submit import parse_submission
 from review.triage import TRIAGE_FUNCTION, TriageVerdict, parse_verdict
-from tests.helpers import CORPORA, SECRET, delivery_headers, make_settings, payload, sign
+from testkit.signing import SECRET, delivery_headers, payload, sign
+from tests.helpers import CORPORA, make_settings
 
 settings.register_profile(
     "prwarden",

@@ -14,9 +14,9 @@ import pytest
 from bot.github import GitHubApp, GitHubClient, StaticToken, TokenScope
 from bot.jobs import JOB_PERMISSIONS
 from prwarden.errors import GitHubError
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.github_apps import API_VERSION, VERSION_HEADER
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
-from tests.fakes.github_apps import API_VERSION, VERSION_HEADER
 from tests.reviewing import idle, serve
 from tests.scenario import PullScenario, pull_scenario, wait_for
 

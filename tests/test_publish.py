@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.reviewing import completed, idle, runs, serve
 from tests.scenario import pull_scenario, wait_for
 

@@ -22,9 +22,9 @@ from bot.context import CTX
 from bot.logs import setup_logging
 from review.findings import Reason
 from review.settings import ReviewSettings
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import Call, FakeOpenAI, tool_calls
-from tests.helpers import SECRET
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import Call, FakeOpenAI, tool_calls
+from testkit.signing import SECRET
 from tests.model_scripts import (
     API_KEY,
     Client,

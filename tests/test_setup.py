@@ -28,9 +28,9 @@ from bot.setup_flow import (
     write_secret_file,
 )
 from prwarden.errors import ConfigError
-from tests.fakes.github import FakeGitHub
-from tests.helpers import delivery_headers, payload
-from tests.serve_process import free_port
+from testkit.fakes.github import FakeGitHub
+from testkit.serve_process import free_port
+from testkit.signing import delivery_headers, payload
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK = "https://review.example.com/webhook"

@@ -15,7 +15,7 @@ from bot.context import CTX
 from cache import runs
 from cache.db import open_db
 from cache.shadow import shadow_findings, shadow_stats
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
 from tests.helpers import make_settings
 from tests.reviewing import completed, deliver, idle
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.fakes.github import FakeGitHub
+from testkit.fakes.github import FakeGitHub
+from testkit.serve_process import ServeProcess
 from tests.scenario import pull_scenario
-from tests.serve_process import ServeProcess
 
 STALLED = 1100
 HALF_SENT = b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-GitHub-Event: pull_request\r\n"

@@ -13,10 +13,11 @@ from typing import Any
 import cmarkgfm
 
 from review import render
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI, tool_calls
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI, tool_calls
+from testkit.reviewer import model_settings
 from tests.model_scripts import submit
-from tests.reviewing import idle, model_settings, serve
+from tests.reviewing import idle, serve
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
 
 F821 = ("total = apply_discount(total, COUPONS[coupon])", "total = apply_discount(total, 10.0)")

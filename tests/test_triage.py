@@ -27,7 +27,7 @@ from review.triage import (
     triage,
 )
 from security.spotlight import Spotlight
-from tests.fakes.openai import FakeOpenAI, text, tool_calls
+from testkit.fakes.openai import FakeOpenAI, text, tool_calls
 
 CORPORA = corpora.ROOT
 CODE_DIFF = (CORPORA / "bug_diffs" / "cases" / "PySnooper-3" / "pr.diff").read_text()

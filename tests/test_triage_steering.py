@@ -17,8 +17,8 @@ import pytest
 
 import corpora
 from security.injection import scan
-from tests.fakes.github import FakeGitHub
-from tests.fakes.openai import FakeOpenAI
+from testkit.fakes.github import FakeGitHub
+from testkit.fakes.openai import FakeOpenAI
 from tests.gfm import live
 from tests.model_scripts import db_of, model_settings, review_pr, serve, submit, triage
 from tests.reviewing import FINDING

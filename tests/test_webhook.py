@@ -15,7 +15,8 @@ from bot.context import CTX
 from cache import deliveries
 from cache.db import open_db
 from prwarden.errors import ConfigError
-from tests.helpers import SECRET, delivery_headers, make_settings, payload, sign
+from testkit.signing import SECRET, delivery_headers, payload, sign
+from tests.helpers import make_settings
 
 
 @pytest.fixture

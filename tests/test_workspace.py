@@ -15,8 +15,8 @@ import pytest
 from bot.github import GitHubApp, GitHubClient, RetryPolicy
 from bot.workspace import Workspaces
 from prwarden.errors import GitHubError, JailError
+from testkit.fakes.github import FakeGitHub
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
 
 REPO = "octo/hello"
 FAST = RetryPolicy(attempts=2, initial_wait=0.0, max_wait=0.01, jitter=0.0, request_timeout=5.0)

@@ -13,8 +13,8 @@ import pytest
 
 from bot.github import GitHubApp, GitHubClient
 from bot.workspace import Workspaces
+from testkit.fakes.github import FakeGitHub
 from tests.conftest import APP_ID
-from tests.fakes.github import FakeGitHub
 from tests.reviewing import another_pull, completed, deliver, idle, serve
 from tests.scenario import ManualClock, PullScenario, pull_scenario, wait_for
 

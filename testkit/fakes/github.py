@@ -10,7 +10,7 @@ State is scripted by tests: ``add_commit`` (files per commit, tarball and conten
 ``add_pull`` (metadata and a unified diff; inline review comments must anchor on it),
 ``set_permission``, ``add_reaction``, ``set_compare``, ``add_team_member``; faults with
 ``fail_next`` and ``delay``. The web host's OAuth endpoints are served too (``web``, see
-``tests.fakes.github_web``); the user tokens they issue authenticate ``GET /user`` and team
+``testkit.fakes.github_web``); the user tokens they issue authenticate ``GET /user`` and team
 membership lookups. SARIF uploads to code scanning are decoded and kept in ``sarif_uploads``.
 Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
 that returns a gzip tar whose top directory is ``<owner>-<repo>-<sha7>/``.
@@ -43,8 +43,8 @@ from aiohttp import web
 from yarl import URL
 
 import corpora
-from tests.fakes import hunks
-from tests.fakes.github_apps import (
+from testkit.fakes import hunks
+from testkit.fakes.github_apps import (
     DEFAULT_GRANTED,
     ManifestFlow,
     TokenScope,
@@ -52,8 +52,8 @@ from tests.fakes.github_apps import (
     token_scope,
     version_error,
 )
-from tests.fakes.github_web import WEB_PATHS, GitHubWeb
-from tests.fakes.openapi import Match, OpenAPISpec
+from testkit.fakes.github_web import WEB_PATHS, GitHubWeb
+from testkit.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from yarl import URL
 
-from tests.helpers import generate_key_pair
+from testkit.signing import generate_key_pair
 
 API_VERSION = "2022-11-28"
 VERSION_HEADER = "X-GitHub-Api-Version"
