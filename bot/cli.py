@@ -218,7 +218,8 @@ async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewRes
     """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
     from bot.local_model import LocalModelServer, local_review_settings
 
-    print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
+    if sys.stderr.isatty():
+        print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
         local = local_review_settings(server, request.settings)
         return await run_review(replace(request, settings=local), db=db)

@@ -1,10 +1,12 @@
 """prwarden's GitHub client: App authentication, the REST calls the bot makes, one error shape.
 
 ``GitHubApp`` signs the App JWT (gidgethub.apps) and caches installation tokens until a minute
-before they expire; ``GitHubApp.installation(id)`` hands out a ``GitHubClient`` for one
-installation. Every call goes through gidgethub over the one ``aiohttp.ClientSession`` passed
-in, except the two byte streams (diffs and tarballs), which use the same session directly so
-that bytes stay bytes and large archives go to disk.
+before they expire; ``GitHubApp.installation(id, scope)`` hands out a ``GitHubClient`` for one
+installation, whose token is asked for only the repository and permissions in ``scope``.
+Every request pins the REST API version (``X-GitHub-Api-Version``). Every call goes through
+gidgethub over the one ``aiohttp.ClientSession`` passed in, except the two byte streams (diffs
+and tarballs), which use the same session directly so that bytes stay bytes and large
+archives go to disk.
 
 Failures become ``GitHubError`` (``status_code`` 0 when no response arrived) or
 ``RateLimited``. 5xx answers and connection errors are retried a bounded number of times with

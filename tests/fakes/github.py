@@ -309,7 +309,12 @@ class FakeGitHub:
         # the scope each token was issued with; a token without an entry may do everything
         self.token_scopes: dict[str, TokenScope] = {}
         self.granted: dict[str, str] = dict(DEFAULT_GRANTED)
-        self.manifests = ManifestFlow(clock=clock)
+        self.manifests = ManifestFlow(
+            clock=clock,
+            check_permissions=functools.partial(
+                self.spec.validate_schema, "app-permissions", prefix="default_permissions"
+            ),
+        )
         self.hook_url = "https://example.com/webhook"
         # the App's webhook deliveries, newest first, as GET /app/hook/deliveries lists them
         self.hook_deliveries: list[dict[str, Any]] = []
@@ -852,6 +857,7 @@ class FakeGitHub:
         self._public_key = app.public_key
         self.bot_login = f"{app.slug}[bot]"
         self.hook_url = str((app.manifest.get("hook_attributes") or {}).get("url", ""))
+        self.granted = {"metadata": "read", **(app.manifest.get("default_permissions") or {})}
         return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
 
     def add_hook_delivery(
