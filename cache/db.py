@@ -246,7 +246,17 @@ def _m003_model_rejections(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_m001_core, _m002_shadow_signals, _m003_model_rejections)
+def _m004_cached_tokens(conn: sqlite3.Connection) -> None:
+    # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
+    conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _m001_core,
+    _m002_shadow_signals,
+    _m003_model_rejections,
+    _m004_cached_tokens,
+)
 
 
 @contextmanager

@@ -1,11 +1,14 @@
-"""The diff as the models read it: files with new-file line numbers, cut at whole files."""
+"""The diff as the models read it: files with new-file line numbers, cut at whole files.
+
+Sizes are in tokens, estimated by ``prwarden.tokens`` like every other cap.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prwarden import tokens
 from review.diff import Diff, FileDiff
-from tools.base import cap_text
 
 
 def render_file(f: FileDiff) -> str:
@@ -25,8 +28,9 @@ def render_file(f: FileDiff) -> str:
     return "\n".join(lines)
 
 
-def render_diff(diff: Diff, focus_files: Sequence[str], max_chars: int) -> str:
-    """The diff, focus files first, cut at whole files once ``max_chars`` is reached."""
+def render_diff(diff: Diff, focus_files: Sequence[str], max_tokens: int) -> str:
+    """The diff, focus files first, cut at whole files once ``max_tokens`` is reached (a
+    first file larger than that is cut inside)."""
     order = [p for p in dict.fromkeys(focus_files) if diff.file(p) is not None]
     order += [p for p in diff.paths if p not in order]
     shown: list[str] = []
@@ -36,12 +40,15 @@ def render_diff(diff: Diff, focus_files: Sequence[str], max_chars: int) -> str:
         f = diff.file(path)
         assert f is not None
         text = render_file(f)
-        if shown and used + len(text) > max_chars:
+        size = tokens.estimate(text)
+        if shown and used + size > max_tokens:
             left_out.append(path)
             continue
-        text, _ = cap_text(text, max_chars)
+        if size > max_tokens:
+            text, _ = tokens.cap(text, max_tokens, "diff")
+            size = max_tokens
         shown.append(text)
-        used += len(text)
+        used += size
     if left_out:
         shown.append("Not shown (over the size limit; use read_file): " + ", ".join(left_out))
     return "\n\n".join(shown)

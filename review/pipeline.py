@@ -1,9 +1,10 @@
 """The review pipeline: ``ReviewRequest`` in, ``ReviewResult`` out. No GitHub, no HTTP.
 
-parse diff → file filter → static tools on changed lines → injection scan of the PR's text →
-cache lookup (whole diff, then per file) → triage (rules, then the cheap model) → agent loop
-(capable model with parallel tools) → filters (anchor, safety, specificity, severity, dedup,
-already posted, hold, max_comments) → review body.
+parse diff → file filter (once, per file) → static tools on changed lines → injection scan of
+the PR's text → cache lookup (whole diff, then per file) → triage (rules, then the cheap model)
+→ agent loop (capable model with parallel tools), over groups of files in priority order while
+the token budget lasts → filters (anchor, safety, specificity, severity, dedup, already posted,
+hold, max_comments) → review body. Files the model did not get to are listed with the reason.
 
 When the model is not configured the review is static-only and says so; when the model fails,
 the static findings are still posted and the result says the model was unavailable.
@@ -12,9 +13,11 @@ the static findings are still posted and the result says the model was unavailab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,27 +26,39 @@ import sqlite_utils
 
 from cache.accounting import usage_since
 from cache.reviews import ReviewCache
+from prwarden import tokens
 from prwarden.errors import LLMError, ToolError
-from review import render
-from review.agent import run_agent
+from review import groups, render
+from review.agent import AgentOutcome, run_agent, system_message
 from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
-from review.findings import AnnotatedFinding, Finding
+from review.findings import Finding
 from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
 from review.static import findings_from_diagnostics
-from review.triage import TriageVerdict, model_triage, rule_triage
+from review.submit import SUBMIT_REVIEW_TOOL
+from review.triage import (
+    Partition,
+    TriageVerdict,
+    model_triage,
+    partition,
+    rule_triage,
+    skip_summary,
+)
 from security.injection import scan
 from security.spotlight import Spotlight
 from tools.base import Diagnostic, Workspace
 from tools.linter import ruff_diagnostics
-from tools.registry import default_registry
+from tools.registry import default_registry, model_schemas
 
 log = logging.getLogger("prwarden.review")
 
 PROMPTS = ("triage", "review", "repair")
+OVER_BUDGET = "not reviewed by the model: the review's token budget ran out first"
+# What one review conversation costs beyond its first prompt: a tool turn, then the submission.
+TURNS_PER_GROUP = 2.5
 
 
 @dataclass
@@ -53,9 +68,9 @@ class _ModelPart:
     triage: str | None = None
     usage: Usage = Usage()
     mode: ReviewMode = "model"
-    cacheable: bool = False
     injections: list[InjectionRecord] = field(default_factory=list)
     reviewed: tuple[str, ...] = ()
+    unreviewed: tuple[tuple[str, str], ...] = ()
     rejections: tuple[str, ...] = ()
 
 
@@ -73,23 +88,6 @@ def cache_key(request: ReviewRequest, diff_hash: str) -> str:
 
 def file_cache_key(request: ReviewRequest, f: FileDiff) -> str:
     return cache_key(request, "file:" + f.patch_hash)
-
-
-def _reviewable(diff: Diff, request: ReviewRequest) -> tuple[list[FileDiff], list[tuple[str, str]]]:
-    keep: list[FileDiff] = []
-    skipped: list[tuple[str, str]] = []
-    for f in diff:
-        if f.status == "deleted":
-            skipped.append((f.path, "deleted"))
-        elif f.is_binary:
-            skipped.append((f.path, "binary"))
-        elif request.config.ignored(f.path):
-            skipped.append((f.path, "ignored by paths.ignore"))
-        elif not f.added:
-            skipped.append((f.path, "no added lines"))
-        else:
-            keep.append(f)
-    return keep, skipped
 
 
 def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[InjectionRecord]:
@@ -114,7 +112,8 @@ async def run_review(
     # answers webhooks.
     diff = await asyncio.to_thread(parse_diff, request.diff)
     diff_hash = diff.normalized_hash()
-    files, skipped = _reviewable(diff, request)
+    split = partition(diff, request.config)
+    files, skipped = list(split.kept), list(split.skipped)
     paths = [f.path for f in files]
     workspace = Workspace(
         root=request.workspace,
@@ -125,14 +124,16 @@ async def run_review(
     # The linter runs while the model works: it is off the critical path.
     linted, part = await asyncio.gather(
         _lint(workspace, paths),
-        _model_part(request, diff, files, workspace, diff_hash, db),
+        _model_part(request, diff, files, skipped, workspace, diff_hash, db),
     )
     if isinstance(linted, ToolError):
         static = []
         part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
     else:
         static = findings_from_diagnostics(linted, diff)
-    injections = await asyncio.to_thread(_scan_untrusted, request, files)
+    # Every file with added text is scanned, the ones set aside from review too.
+    scanned = [f for f in diff if f.added]
+    injections = await asyncio.to_thread(_scan_untrusted, request, scanned)
     injections += part.injections
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
@@ -151,6 +152,7 @@ async def run_review(
         mode=_render_mode(part),
         files_reviewed=part.reviewed or tuple(paths),
         files_skipped=skipped,
+        files_unreviewed=part.unreviewed,
         annotated=annotated,
         notes=notes,
         config_problems=[str(p) for p in request.config_problems],
@@ -171,8 +173,9 @@ async def run_review(
         prompt_versions=prompt_versions() if part.mode in ("model", "cached") else (),
         injections=tuple(injections),
         config_problems=request.config_problems,
-        files_reviewed=tuple(paths),
+        files_reviewed=part.reviewed or tuple(paths),
         files_skipped=tuple(skipped),
+        files_unreviewed=part.unreviewed,
         model_rejections=part.rejections,
     )
 
@@ -198,6 +201,7 @@ async def _model_part(
     request: ReviewRequest,
     diff: Diff,
     files: list[FileDiff],
+    skipped: list[tuple[str, str]],
     workspace: Workspace,
     diff_hash: str,
     db: sqlite_utils.Database | None,
@@ -206,7 +210,9 @@ async def _model_part(
     if not settings.model_configured:
         return _ModelPart(mode="static")
     if not files:
-        return _ModelPart(mode="skipped", notes=["Nothing reviewable in this change."])
+        return _ModelPart(
+            mode="skipped", triage="skip", notes=[f"Skipped: {skip_summary(skipped)}"]
+        )
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
@@ -220,9 +226,6 @@ async def _model_part(
             )
     if not request.allow_model:
         return _ModelPart(mode="budget", notes=["The spend ceiling is reached: no model call."])
-    verdict = rule_triage(diff.subset({f.path for f in files}), request.config)
-    if verdict is not None and verdict.level == "skip":
-        return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
     spotlight = Spotlight.new()
     llm = LLMClient(settings, db=db, context=request.context)
     try:
@@ -270,7 +273,7 @@ async def _with_model(
         )
         todo = [f for f in todo if sub.file(f.path) is not None]
     if not todo:
-        return _ModelPart(findings=reused, mode="model", notes=notes, cacheable=True)
+        return _ModelPart(findings=reused, mode="model", notes=notes)
     verdict = await _triage(request, sub, llm, spotlight)
     if verdict.level == "skip":
         return _ModelPart(
@@ -282,48 +285,33 @@ async def _with_model(
         )
     budget = settings.light if verdict.level == "light" else settings.deep
     budget = _cap_to_pr_ceiling(budget, request, db)
-    instructions = tuple(i for f in todo for i in request.config.instructions_for(f.path))
-    outcome = await run_agent(
-        llm=llm,
-        model=settings.review_model or "",
-        registry=default_registry(),
-        workspace=workspace,
-        diff=sub,
-        pr=request.pr,
-        budget=budget,
-        spotlight=spotlight,
-        prompt=load_prompt("review"),
-        repair_prompt=load_prompt("repair"),
-        focus_files=verdict.focus_files,
-        risk_areas=verdict.risk_areas,
-        instructions=instructions,
-        db=db,
-        context=request.context,
-        temperature=settings.temperature,
-    )
-    if outcome.stop_reason != "submitted":
-        notes.append(f"Agent stopped: {outcome.stop_reason.replace('_', ' ')}.")
-    if outcome.rejected:
-        notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
-    findings = [*reused, *outcome.findings]
-    complete = outcome.stop_reason == "submitted"
-    if cache is not None and complete and request.since_diff is None:
+    run = await _review_groups(request, sub, todo, verdict, budget, workspace, llm, spotlight, db)
+    notes += run.notes
+    findings = [*reused, *(f for o in run.outcomes for f in o.findings)]
+    done = {f.path for f, o in run.reviewed if o.stop_reason == "submitted"}
+    complete = not run.unreviewed and all(o.stop_reason == "submitted" for o in run.outcomes)
+    if cache is not None and request.since_diff is None:
         for f in todo:
-            cache.put_file(
-                file_cache_key(request, f),
-                path=f.path,
-                findings=[x.to_dict() for x in outcome.findings if x.path == f.path],
+            if f.path in done:
+                cache.put_file(
+                    file_cache_key(request, f),
+                    path=f.path,
+                    findings=[
+                        x.to_dict() for o in run.outcomes for x in o.findings if x.path == f.path
+                    ],
+                )
+        if complete:
+            cache.put(
+                key,
+                diff_hash=diff.normalized_hash(),
+                result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
+                models=[m for m in (settings.triage_model, settings.review_model) if m],
+                prompt_versions=list(prompt_versions()),
             )
-        cache.put(
-            key,
-            diff_hash=diff.normalized_hash(),
-            result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
-            models=[m for m in (settings.triage_model, settings.review_model) if m],
-            prompt_versions=list(prompt_versions()),
-        )
     injections = [
         InjectionRecord(f"tool:{hit.where}", hit.score, hit.reasons, hit.excerpt)
-        for hit in outcome.injections
+        for o in run.outcomes
+        for hit in o.injections
     ]
     return _ModelPart(
         findings=findings,
@@ -331,17 +319,102 @@ async def _with_model(
         triage=verdict.level,
         usage=llm.usage,
         mode="model",
-        cacheable=complete,
         injections=injections,
-        reviewed=tuple(f.path for f in todo),
-        rejections=tuple(reason for _, reason in outcome.rejected),
+        reviewed=tuple(dict.fromkeys(f.path for f, _ in run.reviewed)),
+        unreviewed=run.unreviewed,
+        rejections=tuple(reason for o in run.outcomes for _, reason in o.rejected),
     )
+
+
+@dataclass
+class _GroupRun:
+    outcomes: list[AgentOutcome] = field(default_factory=list)
+    reviewed: list[tuple[FileDiff, AgentOutcome]] = field(default_factory=list)
+    unreviewed: tuple[tuple[str, str], ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _static_tokens(instructions: Sequence[str]) -> int:
+    """What every review conversation sends before the PR: tool schemas and system prompt."""
+    schemas = json.dumps([*model_schemas(default_registry()), SUBMIT_REVIEW_TOOL])
+    return tokens.estimate(schemas + system_message(load_prompt("review"), instructions))
+
+
+async def _review_groups(
+    request: ReviewRequest,
+    sub: Diff,
+    todo: list[FileDiff],
+    verdict: TriageVerdict,
+    budget: Budget,
+    workspace: Workspace,
+    llm: LLMClient,
+    spotlight: Spotlight,
+    db: sqlite_utils.Database | None,
+) -> _GroupRun:
+    """Review the files in priority order, a group at a time, while the budget lasts."""
+    settings = request.settings
+    ranked = groups.rank(sub.files, verdict.focus_files)
+    planned = groups.pack(ranked, budget.diff_tokens)
+    instructions = tuple(i for f in todo for i in request.config.instructions_for(f.path))
+    static = _static_tokens(instructions)
+    started = time.monotonic()
+    before = llm.usage
+    run = _GroupRun()
+    for number, group in enumerate(planned, start=1):
+        spent = (llm.usage - before).tokens_in + (llm.usage - before).tokens_out
+        left_tokens = budget.max_tokens - spent
+        left_seconds = budget.max_seconds - (time.monotonic() - started)
+        first = static + min(sum(groups.file_tokens(f) for f in group), budget.diff_tokens) + 300
+        if run.outcomes and (left_tokens < TURNS_PER_GROUP * first or left_seconds <= 0):
+            rest = [f for g in planned[number - 1 :] for f in g]
+            run.unreviewed = tuple((f.path, OVER_BUDGET) for f in rest)
+            run.notes.append(
+                f"The model reviewed the {len(run.reviewed)} most important of "
+                f"{len(todo)} files; {len(rest)} were left for the token budget."
+            )
+            break
+        part_diff = sub.subset({f.path for f in group})
+        context = ""
+        if len(planned) > 1:
+            context = (
+                f"This is part {number} of {len(planned)} of a larger change, most important "
+                "files first; the other parts are reviewed separately. Comment on this part."
+            )
+        outcome = await run_agent(
+            llm=llm,
+            model=settings.review_model or "",
+            registry=default_registry(),
+            workspace=workspace,
+            diff=part_diff,
+            pr=request.pr,
+            budget=dataclasses.replace(
+                budget, max_tokens=left_tokens, max_seconds=max(left_seconds, 0.001)
+            ),
+            spotlight=spotlight,
+            prompt=load_prompt("review"),
+            repair_prompt=load_prompt("repair"),
+            focus_files=[p for p in verdict.focus_files if part_diff.file(p) is not None],
+            risk_areas=verdict.risk_areas,
+            instructions=instructions,
+            db=db,
+            context=request.context,
+            temperature=settings.temperature,
+            notes=context,
+        )
+        run.outcomes.append(outcome)
+        run.reviewed += [(f, outcome) for f in group]
+        if outcome.stop_reason != "submitted":
+            where = f" (part {number})" if len(planned) > 1 else ""
+            run.notes.append(f"Agent stopped{where}: {outcome.stop_reason.replace('_', ' ')}.")
+        if outcome.rejected:
+            run.notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
+    return run
 
 
 async def _triage(
     request: ReviewRequest, diff: Diff, llm: LLMClient, spotlight: Spotlight
 ) -> TriageVerdict:
-    verdict = rule_triage(diff, request.config)
+    verdict = rule_triage(Partition(tuple(diff.files), ()), request.settings.small_change_tokens)
     if verdict is not None:
         return verdict
     return await model_triage(
@@ -359,11 +432,4 @@ def _cap_to_pr_ceiling(
         db, 0.0, repo=request.context.repo, pr_number=request.context.pr_number
     ).tokens
     left = max(ceiling - spent, 0)
-    return Budget(budget.max_turns, min(budget.max_tokens, left), budget.max_seconds)
-
-
-def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:
-    counts = {"post": 0, "hold": 0, "drop": 0}
-    for af in annotated:
-        counts[af.status] += 1
-    return counts
+    return dataclasses.replace(budget, max_tokens=min(budget.max_tokens, left))

@@ -332,7 +332,8 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     request = fake.requests[0]
     system, user = request["messages"]
     assert system["content"].startswith(load_prompt("review").text.strip())
-    assert spotlight.system_notice() in system["content"]
+    assert spotlight.nonce not in system["content"] and spotlight.nonce not in str(request["tools"])
+    assert user["content"].startswith(spotlight.nonce_notice())
     assert "- Every file write must use the output argument." in system["content"]
     assert spotlight.wrap("pr_title", PR.title) in user["content"]
     assert spotlight.wrap("triage_notes", "wrong variable in closure") in user["content"]
@@ -340,6 +341,28 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     assert "   26 +            with open(output_path, 'a') as output_file:" in user["content"]
     assert request["temperature"] == pytest.approx(0.1)
     assert [t["function"]["name"] for t in request["tools"]][-1] == "submit_review"
+
+
+async def test_prompts_share_their_prefix_across_pull_requests_and_turns(
+    fake: FakeOpenAI, llm: LLMClient, workspace: Workspace, db: sqlite_utils.Database
+) -> None:
+    read = ("read_file", {"path": PATH, "start": 1, "end": 30})
+    search = ("search_codebase", {"query": "output_path"})
+    fake.script(tool_calls(read, search), submit(), tool_calls(read, search), submit())
+    await _run(llm, workspace, db, spotlight=Spotlight.new())
+    await _run(llm, workspace, db, spotlight=Spotlight.new())
+    first, second, third, fourth = fake.requests
+    assert first["tools"] == third["tools"]
+    assert first["messages"][0] == third["messages"][0]
+    for earlier, later in ((first, second), (third, fourth)):
+        assert later["messages"][: len(earlier["messages"])] == earlier["messages"]
+    rows = list(db["llm_calls"].rows)
+    # The second turn of each review reads its first turn back from the provider's cache.
+    assert rows[1]["cached_tokens"] >= 1024 and rows[3]["cached_tokens"] >= 1024
+    assert all(r["cached_tokens"] % 128 == 0 and r["cached_tokens"] <= r["tokens_in"] for r in rows)
+    assert rows[1]["cost"] < ReviewSettings().cost(
+        "gpt-4o", rows[1]["tokens_in"], rows[1]["tokens_out"]
+    )
 
 
 @pytest.mark.parametrize(
