@@ -1,9 +1,12 @@
-"""The ``prwarden`` command: serve, review, findings, stats, cache, eval."""
+"""The ``prwarden`` command: serve, review, findings, stats, cache, eval.
+
+Each command imports what it needs when it runs: ``prwarden --help`` and a static review
+never load the model SDK, the HTTP stack or the GitHub client.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -11,17 +14,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
-from bot.logs import setup_logging
-from cache.db import open_db
-from prwarden import __version__
+from prwarden import CONFIG_PATH, __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
-from review.config import CONFIG_PATH, load_repo_config
-from review.pipeline import run_review
-from review.request import PRInfo, ReviewRequest, ReviewResult
-from security.sarif import SarifFinding, to_sarif
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from review.request import ReviewRequest, ReviewResult
+    from security.sarif import SarifFinding
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from bot.config import Settings
+    from bot.logs import setup_logging
+
     try:
         settings = Settings.from_env()
         setup_logging(settings.secret_values)
@@ -157,6 +161,13 @@ def read_local_diff(args: argparse.Namespace) -> bytes:
 
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from cache.db import open_db
+    from review.config import load_repo_config
+    from review.pipeline import run_review
+    from review.request import PRInfo, ReviewRequest
+
     if not args.repo.is_dir():
         raise DiffError(f"--repo {args.repo} is not a directory")
     diff = read_local_diff(args)
@@ -190,6 +201,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewResult:
     """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
     from bot.local_model import LocalModelServer, local_review_settings
+    from review.pipeline import run_review
 
     print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
@@ -230,6 +242,8 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
+    from security.sarif import to_sarif
+
     rows = [
         _sarif_row(af.finding.to_dict(), af.fingerprint)
         for af in result.findings
@@ -239,6 +253,8 @@ def result_sarif(result: ReviewResult) -> dict[str, Any]:
 
 
 def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+    from security.sarif import SarifFinding
+
     severity = str(finding["severity"])
     level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
     return SarifFinding(
@@ -288,7 +304,9 @@ def result_text(result: ReviewResult) -> str:
 
 
 def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.db import open_db
     from cache.held import HeldFindings
+    from security.sarif import to_sarif
 
     db = open_db(settings.db_path)
     held = HeldFindings(db)
@@ -345,6 +363,7 @@ def _held_json(item: Any) -> dict[str, Any]:
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import render_stats
+    from cache.db import open_db
 
     db = open_db(settings.db_path)
     print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo, fmt=args.format))
@@ -352,6 +371,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.db import open_db
     from cache.reviews import ReviewCache
 
     cache = ReviewCache(open_db(settings.db_path))

@@ -7,12 +7,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.github import RetryPolicy
 from prwarden.errors import ConfigError
 from review.findings import Severity
 from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long the client retries 5xx answers and connection errors."""
+
+    attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 4.0
+    jitter: float = 0.5
+    request_timeout: float = 30.0
+    download_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if min(self.initial_wait, self.max_wait, self.jitter) < 0:
+            raise ValueError("RetryPolicy waits must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,10 @@ from bot.workspace import Workspaces
 from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
+from prwarden import CONFIG_PATH
 from prwarden.errors import GitHubError, RateLimited
 from review.anchors import anchored_code
-from review.config import CONFIG_PATH, load_repo_config
+from review.config import load_repo_config
 from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review

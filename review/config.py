@@ -17,9 +17,9 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prwarden import CONFIG_PATH
 from review.findings import Category, Severity
 
-CONFIG_PATH = ".github/prwarden.yml"
 MAX_CONFIG_BYTES = 64 * 1024
 
 OPERATOR_LOCKED = frozenset(

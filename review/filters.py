@@ -25,7 +25,7 @@ from review.dedup import DUPLICATE_OF, collapse, rank_key
 from review.diff import Diff
 from review.findings import AnnotatedFinding, Disposition, Finding, Severity, fingerprint
 from review.settings import ReviewSettings
-from review.specificity import score
+from review.specificity import changed_identifiers, score
 from security.output import validate_text
 
 REANCHORED = "re-anchored"
@@ -81,10 +81,12 @@ def apply_filters(
 
     ``confidential`` are the model's instructions, which no posted text may echo.
     """
+    changed = changed_identifiers(diff)
     annotated = [
         _check_one(
             f,
             diff=diff,
+            changed=changed,
             config=config,
             settings=settings,
             flagged=flagged,
@@ -120,13 +122,14 @@ def _check_one(
     secrets: Sequence[str],
     repo_url: str,
     confidential: Sequence[str] = (),
+    changed: frozenset[str] = frozenset(),
 ) -> AnnotatedFinding:
     anchored = anchor(finding, diff)
     if isinstance(anchored, str):
         af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, ""))
         return af.drop(anchored)
     notes = _anchor_notes(finding, anchored)
-    spec = score(anchored, diff)
+    spec = score(anchored, diff, changed)
     af = AnnotatedFinding(
         anchored,
         Disposition("post", notes, spec.score),

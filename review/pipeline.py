@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -29,29 +30,24 @@ from cache.reviews import ReviewCache
 from prwarden import tokens
 from prwarden.errors import LLMError, ToolError
 from review import groups, render
-from review.agent import AgentOutcome, run_agent, system_message
 from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
 from review.findings import Finding
-from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
 from review.static import findings_from_diagnostics
-from review.submit import SUBMIT_REVIEW_TOOL
-from review.triage import (
-    Partition,
-    TriageVerdict,
-    model_triage,
-    partition,
-    rule_triage,
-    skip_summary,
-)
+from review.triage import Partition, TriageVerdict, partition, rule_triage, skip_summary
 from security.injection import scan
 from security.spotlight import Spotlight
 from tools.base import Diagnostic, Workspace
 from tools.linter import ruff_diagnostics
-from tools.registry import default_registry, model_schemas
+
+if TYPE_CHECKING:
+    # The model path (the SDK, the tools' parsers, the agent) is imported when a review uses
+    # a model, so a static review starts fast.
+    from review.agent import AgentOutcome
+    from review.llm import LLMClient
 
 log = logging.getLogger("prwarden.review")
 
@@ -226,6 +222,8 @@ async def _model_part(
             )
     if not request.allow_model:
         return _ModelPart(mode="budget", notes=["The spend ceiling is reached: no model call."])
+    from review.llm import LLMClient
+
     spotlight = Spotlight.new()
     llm = LLMClient(settings, db=db, context=request.context)
     try:
@@ -336,6 +334,10 @@ class _GroupRun:
 
 def _static_tokens(instructions: Sequence[str]) -> int:
     """What every review conversation sends before the PR: tool schemas and system prompt."""
+    from review.agent import system_message
+    from review.submit import SUBMIT_REVIEW_TOOL
+    from tools.registry import default_registry, model_schemas
+
     schemas = json.dumps([*model_schemas(default_registry()), SUBMIT_REVIEW_TOOL])
     return tokens.estimate(schemas + system_message(load_prompt("review"), instructions))
 
@@ -352,6 +354,9 @@ async def _review_groups(
     db: sqlite_utils.Database | None,
 ) -> _GroupRun:
     """Review the files in priority order, a group at a time, while the budget lasts."""
+    from review.agent import run_agent
+    from tools.registry import default_registry
+
     settings = request.settings
     ranked = groups.rank(sub.files, verdict.focus_files)
     planned = groups.pack(ranked, budget.diff_tokens)
@@ -414,6 +419,8 @@ async def _review_groups(
 async def _triage(
     request: ReviewRequest, diff: Diff, llm: LLMClient, spotlight: Spotlight
 ) -> TriageVerdict:
+    from review.triage import model_triage
+
     verdict = rule_triage(Partition(tuple(diff.files), ()), request.settings.small_change_tokens)
     if verdict is not None:
         return verdict

@@ -19,9 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from jsonschema import Draft202012Validator
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from prwarden import tokens
 from prwarden.errors import ModelOutputError
@@ -33,6 +32,9 @@ from review.prompts import load_prompt
 from review.request import PRInfo
 from review.settings import ReviewSettings
 from security.spotlight import Spotlight
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 log = logging.getLogger("prwarden.triage")
 
@@ -206,20 +208,25 @@ TRIAGE_TOOL: dict[str, Any] = {
     },
 }
 
-_VERDICT = Draft202012Validator(
-    {
-        "allOf": [
-            TRIAGE_TOOL["function"]["parameters"],
-            {
-                "properties": {
-                    "focus_files": {"maxItems": MAX_FOCUS},
-                    "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
-                    "reason": {"minLength": 1, "maxLength": 500},
-                }
-            },
-        ]
-    }
-)
+
+@cache
+def _verdict_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(
+        {
+            "allOf": [
+                TRIAGE_TOOL["function"]["parameters"],
+                {
+                    "properties": {
+                        "focus_files": {"maxItems": MAX_FOCUS},
+                        "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
+                        "reason": {"minLength": 1, "maxLength": 500},
+                    }
+                },
+            ]
+        }
+    )
 
 
 def file_listing(diff: Diff, limit: int = MAX_LISTED_FILES) -> str:
@@ -300,7 +307,7 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-        for e in _VERDICT.iter_errors(data)
+        for e in _verdict_validator().iter_errors(data)
     ]
     if errors:
         raise ModelOutputError("invalid triage verdict", errors=errors)
