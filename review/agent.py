@@ -33,7 +33,7 @@ from cache.accounting import record_tool_call
 from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.diff import Diff
-from review.diffview import render_diff
+from review.diffview import pr_text, render_diff
 from review.findings import Finding
 from review.llm import NO_CONTEXT, Completion, LLMClient, ToolCall
 from review.prompts import Prompt
@@ -117,9 +117,8 @@ def user_message(
     ``context`` is prwarden's own text about the change, placed before the diff.
     """
     parts = [
-        spotlight.nonce_notice() + " Review this pull request.",
-        "Title:\n" + spotlight.wrap("pr_title", pr.title),
-        "Description:\n" + spotlight.wrap("pr_body", pr.body),
+        spotlight.nonce_notice(),
+        pr_text(pr, spotlight),
     ]
     if pr.commit_messages:
         parts.append(
@@ -138,10 +137,7 @@ def user_message(
         )
     if context:
         parts.append(context)
-    parts.append(
-        "Diff (new-file line numbers on the left; comment only on + lines):\n"
-        + spotlight.wrap("diff", render_diff(diff, focus, max_tokens))
-    )
+    parts.append("Diff:\n" + spotlight.wrap("diff", render_diff(diff, focus, max_tokens)))
     return "\n\n".join(parts)
 
 

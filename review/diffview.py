@@ -1,4 +1,5 @@
-"""The diff as the models read it: files with new-file line numbers, cut at whole files.
+"""The PR as the models read it: its title and description in one untrusted block, and the
+diff, files with new-file line numbers, cut at whole files.
 
 Sizes are in tokens, estimated by ``prwarden.tokens`` like every other cap.
 """
@@ -9,6 +10,14 @@ from collections.abc import Sequence
 
 from prwarden import tokens
 from review.diff import Diff, FileDiff
+from review.request import PRInfo
+from security.spotlight import Spotlight
+
+
+def pr_text(pr: PRInfo, spotlight: Spotlight) -> str:
+    """The title, and the description when there is one, wrapped as one untrusted block."""
+    text = pr.title if not pr.body.strip() else f"{pr.title}\n\n{pr.body}"
+    return "Title and description:\n" + spotlight.wrap("pr", text)
 
 
 def render_file(f: FileDiff) -> str:

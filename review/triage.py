@@ -26,7 +26,7 @@ from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.config import RepoConfig
 from review.diff import Diff, FileDiff
-from review.diffview import render_diff, render_file
+from review.diffview import pr_text, render_diff, render_file
 from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
 from review.request import PRInfo
@@ -248,10 +248,8 @@ def triage_messages(diff: Diff, pr: PRInfo, spotlight: Spotlight) -> list[dict[s
     prompt = load_prompt("triage")
     parts = [
         spotlight.nonce_notice(),
-        "Title:\n" + spotlight.wrap("pr_title", pr.title),
+        pr_text(pr, spotlight),
     ]
-    if pr.body.strip():
-        parts.append("Description:\n" + spotlight.wrap("pr_body", pr.body))
     parts += [
         f"Changed files ({len(diff)}; path, status, lines added and removed):\n"
         + spotlight.wrap("file_names", file_listing(diff)),

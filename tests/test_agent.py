@@ -335,7 +335,9 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     assert spotlight.nonce not in system["content"] and spotlight.nonce not in str(request["tools"])
     assert user["content"].startswith(spotlight.nonce_notice())
     assert "- Every file write must use the output argument." in system["content"]
-    assert spotlight.wrap("pr_title", PR.title) in user["content"]
+    assert (
+        spotlight.wrap("pr", f"{PR.title}\n\n{PR.body}" if PR.body else PR.title) in user["content"]
+    )
     assert spotlight.wrap("triage_notes", "wrong variable in closure") in user["content"]
     assert "not/in/diff.py" not in user["content"]
     assert "   26 +            with open(output_path, 'a') as output_file:" in user["content"]
