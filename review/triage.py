@@ -27,7 +27,6 @@ from prwarden.errors import ModelOutputError
 from review.config import RepoConfig
 from review.diff import Diff, FileDiff
 from review.diffview import pr_text, render_diff, render_file
-from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
 from review.request import PRInfo
 from review.settings import ReviewSettings
@@ -35,6 +34,8 @@ from security.spotlight import Spotlight
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
+
+    from review.llm import Completion, LLMClient
 
 log = logging.getLogger("prwarden.triage")
 
