@@ -405,6 +405,12 @@ class GitHubClient:
         )
         return data
 
+    async def commit_messages(self, repo: str, number: int) -> tuple[str, ...]:
+        """The messages of the PR's commits, oldest first (GitHub lists at most 250)."""
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/commits?per_page=100"
+        commits = await self._get_all(f"commits of {repo}#{number}", url)
+        return tuple(str((c.get("commit") or {}).get("message") or "") for c in commits)
+
     async def get_diff(self, repo: str, number: int) -> bytes:
         """The PR's unified diff; rebuilt from the files list when GitHub finds it too large."""
         url = f"{_repo_url(repo)}/pulls/{int(number)}"

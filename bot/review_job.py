@@ -86,13 +86,14 @@ class ReviewJob:
         if not config.enabled:
             await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
             return
-        # Independent fetches, side by side: the diff, the head's files, the PR's comments and
-        # the diff since the last reviewed head.
-        diff_text, workspace, (fingerprints, _), since = await asyncio.gather(
+        # Independent fetches, side by side: the diff, the head's files, the PR's comments, the
+        # diff since the last reviewed head and the commit messages (untrusted, scanned).
+        diff_text, workspace, (fingerprints, _), since, messages = await asyncio.gather(
             gh.get_diff(job.repo, job.pr_number),
             self.workspaces.fetch(gh, job.repo, job.head_sha),
             existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
             self._since_last_review(gh, job),
+            gh.commit_messages(job.repo, job.pr_number),
         )
         # A comment a person deleted is not on GitHub any more, but it was dismissed: keep it out.
         fingerprints |= {
@@ -112,6 +113,7 @@ class ReviewJob:
                 author=str((pull.get("user") or {}).get("login")),
                 head_sha=job.head_sha,
                 base_sha=base_sha,
+                commit_messages=messages,
             ),
             context=CallContext(job.installation_id, job.repo, job.pr_number, self.ctx.clock),
             existing_fingerprints=fingerprints,

@@ -55,6 +55,7 @@ BudgetReason = Literal["budget_turns", "budget_tokens", "budget_time"]
 MAX_CALLS_PER_TURN = 8
 ELIDE_AFTER_TURNS = 2
 ELIDE_OVER_TOKENS = 300
+MAX_COMMIT_TOKENS = 400
 FORCE_SUBMIT = {"type": "function", "function": {"name": SUBMIT_REVIEW}}
 
 
@@ -121,10 +122,8 @@ def user_message(
         pr_text(pr, spotlight),
     ]
     if pr.commit_messages:
-        parts.append(
-            "Commit messages:\n"
-            + spotlight.wrap("commit_messages", "\n---\n".join(pr.commit_messages))
-        )
+        messages, _ = tokens.cap("\n---\n".join(pr.commit_messages), MAX_COMMIT_TOKENS, "messages")
+        parts.append("Commit messages:\n" + spotlight.wrap("commit_messages", messages))
     focus = [p for p in focus_files if diff.file(p) is not None]
     if focus:
         parts.append(
