@@ -10,6 +10,7 @@ import sqlite_utils
 from aiohttp import web
 
 from bot import triage_page
+from bot.auth import bearer_matches
 from bot.config import Settings
 from bot.context import CTX, AppContext
 from bot.github import GitHubApp
@@ -82,5 +83,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with ``PRWARDEN_METRICS_TOKEN`` set, only for that bearer token."""
     ctx: AppContext = request.app[CTX]
+    token = ctx.settings.metrics_token
+    if token and not bearer_matches(request, token):
+        return web.json_response(
+            {"error": "metrics token required (Authorization: Bearer ...)"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

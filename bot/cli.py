@@ -16,11 +16,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import setup_flow
+from bot.envfile import add_env_file_option, environment
 from prwarden import CONFIG_PATH, __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from review.findings import Reason
     from review.request import ReviewRequest, ReviewResult
     from security.sarif import SarifFinding
 
@@ -33,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    add_env_file_option(serve)
+
+    setup_flow.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -89,9 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logs import setup_logging
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
         handler = {
+            "setup": setup_flow.cmd_setup,
             "serve": cmd_serve,
             "review": cmd_review,
             "findings": cmd_findings,
@@ -183,6 +190,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config=config,
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
+        secrets=settings.secret_values,
     )
     db = open_db(settings.db_path)
     if args.local:
@@ -225,8 +233,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "findings": [
             {
                 **af.finding.to_dict(),
-                "status": af.status,
-                "reasons": list(af.disposition.reasons),
+                **af.disposition.to_dict(),
                 "fingerprint": af.fingerprint,
             }
             for af in result.findings
@@ -245,14 +252,14 @@ def result_sarif(result: ReviewResult) -> dict[str, Any]:
     from security.sarif import to_sarif
 
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        _sarif_row(af.finding.to_dict(), af.fingerprint, af.status, af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
 
 
-def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | None) -> SarifFinding:
     from security.sarif import SarifFinding
 
     severity = str(finding["severity"])
@@ -268,6 +275,8 @@ def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
         severity=severity,
         category=str(finding["category"]),
         fingerprint=fp,
+        status=status,
+        code=code.value if code else None,
     )
 
 
@@ -341,8 +350,10 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         held.reject(args.id, args.by, args.reason)
         print(f"rejected finding {args.id}")
         return 0
+    from review.findings import Reason
+
     items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
+    rows = [_sarif_row(item.finding, item.fingerprint, "hold", Reason.HELD) for item in items]
     print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
     return 0
 

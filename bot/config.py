@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from prwarden.errors import ConfigError
@@ -12,6 +12,7 @@ from review.findings import Severity
 from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_WEB_URL = "https://github.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +51,11 @@ class Settings:
     private_key: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
     github_api_url: str = DEFAULT_API_URL
+    github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
     review: ReviewSettings = ReviewSettings()
@@ -97,10 +100,12 @@ class Settings:
             app_id=env.get("PRWARDEN_APP_ID", ""),
             private_key=private_key,
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
-            github_api_url=env.get("PRWARDEN_GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+            github_api_url=_api_url(env),
+            github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
@@ -140,12 +145,24 @@ class Settings:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret, for redaction."""
-        return tuple(
-            v
-            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
-            if v
-        )
+        """Every configured secret, for redaction and output validation.
+
+        A secret is a field declared with ``repr=False``, here or in the review settings: a
+        new secret setting is on the list by being declared so.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if not f.repr]
+        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    """The REST API's URL: as set, else GitHub Enterprise Server's ``/api/v3`` under
+    ``PRWARDEN_GITHUB_URL``, else api.github.com."""
+    explicit = env.get("PRWARDEN_GITHUB_API_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    web = (env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/")
+    return DEFAULT_API_URL if web == DEFAULT_WEB_URL else web + "/api/v3"
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

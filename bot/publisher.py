@@ -40,10 +40,9 @@ async def find_own_review(
 
 async def has_own_review(gh: GitHubClient, repo: str, number: int, bot_login: str) -> bool:
     """Whether the bot has posted a review on this PR, for any head SHA."""
-    prefix = "<!-- prwarden:review sha="
     return any(
         (review.get("user") or {}).get("login", "") == bot_login
-        and prefix in (review.get("body") or "")
+        and render.has_review_marker(review.get("body") or "")
         for review in await gh.list_reviews(repo, number)
     )
 
@@ -225,8 +224,8 @@ def conclusion_for(result: ReviewResult) -> tuple[Conclusion, str]:
     if result.mode == "static":
         return "success", f"Static-only review, no model configured ({counts})"
     if result.mode == "skipped":
-        note = result.notes[0] if result.notes else "nothing to review"
-        return "neutral", note if note.startswith("Skipped") else "Skipped: " + note
+        note = render.safe_note(next((n for n in result.notes if n.startswith("Skipped")), ""))
+        return "neutral", note if note.startswith("Skipped") else "Skipped: nothing to review"
     if result.mode == "cached":
         return "success", f"Reviewed (from cache): {counts}"
     return "success", f"Reviewed: {counts}"

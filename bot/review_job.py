@@ -27,12 +27,14 @@ from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden import CONFIG_PATH
 from prwarden.errors import GitHubError, RateLimited
+from review import render
 from review.anchors import anchored_code
 from review.config import load_repo_config
 from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
+from security.secrets import redact_found_secrets
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -121,6 +123,7 @@ class ReviewJob:
             run_tag=run_tag,
             allow_model=not over_budget,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
+            secrets=s.secret_values,
         )
         result = await run_review(request, db=self.ctx.db)
         if result.mode == "budget":
@@ -201,6 +204,7 @@ class ReviewJob:
                 fingerprint=af.fingerprint,
                 finding=af.finding.to_dict(),
                 evidence={
+                    "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
                 },
@@ -229,8 +233,7 @@ class ReviewJob:
             review_id, posted = outcome.review_id, outcome.posted
             await self._record_comments(gh, job, review_id, posted, result, diff)
         for af in result.findings:
-            reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
-            self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
+            self.ctx.metrics.finding(af.status, af.code)
         runs.record_run(
             self.ctx.db,
             job_id=job.id,
@@ -302,8 +305,9 @@ class ReviewJob:
         by_fp = {af.fingerprint: af for af in posted}
         version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
         for comment in own:
+            found = render.fingerprints_in([comment.get("body") or ""])
             for fp, af in by_fp.items():
-                if f"prwarden:fp={fp}" in (comment.get("body") or ""):
+                if fp in found:
                     feedback.record_posted_comment(
                         self.ctx.db,
                         comment_id=int(comment["id"]),
@@ -320,15 +324,19 @@ class ReviewJob:
                             version if af.finding.source == "model" else af.finding.source
                         ),
                         source=af.finding.source,
-                        anchored_code=anchored_code(af.finding, diff),
+                        anchored_code=stored_code(af, diff),
                     )
+
+
+def stored_code(af: AnnotatedFinding, diff: Diff) -> str:
+    """The code a finding anchors on, as stored: a secret on the line is not kept."""
+    return redact_found_secrets(anchored_code(af.finding, diff))
 
 
 def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
-        "anchored_code": anchored_code(af.finding, diff),
+        "anchored_code": stored_code(af, diff),
         **af.finding.to_dict(),
-        "status": af.status,
-        "reasons": list(af.disposition.reasons),
+        **af.disposition.to_dict(),
         "fingerprint": af.fingerprint,
     }

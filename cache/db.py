@@ -246,7 +246,45 @@ def _m003_model_rejections(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m004_cached_tokens(conn: sqlite3.Connection) -> None:
+def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
+    # Cache entries belong to the installation and repository whose tree they were computed
+    # from: both are part of the primary key. Entries written before carry no scope, so they
+    # cannot be attributed and are dropped (a cache loses nothing it cannot recompute).
+    conn.execute("DROP TABLE reviews")
+    conn.execute("DROP TABLE file_reviews")
+    conn.execute(
+        """CREATE TABLE reviews (
+            installation_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            key TEXT NOT NULL,
+            diff_hash TEXT NOT NULL,
+            result TEXT NOT NULL,
+            models TEXT NOT NULL,
+            prompt_versions TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_hit_at REAL NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0,
+            size INTEGER NOT NULL,
+            PRIMARY KEY (installation_id, repo, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_reviews_last_hit_at ON reviews (last_hit_at)")
+    conn.execute(
+        """CREATE TABLE file_reviews (
+            installation_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            key TEXT NOT NULL,
+            path TEXT NOT NULL,
+            findings TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_hit_at REAL NOT NULL,
+            PRIMARY KEY (installation_id, repo, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
+
+
+def _m005_cached_tokens(conn: sqlite3.Connection) -> None:
     # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
     conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
 
@@ -255,7 +293,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m001_core,
     _m002_shadow_signals,
     _m003_model_rejections,
-    _m004_cached_tokens,
+    _m004_scoped_review_cache,
+    _m005_cached_tokens,
 )
 
 

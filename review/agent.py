@@ -20,6 +20,7 @@ is dropped and recorded in ``AgentOutcome.rejected``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -32,8 +33,10 @@ import sqlite_utils
 from cache.accounting import record_tool_call
 from prwarden import tokens
 from prwarden.errors import ModelOutputError
+from review.context_pack import EMPTY as EMPTY_PACK
+from review.context_pack import ContextPack, build_context_pack
 from review.diff import Diff
-from review.diffview import pr_text, render_diff
+from review.diffview import pr_text
 from review.findings import Finding
 from review.llm import NO_CONTEXT, Completion, LLMClient, ToolCall
 from review.prompts import Prompt
@@ -77,6 +80,8 @@ class AgentOutcome:
     stop_reason: StopReason
     usage: Usage
     injections: tuple[InjectionRecord, ...]
+    # Tokens the context pack added to the first prompt over the bare diff.
+    context_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ def user_message(
     risk_areas: Sequence[str],
     max_tokens: int,
     context: str = "",
+    pack: ContextPack = EMPTY_PACK,
 ) -> str:
     """The nonce, then the PR's text: title, description, commits, triage notes, diff.
 
@@ -136,8 +142,26 @@ def user_message(
         )
     if context:
         parts.append(context)
-    parts.append("Diff:\n" + spotlight.wrap("diff", render_diff(diff, focus, max_tokens)))
+    parts.append(
+        "Diff (a hunk inside a function or class is shown widened to the whole of it):\n"
+        + spotlight.wrap("diff", pack.render_diff(diff, focus, max_tokens))
+    )
+    if pack.signatures:
+        parts.append(
+            "Signatures of the repository's own functions and classes the added lines call "
+            "(path:line kind name: signature; get_symbol_definition shows a body):\n"
+            + spotlight.wrap("definitions", pack.render_signatures())
+        )
     return "\n\n".join(parts)
+
+
+async def first_turn_context(diff: Diff, workspace: Workspace) -> ContextPack:
+    """The context pack for the first prompt, built off the event loop; none if it fails."""
+    try:
+        return await asyncio.to_thread(build_context_pack, diff, workspace.root)
+    except (OSError, ValueError) as exc:
+        log.warning("context pack not built", extra={"error": str(exc)})
+        return EMPTY_PACK
 
 
 # -- the tool phase -----------------------------------------------------------------------
@@ -373,6 +397,7 @@ async def run_agent(
     of a larger change it covers); it goes before the diff.
     """
     before = llm.usage
+    pack = await first_turn_context(diff, workspace)
     run = _Run(
         llm=llm,
         model=model,
@@ -392,10 +417,15 @@ async def run_agent(
                     risk_areas=risk_areas,
                     max_tokens=budget.diff_tokens,
                     context=notes,
+                    pack=pack,
                 ),
             },
         ],
     )
+    run.injections += [
+        InjectionRecord("context pack", hit.score, hit.reasons, hit.excerpt)
+        for hit in scan("\n".join([*pack.files.values(), *pack.signatures]))
+    ]
 
     def outcome(reason: StopReason, parsed: _Parsed | None = None) -> AgentOutcome:
         if parsed is not None and parsed.rejected:
@@ -414,6 +444,7 @@ async def run_agent(
             stop_reason=reason,
             usage=llm.usage - before,
             injections=tuple(run.injections),
+            context_tokens=pack.tokens,
         )
 
     nudged = False
@@ -507,5 +538,5 @@ async def _finish(
     missing: tuple[Rejected, ...] = second.rejected or (
         ({"arguments": ""}, "the repair turn did not call submit_review"),
     )
-    merged = _Parsed(first.findings, first.rejected + missing, first.errors, first.usable)
+    merged = dataclasses.replace(first, rejected=first.rejected + missing)
     return outcome(reason if first.usable else "invalid_output", merged)

@@ -6,10 +6,10 @@ Sizes are in tokens, estimated by ``prwarden.tokens`` like every other cap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prwarden import tokens
-from review.diff import Diff, FileDiff
+from review.diff import Diff, FileDiff, Hunk
 from review.request import PRInfo
 from security.spotlight import Spotlight
 
@@ -20,13 +20,13 @@ def pr_text(pr: PRInfo, spotlight: Spotlight) -> str:
     return "Title and description:\n" + spotlight.wrap("pr", text)
 
 
-def render_file(f: FileDiff) -> str:
-    """One file of the diff with new-file line numbers on the left of each line."""
+def render_file(f: FileDiff, hunks: Sequence[Hunk] | None = None) -> str:
+    """One file of the diff (or some of its ``hunks``) with new-file line numbers on the left."""
     header = f"### {f.path} ({f.status}" + (f", from {f.old_path})" if f.old_path else ")")
     if f.is_binary:
         return header + "\n(binary file)"
     lines = [header]
-    for hunk in f.hunks:
+    for hunk in f.hunks if hunks is None else hunks:
         lines.append(
             f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@ "
             + hunk.header
@@ -37,9 +37,17 @@ def render_file(f: FileDiff) -> str:
     return "\n".join(lines)
 
 
-def render_diff(diff: Diff, focus_files: Sequence[str], max_tokens: int) -> str:
+def render_diff(
+    diff: Diff,
+    focus_files: Sequence[str],
+    max_tokens: int,
+    rendered: Mapping[str, str] | None = None,
+) -> str:
     """The diff, focus files first, cut at whole files once ``max_tokens`` is reached (a
-    first file larger than that is cut inside)."""
+    first file larger than that is cut inside).
+
+    ``rendered`` holds files already rendered another way (widened by the context pack).
+    """
     order = [p for p in dict.fromkeys(focus_files) if diff.file(p) is not None]
     order += [p for p in diff.paths if p not in order]
     shown: list[str] = []
@@ -48,7 +56,7 @@ def render_diff(diff: Diff, focus_files: Sequence[str], max_tokens: int) -> str:
     for path in order:
         f = diff.file(path)
         assert f is not None
-        text = render_file(f)
+        text = (rendered or {}).get(path) or render_file(f)
         size = tokens.estimate(text)
         if shown and used + size > max_tokens:
             left_out.append(path)

@@ -6,8 +6,10 @@ every attempt, success or failure, to the ``llm_calls`` table with tokens from t
 ``usage`` (estimated with ``prwarden.tokens`` when a server leaves it out, and said so in the
 outcome), including the prompt tokens the provider served from its prefix cache
 (``usage.prompt_tokens_details.cached_tokens``), which are priced at the cached-input rate.
-The API key never appears in an error, a log line or the database: it is also replaced with
-``[redacted]`` in whatever the model answers, before anything else reads it.
+The API key never appears in an error, a log line or the database: it, and every other
+operator secret the client is given, is also replaced with ``[REDACTED]`` in whatever the
+model answers, before anything else reads it; in tool-call arguments, in what the JSON decodes
+to, so a key written with ``\\u`` escapes is caught too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from prwarden import tokens
 from prwarden.errors import LLMError, ModelOutputError
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
+from security.secrets import Redactor
 
 if TYPE_CHECKING:
     import openai
@@ -121,8 +124,12 @@ class LLMClient:
         context: CallContext = NO_CONTEXT,
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets: Sequence[str] = (),
     ) -> None:
         self._settings = settings
+        self._redactor = Redactor([v for v in (settings.api_key, *secrets) if v])
+        self._sleep = sleep
         self._db = db
         self._context = context
         self._backoff = backoff
@@ -178,6 +185,7 @@ class LLMClient:
             wait=self._wait,
             retry=retry_if_exception(_is_retryable),
             reraise=True,
+            sleep=self._sleep,
         )
         try:
             async for attempt in retrying:
@@ -257,7 +265,8 @@ class LLMClient:
             function = getattr(call, "function", None)
             if function is None:
                 raise ModelOutputError(f"unsupported tool call type {call.type!r}")
-            calls.append(ToolCall(call.id, function.name, self._redact(function.arguments)))
+            arguments = self._redactor.redact_decoded(function.arguments)
+            calls.append(ToolCall(call.id, function.name, arguments))
         content = choice.message.content
         if content:
             content = self._redact(content)
@@ -322,8 +331,7 @@ class LLMClient:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._settings.api_key
-        return text.replace(key, "[redacted]") if key else text
+        return self._redactor.redact(text)
 
 
 def _detail(exc: openai.APIStatusError) -> str:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from cache.accounting import usage_since
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from prwarden import tokens
-from prwarden.errors import LLMError, ToolError
+from prwarden.errors import LLMError
 from review import groups, render
 from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
@@ -36,12 +36,20 @@ from review.findings import Finding
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
-from review.static import findings_from_diagnostics
-from review.triage import Partition, TriageVerdict, partition, rule_triage, skip_summary
+from review.static import findings_from_diagnostics, secret_findings
+from review.triage import (
+    OVERRULED,
+    Partition,
+    TriageVerdict,
+    overrule,
+    partition,
+    rule_triage,
+    skip_summary,
+)
 from security.injection import scan
 from security.spotlight import Spotlight
-from tools.base import Diagnostic, Workspace
-from tools.linter import ruff_diagnostics
+from tools.base import Workspace
+from tools.linter import lint_changed
 
 if TYPE_CHECKING:
     # The model path (the SDK, the tools' parsers, the agent) is imported when a review uses
@@ -74,10 +82,28 @@ def prompt_versions() -> tuple[str, ...]:
     return tuple(load_prompt(name).version for name in PROMPTS)
 
 
+def cache_scope(request: ReviewRequest) -> CacheScope:
+    """Whose tree this review reads: the installation and repository of the call context, or,
+    for a local review, the workspace directory."""
+    ctx = request.context
+    if ctx.repo:
+        return CacheScope(ctx.installation_id or 0, ctx.repo)
+    return CacheScope(0, f"local:{request.workspace.resolve()}")
+
+
 def cache_key(request: ReviewRequest, diff_hash: str) -> str:
     s = request.settings
+    scope = cache_scope(request)
     material = json.dumps(
-        [diff_hash, s.triage_model, s.review_model, prompt_versions(), request.config.fingerprint()]
+        [
+            scope.installation_id,
+            scope.repo,
+            diff_hash,
+            s.triage_model,
+            s.review_model,
+            prompt_versions(),
+            request.config.fingerprint(),
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -117,19 +143,23 @@ async def run_review(
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    # The linter runs while the model works: it is off the critical path.
-    linted, part = await asyncio.gather(
-        _lint(workspace, paths),
-        _model_part(request, diff, files, skipped, workspace, diff_hash, db),
-    )
-    if isinstance(linted, ToolError):
-        static = []
-        part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
-    else:
-        static = findings_from_diagnostics(linted, diff)
-    # Every file with added text is scanned, the ones set aside from review too.
+    # Every file with added text is scanned, the ones set aside from review too; before
+    # triage, so a PR whose text was flagged is not skipped or demoted by a model.
     scanned = [f for f in diff if f.added]
     injections = await asyncio.to_thread(_scan_untrusted, request, scanned)
+    # The linters run while the model works: they are off the critical path.
+    linted, part, secrets = await asyncio.gather(
+        lint_changed(workspace, paths),
+        _model_part(
+            request, diff, files, skipped, workspace, diff_hash, db, flagged=bool(injections)
+        ),
+        asyncio.to_thread(secret_findings, scanned),
+    )
+    for tool, problem in linted.failures:
+        # The tool's own words (which may quote the PR's files) stay in the log.
+        log.warning("linter failed", extra={"error": f"{tool}: {problem}"})
+        part.notes.append(f"{tool} could not run; its findings are missing.")
+    static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections += part.injections
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
@@ -138,7 +168,7 @@ async def run_review(
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
         flagged=tuple(r.excerpt for r in injections),
-        secrets=(request.settings.api_key,) if request.settings.api_key else (),
+        secrets=request.known_secrets,
         repo_url=request.repo_url,
         confidential=tuple(load_prompt(name).text for name in PROMPTS),
     )
@@ -176,13 +206,6 @@ async def run_review(
     )
 
 
-async def _lint(workspace: Workspace, paths: list[str]) -> tuple[Diagnostic, ...] | ToolError:
-    try:
-        return await ruff_diagnostics(workspace, paths)
-    except ToolError as exc:
-        return exc
-
-
 def _render_mode(part: _ModelPart) -> str:
     if part.mode == "cached":
         return "cache"
@@ -201,6 +224,8 @@ async def _model_part(
     workspace: Workspace,
     diff_hash: str,
     db: sqlite_utils.Database | None,
+    *,
+    flagged: bool,
 ) -> _ModelPart:
     settings = request.settings
     if not settings.model_configured:
@@ -212,7 +237,7 @@ async def _model_part(
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
-        hit = cache.get(key)
+        hit = cache.get(cache_scope(request), key)
         if hit is not None:
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
@@ -225,15 +250,19 @@ async def _model_part(
     from review.llm import LLMClient
 
     spotlight = Spotlight.new()
-    llm = LLMClient(settings, db=db, context=request.context)
+    llm = LLMClient(settings, db=db, context=request.context, secrets=request.secrets)
     try:
-        return await _with_model(request, diff, files, workspace, key, cache, llm, spotlight, db)
+        return await _with_model(
+            request, diff, files, workspace, key, cache, llm, spotlight, db, flagged=flagged
+        )
     except LLMError as exc:
+        # The endpoint's own message stays in the log: it may quote the PR back.
         log.warning("model unavailable", extra={"error": str(exc)})
+        why = f"HTTP {exc.status}" if exc.status else "no usable answer"
         return _ModelPart(
             mode="static",
             usage=llm.usage,
-            notes=[f"Model unavailable ({exc}): static-only review. Re-run with /prwarden review."],
+            notes=[f"Model unavailable ({why}): static-only review. Re-run with /prwarden review."],
         )
     finally:
         await llm.aclose()
@@ -249,12 +278,18 @@ async def _with_model(
     llm: LLMClient,
     spotlight: Spotlight,
     db: sqlite_utils.Database | None,
+    *,
+    flagged: bool,
 ) -> _ModelPart:
     settings = request.settings
     reused: list[Finding] = []
     todo: list[FileDiff] = []
     for f in files:
-        stored = cache.get_file(file_cache_key(request, f)) if cache is not None else None
+        stored = (
+            cache.get_file(cache_scope(request), file_cache_key(request, f))
+            if cache is not None
+            else None
+        )
         if stored is None:
             todo.append(f)
         else:
@@ -273,13 +308,19 @@ async def _with_model(
     if not todo:
         return _ModelPart(findings=reused, mode="model", notes=notes)
     verdict = await _triage(request, sub, llm, spotlight)
+    if flagged and verdict.by == "model" and verdict.level != "deep":
+        log.info("triage overruled", extra={"level": verdict.level, "reason": verdict.reason})
+        notes.append(OVERRULED.format(level=verdict.level))
+        verdict = overrule(verdict, sub)
     if verdict.level == "skip":
+        # The model's reason stays in the log: it read the PR and is not posted.
+        log.info("skipped by triage", extra={"reason": verdict.reason})
         return _ModelPart(
             findings=reused,
             mode="skipped",
             triage="skip",
             usage=llm.usage,
-            notes=[*notes, f"Skipped by triage: {verdict.reason}"],
+            notes=[*notes, "Skipped by triage: the triage model found nothing to review."],
         )
     budget = settings.light if verdict.level == "light" else settings.deep
     budget = _cap_to_pr_ceiling(budget, request, db)
@@ -292,6 +333,7 @@ async def _with_model(
         for f in todo:
             if f.path in done:
                 cache.put_file(
+                    cache_scope(request),
                     file_cache_key(request, f),
                     path=f.path,
                     findings=[
@@ -300,6 +342,7 @@ async def _with_model(
                 )
         if complete:
             cache.put(
+                cache_scope(request),
                 key,
                 diff_hash=diff.normalized_hash(),
                 result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},

@@ -64,6 +64,14 @@ class ReviewRequest:
     run_tag: str = ""
     # False when the operator's spend ceiling is reached: a cached review is still served.
     allow_model: bool = True
+    # The operator's secret values besides the model key (webhook secret, App key, tokens):
+    # redacted from model output and never posted.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def known_secrets(self) -> tuple[str, ...]:
+        """Every secret this review must keep out of what it stores and posts."""
+        return tuple(dict.fromkeys(v for v in (self.settings.api_key, *self.secrets) if v))
 
 
 @dataclass(frozen=True, slots=True)

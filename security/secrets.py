@@ -1,16 +1,20 @@
 """Secret redaction and detection.
 
 ``Redactor`` removes the operator's own secret values (App private key, webhook secret, tokens,
-model API key) from any text; ``RedactingFilter`` applies it to log records; ``find_secrets``
-runs detect-secrets' plugins in memory over arbitrary text and names the kinds it finds.
+model API key) from any text, and from what a JSON text decodes to (``redact_decoded``: a value
+written with ``\\u`` escapes is found too); ``RedactingFilter`` applies it to log records;
+``find_secrets`` runs detect-secrets' plugins in memory over arbitrary text and names the kinds
+it finds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
+from typing import Any
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import BasePlugin
@@ -63,6 +67,44 @@ class Redactor:
         """Whether ``text`` holds any known secret."""
         return self._pattern is not None and self._pattern.search(text) is not None
 
+    def redact_decoded(self, text: str) -> str:
+        """``text`` (JSON, as a model's tool-call arguments and log lines are) with every known
+        secret redacted in what it decodes to, so escapes (``\\u0073k-...``) hide nothing.
+
+        Valid JSON comes back re-encoded only when something was redacted. A string (or text
+        that is not JSON) holding ``\\u`` escapes is also looked at with them decoded.
+        """
+        if self._pattern is None:
+            return text
+        try:
+            value = json.loads(text, strict=False)
+            redacted = _map_strings(value, self._redact_unescaped)
+        except (ValueError, RecursionError):
+            return self._redact_unescaped(text)
+        return text if redacted == value else json.dumps(redacted)
+
+    def _redact_unescaped(self, text: str) -> str:
+        text = self.redact(text)
+        if "\\u" in text:
+            decoded = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+            if self.contains(decoded):
+                return self.redact(decoded)
+        return text
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _map_strings(value: Any, f: Callable[[str], str]) -> Any:
+    """``value`` (decoded JSON) with ``f`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return f(value)
+    if isinstance(value, list):
+        return [_map_strings(v, f) for v in value]
+    if isinstance(value, dict):
+        return {f(k): _map_strings(v, f) for k, v in value.items()}
+    return value
+
 
 def _needles(value: str) -> set[str]:
     found: set[str] = set()
@@ -102,6 +144,48 @@ class RedactingFilter(logging.Filter):
 def _plugins() -> tuple[BasePlugin, ...]:
     mapping: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
     return tuple(cls() for kind, cls in sorted(mapping.items()) if kind not in _NOT_SECRETS)
+
+
+# Entropy alone flags hashes, fixtures and test vectors in code; a PR's added lines are
+# scanned by the detectors that recognise a secret's shape or its assignment to a keyword.
+_ENTROPY_ONLY = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
+
+
+def secret_lines(path: str, lines: Mapping[int, str]) -> tuple[tuple[int, str], ...]:
+    """``(line number, kind)`` of each secret detect-secrets finds on the numbered ``lines``.
+
+    Only the kind is returned, never the value: callers report where a secret is, not what.
+    """
+    numbers = sorted(lines)
+    texts = [lines[n] for n in numbers]
+    found: set[tuple[int, str]] = set()
+    for index, (number, line) in enumerate(zip(numbers, texts, strict=True)):
+        if not line.strip():
+            continue
+        context = get_code_snippet(lines=texts, line_number=index + 1)
+        for plugin in _plugins():
+            for secret in plugin.analyze_line(path, line, number, context):
+                if secret.type not in _ENTROPY_ONLY:
+                    found.add((number, secret.type))
+        found.update((number, kind) for kind, pattern in _EXTRA_KINDS if pattern.search(line))
+    return tuple(sorted(found))
+
+
+def redact_found_secrets(text: str) -> str:
+    """``text`` with every value detect-secrets recognises (entropy aside) as ``[REDACTED]``."""
+    lines = text.splitlines()
+    values: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        context = get_code_snippet(lines=lines, line_number=number)
+        for plugin in _plugins():
+            for secret in plugin.analyze_line("text", line, number, context):
+                if secret.type not in _ENTROPY_ONLY and secret.secret_value:
+                    values.add(secret.secret_value)
+        for _kind, pattern in _EXTRA_KINDS:
+            values.update(m.group(0) for m in pattern.finditer(line))
+    return Redactor(values).redact(text) if values else text
 
 
 def find_secrets(text: str) -> tuple[str, ...]:
