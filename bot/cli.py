@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -135,6 +134,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def read_local_diff(args: argparse.Namespace) -> bytes:
+    import subprocess
+
     if args.diff == "-":
         return sys.stdin.buffer.read()
     if args.diff:

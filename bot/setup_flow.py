@@ -13,7 +13,6 @@ GitHub's manifest flow (https://docs.github.com/apps/sharing-github-apps/registe
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import json
@@ -27,16 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import yaml
-
 from bot.cli_help import command
-from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
 from prwarden.errors import ConfigError, GitHubError
 
 if TYPE_CHECKING:
-    # The HTTP stack is imported when the setup runs, not when the CLI builds its parser.
+    # What the setup needs to run is imported when it runs, not when the CLI builds its parser.
+    import asyncio
+
     import aiohttp
     from aiohttp import web
+
+    from bot.config import Settings
 
 CALLBACK = "/callback"
 # What the env file holds, in order; every value is also what ``Settings.from_env`` reads.
@@ -84,6 +84,8 @@ def load_manifest(path: Path | None = None) -> dict[str, Any]:
         except OSError as exc:
             raise ConfigError(f"cannot read --manifest {path}: {exc.strerror}") from None
         where = str(path)
+    import yaml
+
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ConfigError(f"{where} is not a YAML mapping", key="--manifest")
@@ -152,6 +154,8 @@ def _done_page(registered: Registered, env_file: Path) -> str:
 
 def env_file_text(app: Mapping[str, Any], settings: Settings) -> str:
     """The env file's content for a converted App (``Settings.from_env`` reads it back)."""
+    from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL
+
     lines = [f"# prwarden GitHub App {app.get('slug')!s} (id {app.get('id')!s})"]
     for key, field in _ENV_KEYS:
         value = app.get(field)
@@ -192,6 +196,8 @@ class SetupFlow:
         self.state = secrets.token_urlsafe(24)
         self.base = load_manifest(options.manifest)
         self.manifest: dict[str, Any] = {}
+        import asyncio
+
         self.done: asyncio.Future[Registered] = asyncio.get_running_loop().create_future()
 
     def prepare(self, redirect_url: str) -> None:
@@ -252,6 +258,8 @@ class SetupFlow:
 
 async def run_setup(settings: Settings, options: SetupOptions) -> Registered:
     """Serve the page until GitHub sends the operator back; return the registered App."""
+    import asyncio
+
     import aiohttp
     from aiohttp import web
 
@@ -325,6 +333,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_setup(args: Any, settings: Settings) -> int:
+    import asyncio
+
     options = SetupOptions(
         webhook_url=args.webhook_url,
         env_file=args.write_env_file,
