@@ -296,7 +296,8 @@ async def token_rows(quick: bool) -> list[Row]:
             f"${f['input_cost']:.4f}",
             "<= $0.0038 (stretch $0.0030)",
         ),
-        Row("  context-pack tokens in the first turn", f"{f['context_pack']:,.0f}"),
+        Row("  context-pack tokens (in every review turn)", f"{f['context_pack']:,.0f}"),
+        Row("  prompt tokens less the context pack's", f"{f['without_pack']:,.0f}", "<= 3,500"),
         Row("  findings posted (all cases)", f"{f['posted']:.0f} of {f['prs']:.0f}", ">= before"),
         Row(
             f"  prwarden.tokens estimate / {how}, median (p5-p95)",

@@ -34,16 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import corpora
 from cache.db import open_db
 from prwarden import tokens
+from review.agent import user_message
+from review.context_pack import build_context_pack
+from review.diff import parse_diff
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
-from review.settings import ReviewSettings
+from review.settings import Budget, ReviewSettings
+from security.spotlight import Spotlight
 from tests.fakes.openai import FakeOpenAI, TokenMeter, _segments, tool_calls
 
 CASES = corpora.ROOT / "bug_diffs"
 TRIAGE_MODEL = "gpt-4.1-nano"
 REVIEW_MODEL = "gpt-4.1"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
-_CONTEXT_BLOCK = re.compile(r'kind="context[^"]*">>\n(.*?)\n<</untrusted', re.DOTALL)
 _KEYWORDS = {"self", "return", "def", "class", "import", "from", "None", "True", "False", "not"}
 
 
@@ -163,11 +166,18 @@ def _fixed_tokens(request: Mapping[str, Any], meter: TokenMeter) -> int:
     return meter.count(tools) + sum(meter.count(m) + 3 for m in system[:1])
 
 
-def _context_tokens(request: Mapping[str, Any], meter: TokenMeter) -> int:
-    text = "\n".join(
-        str(m.get("content") or "") for m in request["messages"] if m["role"] == "user"
-    )
-    return sum(meter.count(block) for block in _CONTEXT_BLOCK.findall(text))
+def pack_tokens(case: Case, pr: PRInfo, count: Callable[[str], int]) -> int:
+    """What the context pack adds to the first prompt of ``case`` (and to every later turn)."""
+    diff = parse_diff(case.diff)
+    pack = build_context_pack(diff, case.base)
+    spotlight = Spotlight("0" * 16)
+    common: dict[str, Any] = {
+        "focus_files": (),
+        "risk_areas": (),
+        "max_tokens": Budget().diff_tokens,
+    }
+    bare = user_message(diff, pr, spotlight, **common)
+    return count(user_message(diff, pr, spotlight, **common, pack=pack)) - count(bare)
 
 
 async def measure(limit: int | None = None) -> tuple[list[PerPR], str, list[float]]:
@@ -192,17 +202,13 @@ async def measure(limit: int | None = None) -> tuple[list[PerPR], str, list[floa
                 fake.script(*[careful_model(case)] * 8)
                 first = len(fake.requests)
                 before = db["llm_calls"].count
+                pr = PRInfo(
+                    repo=case.id,
+                    title=f"Update {Path(case.path).name}",
+                    body=f"Tidies {case.path}.",
+                )
                 result: ReviewResult = await run_review(
-                    ReviewRequest(
-                        diff=case.diff,
-                        workspace=case.base,
-                        settings=settings,
-                        pr=PRInfo(
-                            repo=case.id,
-                            title=f"Update {Path(case.path).name}",
-                            body=f"Tidies {case.path}.",
-                        ),
-                    ),
+                    ReviewRequest(diff=case.diff, workspace=case.base, settings=settings, pr=pr),
                     db=db,
                 )
                 fake.turns = fake.turns[: len(fake.requests)]
@@ -221,7 +227,8 @@ async def measure(limit: int | None = None) -> tuple[list[PerPR], str, list[floa
                             settings.cost(c["model"], c["tokens_in"], 0, c["cached_tokens"])
                             for c in calls
                         ),
-                        context_pack=sum(_context_tokens(r, fake.meter) for r in sent),
+                        context_pack=pack_tokens(case, pr, count)
+                        * sum(1 for c in calls if c["purpose"] != "triage"),
                         posted=len(result.posted),
                     )
                 )
@@ -240,6 +247,7 @@ def summary(rows: list[PerPR]) -> dict[str, float]:
         "cached_tokens": median([r.cached_tokens for r in rows]),
         "input_cost": median([r.input_cost for r in rows]),
         "context_pack": median([r.context_pack for r in rows]),
+        "without_pack": median([r.prompt_tokens - r.context_pack for r in rows]),
         "posted": sum(r.posted for r in rows),
     }
 

@@ -20,6 +20,12 @@ def pr_text(pr: PRInfo, spotlight: Spotlight) -> str:
     return "Title and description:\n" + spotlight.wrap("pr", text)
 
 
+def diff_line(number: int | None, kind: str, text: str) -> str:
+    """One line as the models read it: its new-file number (none for a removed line), its kind
+    (``+``, ``-`` or a space) and its text. Kept short: every line of every prompt pays for it."""
+    return f"{kind}{text}" if kind == "-" or number is None else f"{number} {kind}{text}"
+
+
 def render_file(f: FileDiff, hunks: Sequence[Hunk] | None = None) -> str:
     """One file of the diff (or some of its ``hunks``) with new-file line numbers on the left."""
     header = f"### {f.path} ({f.status}" + (f", from {f.old_path})" if f.old_path else ")")
@@ -27,13 +33,8 @@ def render_file(f: FileDiff, hunks: Sequence[Hunk] | None = None) -> str:
         return header + "\n(binary file)"
     lines = [header]
     for hunk in f.hunks if hunks is None else hunks:
-        lines.append(
-            f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@ "
-            + hunk.header
-        )
-        for line in hunk.lines:
-            number = "" if line.kind == "-" else str(line.new)
-            lines.append(f"{number:>5} {line.kind}{line.text}")
+        lines.append(f"@@ {hunk.header}".rstrip())
+        lines += [diff_line(line.new, line.kind, line.text) for line in hunk.lines]
     return "\n".join(lines)
 
 

@@ -340,7 +340,7 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     )
     assert spotlight.wrap("triage_notes", "wrong variable in closure") in user["content"]
     assert "not/in/diff.py" not in user["content"]
-    assert "   26 +            with open(output_path, 'a') as output_file:" in user["content"]
+    assert "\n26 +            with open(output_path, 'a') as output_file:" in user["content"]
     assert request["temperature"] == pytest.approx(0.1)
     assert [t["function"]["name"] for t in request["tools"]][-1] == "submit_review"
 
