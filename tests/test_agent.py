@@ -13,6 +13,7 @@ import pytest
 import sqlite_utils
 
 import corpora
+from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.agent import MAX_CALLS_PER_TURN, AgentOutcome, run_agent
 from review.diff import parse_diff
@@ -410,3 +411,28 @@ async def test_calls_beyond_the_per_turn_limit_get_an_error_instead_of_running(
     assert [r.ok for r in outcome.tool_calls] == [True] * MAX_CALLS_PER_TURN + [False] * 2
     answers = _tool_messages(fake.requests[1])
     assert len(answers) == 10 and "at most 8 tool calls per turn" in answers[-1]["content"]
+
+
+async def test_tool_outputs_are_cut_in_tokens_and_elided_once_used(
+    fake: FakeOpenAI, llm: LLMClient, workspace: Workspace, db: sqlite_utils.Database
+) -> None:
+    async def big(ws: Workspace, args: Mapping[str, Any]) -> ToolResult:
+        text = "\n".join(f"line {i}: value_{i} = compute(value_{i - 1}) + {i}" for i in range(3000))
+        return ToolResult(tool="big", ok=True, content=text)
+
+    registry = ToolRegistry([_spec("big", big)])
+    fake.script(*[tool_calls(("big", {}))] * 3, submit())
+    budget = Budget(max_tokens=200_000, tool_output_tokens=800)
+    outcome = await _run(llm, workspace, db, registry=registry, budget=budget)
+    assert outcome.stop_reason == "submitted"
+    last = fake.requests[-1]
+    answers = _tool_messages(last)
+    assert len(answers) == 3
+    # The newest outputs are shown, cut to the cap; the first, two turns old, is a note.
+    assert "elided after use" in answers[0]["content"] and len(answers[0]["content"]) < 200
+    for answer in answers[1:]:
+        assert "cut at about 800 tokens" in answer["content"]
+        assert 700 <= tokens.estimate(answer["content"]) <= 900
+    # Until then each prompt extended the one before.
+    for earlier, later in zip(fake.requests[:2], fake.requests[1:3], strict=True):
+        assert later["messages"][: len(earlier["messages"])] == earlier["messages"]
