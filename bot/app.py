@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -61,7 +62,14 @@ def make_app(
                 clock=clock,
                 retry=settings.github_retry,
             )
-            workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
+            workspaces = Workspaces(
+                settings.workspace_root,
+                max_bytes=settings.tarball_max_bytes,
+                cache_bytes=settings.workspace_cache_bytes,
+                max_age=settings.workspace_max_age,
+                clock=clock,
+            )
+            await asyncio.to_thread(workspaces.trim)
             runner = JobRunner(ctx, github, workspaces)
             if workers:
                 pool.start(runner)

@@ -53,7 +53,12 @@ class Settings:
     github_api_url: str = DEFAULT_API_URL
     github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
+    # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
+    local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
+    # the unpacked-workspace cache: at most this many bytes, nothing unused for longer
+    workspace_cache_bytes: int = 5 * 1024 * 1024 * 1024
+    workspace_max_age: float = 3 * 86400.0
     admin_token: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
@@ -102,8 +107,11 @@ class Settings:
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
             github_api_url=_api_url(env),
             github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
-            db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            db_path=env.get("PRWARDEN_DB") or "prwarden.db",
+            local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
+            workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
+            workspace_max_age=_float(env, "PRWARDEN_WORKSPACES_MAX_AGE_HOURS", 72.0) * 3600,
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
@@ -153,6 +161,16 @@ class Settings:
         values = [getattr(self, f.name) for f in fields(self) if not f.repr]
         values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
         return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _state_dir(env: Mapping[str, str]) -> Path:
+    """prwarden's folder under the user's state folder (XDG Base Directory: XDG_STATE_HOME,
+    default ~/.local/state)."""
+    base = env.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / "prwarden"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "prwarden"
 
 
 def _api_url(env: Mapping[str, str]) -> str:

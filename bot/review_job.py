@@ -92,7 +92,7 @@ class ReviewJob:
         # diff since the last reviewed head and the commit messages (untrusted, scanned).
         diff_text, workspace, (fingerprints, _), since, messages = await asyncio.gather(
             gh.get_diff(job.repo, job.pr_number),
-            self.workspaces.fetch(gh, job.repo, job.head_sha),
+            self.workspaces.fetch(gh, job.repo, job.head_sha, holder=job.id),
             existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
             self._since_last_review(gh, job),
             gh.commit_messages(job.repo, job.pr_number),
@@ -284,7 +284,7 @@ class ReviewJob:
         if result.config_problems:
             summary = (
                 "**Config problems** (defaults used for these keys):\n"
-                + "\n".join(f"- {p}" for p in result.config_problems)
+                + "\n".join(f"- {render.code_span(str(p))}" for p in result.config_problems)
                 + "\n\n"
                 + summary
             )

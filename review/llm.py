@@ -7,9 +7,9 @@ every attempt, success or failure, to the ``llm_calls`` table with tokens from t
 outcome), including the prompt tokens the provider served from its prefix cache
 (``usage.prompt_tokens_details.cached_tokens``), which are priced at the cached-input rate.
 The API key never appears in an error, a log line or the database: it, and every other
-operator secret the client is given, is also replaced with ``[REDACTED]`` in whatever the
-model answers, before anything else reads it; in tool-call arguments, in what the JSON decodes
-to, so a key written with ``\\u`` escapes is caught too.
+operator secret the client is given, is replaced with ``[REDACTED]`` in every message sent to
+the model, and in whatever the model answers, before anything else reads it; in tool-call
+arguments, in what the JSON decodes to, so a key written with ``\\u`` escapes is caught too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from cache.accounting import record_llm_call
 from prwarden import tokens
 from prwarden.errors import LLMError, ModelOutputError
+from review.progress import AGENT_PURPOSES, Progress, ProgressSink, Stage
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
 from security.secrets import Redactor
@@ -126,9 +127,12 @@ class LLMClient:
         max_retry_wait: float = MAX_RETRY_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         secrets: Sequence[str] = (),
+        progress: ProgressSink | None = None,
     ) -> None:
         self._settings = settings
         self._redactor = Redactor([v for v in (settings.api_key, *secrets) if v])
+        self._progress = progress
+        self._turns = 0
         self._sleep = sleep
         self._db = db
         self._context = context
@@ -153,6 +157,27 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def list_models(self) -> tuple[str, ...]:
+        """The model ids the endpoint lists (``GET /models``); ``LLMError`` when it cannot."""
+        import openai
+
+        try:
+            page = await self._client.models.list()
+        except openai.APIStatusError as exc:
+            raise LLMError(
+                self._redact(f"listing models failed: HTTP {exc.status_code}: {_detail(exc)}"),
+                status=exc.status_code,
+            ) from None
+        except openai.APITimeoutError:
+            raise LLMError(
+                f"listing models timed out after {self._settings.llm_timeout}s"
+            ) from None
+        except openai.APIConnectionError:
+            raise LLMError("the model endpoint is unreachable") from None
+        except openai.APIError as exc:
+            raise LLMError(self._redact(f"listing models: {exc.message[:300]}")) from None
+        return tuple(m.id for m in page.data)
+
     async def chat(
         self,
         *,
@@ -169,7 +194,8 @@ class LLMClient:
         """Send one chat completion; raise ``LLMError`` when the endpoint stays down."""
         request: dict[str, Any] = {
             "model": model,
-            "messages": messages,
+            # A file of the PR or a tool's output may hold an operator secret: none is sent.
+            "messages": self._redactor.redact_value(messages),
             "temperature": self._settings.temperature if temperature is None else temperature,
         }
         if tools is not None:
@@ -306,11 +332,26 @@ class LLMClient:
         )
         self._log_call(purpose, model, prompt_version, failed, outcome)
 
+    def _report(self, purpose: str, model: str) -> None:
+        if self._progress is None:
+            return
+        agent = purpose in AGENT_PURPOSES
+        self._turns += agent
+        self._progress(
+            Progress(
+                Stage.AGENT if agent else Stage.TRIAGE,
+                detail=model,
+                turns=self._turns,
+                tokens=self._usage.tokens_in + self._usage.tokens_out,
+            )
+        )
+
     def _log_call(
         self, purpose: str, model: str, prompt_version: str, c: Completion, outcome: str
     ) -> None:
         cost = self._settings.cost(model, c.tokens_in, c.tokens_out, c.cached_tokens)
         self._usage = self._usage + Usage(1, c.tokens_in, c.tokens_out, cost, c.cached_tokens)
+        self._report(purpose, model)
         if self._db is None:
             return
         record_llm_call(

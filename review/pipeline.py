@@ -33,6 +33,7 @@ from review import groups, render
 from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
 from review.findings import Finding
+from review.progress import Progress, Stage
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
@@ -137,6 +138,8 @@ async def run_review(
     split = partition(diff, request.config)
     files, skipped = list(split.kept), list(split.skipped)
     paths = [f.path for f in files]
+    _report(request, Stage.DIFF, f"{len(files)} file(s) to review, {len(skipped)} skipped")
+    _report(request, Stage.TOOLS, "linters and the secret scan")
     workspace = Workspace(
         root=request.workspace,
         changed_files=frozenset(paths),
@@ -161,6 +164,7 @@ async def run_review(
         part.notes.append(f"{tool} could not run; its findings are missing.")
     static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections += part.injections
+    _report(request, Stage.FILTERS, f"{len(static) + len(part.findings)} finding(s) to check")
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
         diff=diff,
@@ -204,6 +208,11 @@ async def run_review(
         files_unreviewed=part.unreviewed,
         model_rejections=part.rejections,
     )
+
+
+def _report(request: ReviewRequest, stage: Stage, detail: str) -> None:
+    if request.progress is not None:
+        request.progress(Progress(stage, detail))
 
 
 def _render_mode(part: _ModelPart) -> str:
@@ -250,7 +259,13 @@ async def _model_part(
     from review.llm import LLMClient
 
     spotlight = Spotlight.new()
-    llm = LLMClient(settings, db=db, context=request.context, secrets=request.secrets)
+    llm = LLMClient(
+        settings,
+        db=db,
+        context=request.context,
+        secrets=request.secrets,
+        progress=request.progress,
+    )
     try:
         return await _with_model(
             request, diff, files, workspace, key, cache, llm, spotlight, db, flagged=flagged

@@ -83,6 +83,13 @@ class Redactor:
             return self._redact_unescaped(text)
         return text if redacted == value else json.dumps(redacted)
 
+    def redact_value(self, value: Any) -> Any:
+        """``value`` (strings, lists and dicts, as a chat request's messages) with every known
+        secret redacted in every string in it, escapes decoded where they hide one."""
+        if self._pattern is None:
+            return value
+        return _map_strings(value, self._redact_unescaped)
+
     def _redact_unescaped(self, text: str) -> str:
         text = self.redact(text)
         if "\\u" in text:

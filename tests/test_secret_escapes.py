@@ -35,7 +35,7 @@ from tests.model_scripts import (
     triage,
 )
 from tests.reviewing import FINDING
-from tests.scenario import pull_scenario
+from tests.scenario import example_diff, example_files, pull_scenario
 from tests.test_e2e_security import dump_db, posted_texts
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -136,3 +136,44 @@ def test_every_secret_setting_is_a_known_secret() -> None:
         for f in cls.__dataclass_fields__.values():
             if "str" in str(f.type) and SECRET_NAME.search(f.name):
                 assert not f.repr, f"{cls.__name__}.{f.name} looks secret but is not repr=False"
+
+
+async def test_no_operator_secret_reaches_a_prompt(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+) -> None:
+    """A PR (say, to the operator's own deployment repository) that holds the webhook secret
+    and the admin token: the diff and the file the model reads reach it redacted."""
+    path = "deploy/prwarden_env.py"
+    content = f'WEBHOOK_SECRET = "{SECRET}"\nADMIN_TOKEN = "{ADMIN_TOKEN}"\n'
+    diff = example_diff() + (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,2 @@\n"
+        + "".join(f"+{line}\n" for line in content.splitlines())
+    )
+    fake.script(
+        triage("deep"),
+        tool_calls(Call("read_file", {"path": path})),
+        tool_calls(("submit_review", {"findings": [FINDING]})),
+    )
+    s = pull_scenario(fake_github, files={**example_files(), path: content.encode()}, diff=diff)
+    client = await serve(
+        aiohttp_client,
+        fake_github,
+        app_private_key,
+        tmp_path,
+        model_settings(fake.base_url),
+        admin_token=ADMIN_TOKEN,
+    )
+    await review_pr(client, s)
+
+    assert len(fake.requests) == 3
+    sent = json.dumps(fake.requests)
+    assert "[REDACTED]" in sent and path in sent
+    for secret in (SECRET, ADMIN_TOKEN):
+        for spelling in spellings(secret):
+            assert spelling not in sent
+    assert fake.rejected == [] and fake.problems == []

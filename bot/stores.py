@@ -1,0 +1,35 @@
+"""Which store a command opens. Commands that only read never create one.
+
+The server's store is ``PRWARDEN_DB`` (default ``prwarden.db`` in the working folder); local
+reviews keep theirs in the user's state folder unless ``PRWARDEN_DB`` says otherwise. A
+reading command opens the first of the two that exists, and with neither it reads an empty
+store in memory and says so on standard error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import sqlite_utils
+
+from bot.config import Settings
+from cache.db import open_db, open_existing_db
+
+
+def for_local_review(settings: Settings) -> sqlite_utils.Database:
+    """The store of local reviews (created when missing: the review writes to it)."""
+    return open_db(settings.local_db_path)
+
+
+def for_reading(settings: Settings) -> sqlite_utils.Database:
+    """An existing store to read, or an empty one in memory; never a new file."""
+    candidates = dict.fromkeys((settings.db_path, settings.local_db_path))
+    for path in candidates:
+        db = open_existing_db(path)
+        if db is not None:
+            return db
+    print(
+        f"prwarden: no store at {' or '.join(candidates)}: nothing recorded yet",
+        file=sys.stderr,
+    )
+    return open_db(":memory:")
