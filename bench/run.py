@@ -264,9 +264,10 @@ def startup_rows(quick: bool) -> list[Row]:
         str(EXAMPLE / "shop.diff"),
     ]
     runs = 3 if quick else 5
-    env_db = ["env", f"PRWARDEN_DB={tempfile.gettempdir()}/prwarden-bench-startup.db"]
     help_s = statistics.median(_wall([prwarden, "--help"]) for _ in range(runs))
-    review_s = statistics.median(_wall([*env_db, *review]) for _ in range(runs))
+    with tempfile.TemporaryDirectory() as folder:
+        env_db = ["env", f"PRWARDEN_DB={folder}/prwarden.db"]
+        review_s = statistics.median(_wall([*env_db, *review]) for _ in range(runs))
     return [
         Row(f"prwarden --help, median of {runs} processes", f"{help_s:.2f} s", "<= 0.3 s"),
         Row(
@@ -293,7 +294,7 @@ async def token_rows(quick: bool) -> list[Row]:
         Row("  cached prompt tokens (identical prefix >= 1,024)", f"{f['cached_tokens']:,.0f}"),
         Row(
             "  input cost at gpt-4.1 prices, cache counted",
-            f"${f['input_cost']:.4f}",
+            f"${f['input_cost']:.5f}",
             "<= $0.0038 (stretch $0.0030)",
         ),
         Row("  context-pack tokens (in every review turn)", f"{f['context_pack']:,.0f}"),

@@ -257,7 +257,7 @@ def main() -> int:
     figures = summary(rows)
     print(f"counted with {how}; {figures['prs']} bug cases")
     for key, value in figures.items():
-        print(f"{key:>14}: {value:,.4f}" if isinstance(value, float) else f"{key:>14}: {value}")
+        print(f"{key:>14}: {value:,.5f}" if isinstance(value, float) else f"{key:>14}: {value}")
     if ratios:
         ratios.sort()
         print(

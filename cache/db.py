@@ -286,7 +286,9 @@ def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
 
 def _m005_cached_tokens(conn: sqlite3.Connection) -> None:
     # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
-    conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
+    if "cached_tokens" not in columns:
+        conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
