@@ -10,9 +10,9 @@ import aiohttp
 import sqlite_utils
 from aiohttp import web
 
-from bot import triage_page
 from bot.auth import bearer_matches
 from bot.config import Settings
+from bot.console.routes import setup_console
 from bot.context import CTX, AppContext
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
@@ -50,7 +50,7 @@ def make_app(
     app.router.add_post("/webhook", handle_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    triage_page.add_routes(app)
+    setup_console(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:

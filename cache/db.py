@@ -284,7 +284,23 @@ def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
 
 
-def _m005_cached_tokens(conn: sqlite3.Connection) -> None:
+def _m005_finding_decisions(conn: sqlite3.Connection) -> None:
+    # Every decision on a held finding, in order: who, when, why, and the text before an edit.
+    conn.execute(
+        """CREATE TABLE finding_decisions (
+            id INTEGER PRIMARY KEY,
+            finding_id INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'approve_edited', 'reject', 'post')),
+            by TEXT NOT NULL,
+            at REAL NOT NULL,
+            reason TEXT,
+            before TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
+
+
+def _m006_cached_tokens(conn: sqlite3.Connection) -> None:
     # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
     columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
     if "cached_tokens" not in columns:
@@ -296,7 +312,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m002_shadow_signals,
     _m003_model_rejections,
     _m004_scoped_review_cache,
-    _m005_cached_tokens,
+    _m005_finding_decisions,
+    _m006_cached_tokens,
 )
 
 

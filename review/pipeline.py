@@ -35,7 +35,14 @@ from review.filters import apply_filters
 from review.findings import Finding
 from review.progress import Progress, Stage
 from review.prompts import load_prompt
-from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
+from review.request import (
+    InjectionRecord,
+    ReviewMode,
+    ReviewRequest,
+    ReviewResult,
+    Usage,
+    Walkthrough,
+)
 from review.settings import Budget
 from review.static import findings_from_diagnostics, secret_findings
 from review.triage import (
@@ -48,6 +55,7 @@ from review.triage import (
     skip_summary,
 )
 from security.injection import scan
+from security.output import validate_text
 from security.spotlight import Spotlight
 from tools.base import Workspace
 from tools.linter import lint_changed
@@ -66,6 +74,33 @@ OVER_BUDGET = "not reviewed by the model: the review's token budget ran out firs
 TURNS_PER_GROUP = 2.5
 
 
+@dataclass(frozen=True, slots=True)
+class TextChecks:
+    """What output validation checks model text against, for one review."""
+
+    allowed_hosts: frozenset[str]
+    repo_url: str
+    flagged: tuple[str, ...]
+    secrets: tuple[str, ...]
+    confidential: tuple[str, ...]
+
+    def walkthrough(self, given: Walkthrough | None) -> Walkthrough | None:
+        """The walkthrough with every text that fails validation taken out."""
+        if given is None or not self.passes(given.summary):
+            return None
+        return Walkthrough(given.summary, tuple(f for f in given.files if self.passes(f[1])))
+
+    def passes(self, text: str) -> bool:
+        return not validate_text(
+            text,
+            allowed_hosts=self.allowed_hosts,
+            repo_url=self.repo_url,
+            flagged=self.flagged,
+            secrets=self.secrets,
+            confidential=self.confidential,
+        )
+
+
 @dataclass
 class _ModelPart:
     findings: list[Finding] = field(default_factory=list)
@@ -77,6 +112,7 @@ class _ModelPart:
     reviewed: tuple[str, ...] = ()
     unreviewed: tuple[tuple[str, str], ...] = ()
     rejections: tuple[str, ...] = ()
+    walkthrough: Walkthrough | None = None
 
 
 def prompt_versions() -> tuple[str, ...]:
@@ -165,16 +201,30 @@ async def run_review(
     static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections += part.injections
     _report(request, Stage.FILTERS, f"{len(static) + len(part.findings)} finding(s) to check")
+    checks = TextChecks(
+        allowed_hosts=request.settings.allowed_link_hosts,
+        repo_url=request.repo_url,
+        flagged=tuple(r.excerpt for r in injections),
+        secrets=request.known_secrets,
+        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+    )
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
         diff=diff,
         config=request.config,
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
-        flagged=tuple(r.excerpt for r in injections),
-        secrets=request.known_secrets,
-        repo_url=request.repo_url,
-        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+        flagged=checks.flagged,
+        secrets=checks.secrets,
+        repo_url=checks.repo_url,
+        confidential=checks.confidential,
+    )
+    shown_titles = await asyncio.to_thread(
+        lambda: frozenset(
+            af.fingerprint
+            for af in annotated
+            if af.status == "drop" and checks.passes(af.finding.title)
+        )
     )
     notes = tuple(part.notes)
     model = request.settings.review_model if part.mode in ("model", "cached") else None
@@ -207,6 +257,8 @@ async def run_review(
         files_skipped=tuple(skipped),
         files_unreviewed=part.unreviewed,
         model_rejections=part.rejections,
+        shown_titles=shown_titles,
+        walkthrough=await asyncio.to_thread(checks.walkthrough, part.walkthrough),
     )
 
 
@@ -251,6 +303,7 @@ async def _model_part(
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
                 triage=hit.result.get("triage"),
+                walkthrough=Walkthrough.from_dict(hit.result.get("walkthrough")),
                 mode="cached",
                 notes=["Reused the review of an identical change (no model calls)."],
             )
@@ -360,7 +413,11 @@ async def _with_model(
                 cache_scope(request),
                 key,
                 diff_hash=diff.normalized_hash(),
-                result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
+                result={
+                    "findings": [x.to_dict() for x in findings],
+                    "triage": verdict.level,
+                    "walkthrough": verdict.walkthrough.to_dict() if verdict.walkthrough else None,
+                },
                 models=[m for m in (settings.triage_model, settings.review_model) if m],
                 prompt_versions=list(prompt_versions()),
             )
@@ -379,6 +436,7 @@ async def _with_model(
         reviewed=tuple(dict.fromkeys(f.path for f, _ in run.reviewed)),
         unreviewed=run.unreviewed,
         rejections=tuple(reason for o in run.outcomes for _, reason in o.rejected),
+        walkthrough=verdict.walkthrough,
     )
 
 
@@ -463,6 +521,7 @@ async def _review_groups(
             context=request.context,
             temperature=settings.temperature,
             notes=context,
+            walkthrough=verdict.walkthrough.summary if verdict.walkthrough else "",
         )
         run.outcomes.append(outcome)
         run.reviewed += [(f, outcome) for f in group]
