@@ -10,6 +10,8 @@ Rows:
   second process; then the highest rate measured whose p99 stays under 100 ms;
 - the same latency while the server reviews a generated 5 MB diff, next to the idle figure
   (``bench/busy_webhook.py``);
+- the injection scan's CPU time and its cost per character at growing sizes: the ~1k, 10k and
+  50k-line diffs and a comment bomb at 1x, 4x, 16x (``bench/scan_growth.py``);
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
   1k, 10k and 50k changed lines in ``corpora/large_diffs``;
 - the whole static review (``run_review`` with no model) of the same three diffs: CPU seconds,
@@ -52,6 +54,7 @@ import corpora
 from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
 from bench.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
+from bench.scan_growth import scan_rows
 from bench.tokens_bench import measure, summary
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
 from review.anchors import anchor
@@ -555,7 +558,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated sections: "
-        "webhook,busy,diff,static,startup,tokens,bigpr,tools,cache,e2e",
+        "webhook,busy,scan,diff,static,startup,tokens,bigpr,tools,cache,e2e",
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -571,6 +574,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         steps = (
             ("webhook", webhook_rows(tmp, private, public, options.quick)),
             ("busy", busy(tmp, private, public, options.quick)),
+            ("scan", asyncio.to_thread(lambda: [Row(*r) for r in scan_rows(options.quick)])),
             ("diff", asyncio.to_thread(diff_rows, options.quick)),
             ("static", asyncio.to_thread(static_rows, options.quick)),
             ("startup", asyncio.to_thread(startup_rows, options.quick)),

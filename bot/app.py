@@ -14,6 +14,7 @@ from bot.auth import bearer_matches
 from bot.config import Settings
 from bot.console.routes import setup_console
 from bot.context import CTX, AppContext
+from bot.cpu import CpuPool
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -71,11 +72,17 @@ def make_app(
             )
             await asyncio.to_thread(workspaces.trim)
             runner = JobRunner(ctx, github, workspaces)
+            cpu = CpuPool(settings.limits.cpu_workers) if settings.limits.cpu_workers else None
+            ctx.cpu = cpu
             if workers:
                 pool.start(runner)
-            yield
-            ctx.shutting_down = True
-            await pool.stop(settings.shutdown_grace)
+            try:
+                yield
+            finally:
+                ctx.shutting_down = True
+                await pool.stop(settings.shutdown_grace)
+                if cpu is not None:
+                    cpu.shutdown(wait=False, cancel_futures=True)
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -152,18 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
+    import asyncio
 
     from bot.app import make_app
+    from bot.serving import serve
 
-    app = make_app(settings)
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        shutdown_timeout=settings.shutdown_grace,
-        print=lambda msg: print(msg, file=sys.stderr),
-    )
+    async def run() -> None:
+        await serve(make_app(settings), args.host, args.port, settings)
+
+    asyncio.run(run())
     return 0
 
 
@@ -236,7 +233,8 @@ async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewRes
     from bot.local_model import LocalModelServer, local_review_settings
     from review.pipeline import run_review
 
-    print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
+    if sys.stderr.isatty():
+        print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
         local = local_review_settings(server, request.settings)
         return await run_review(replace(request, settings=local), db=db)

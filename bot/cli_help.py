@@ -25,6 +25,7 @@ ENV_HELP = {
     "PRWARDEN_MAX_TOKENS": "tokens per review (default 60000)",
     "PRWARDEN_ADMIN_TOKEN": "signs in to the security console (/findings) and its JSON API",
     "PRWARDEN_LOCAL_MODEL_URL": "a running llama.cpp server for --local",
+    "PRWARDEN_WORKERS": "reviews run at once (default 4)",
     "PRWARDEN_CLIENT_ID": "the App's OAuth client id, for the console's GitHub sign-in",
     "PRWARDEN_CLIENT_SECRET": "its secret",
     "PRWARDEN_SECURITY_TEAM": "org/team-slug whose active members may sign in to the console",
