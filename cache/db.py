@@ -300,12 +300,20 @@ def _m005_finding_decisions(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
 
 
+def _m006_cached_tokens(conn: sqlite3.Connection) -> None:
+    # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
+    if "cached_tokens" not in columns:
+        conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _m001_core,
     _m002_shadow_signals,
     _m003_model_rejections,
     _m004_scoped_review_cache,
     _m005_finding_decisions,
+    _m006_cached_tokens,
 )
 
 

@@ -166,9 +166,14 @@ class PullHandlers(GitHubState):
 
     async def _list_commits(self, ctx: Ctx) -> web.Response:
         pull = self._ctx_pull(ctx)
-        commit = self._example("commit-items")
-        commit.update(sha=pull.head_sha)
-        return paginate(ctx, [commit])
+        commits = []
+        for message in pull.commit_messages or [None]:
+            commit = self._example("commit-items")
+            commit.update(sha=pull.head_sha)
+            if message is not None:
+                commit["commit"] = {**commit["commit"], "message": message}
+            commits.append(commit)
+        return paginate(ctx, commits)
 
     async def _list_reviews(self, ctx: Ctx) -> web.Response:
         return paginate(ctx, self._ctx_pull(ctx).reviews)

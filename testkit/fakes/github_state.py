@@ -75,6 +75,8 @@ class FakePull:
     diff_too_large: bool = False
     reviews: list[dict[str, Any]] = field(default_factory=list)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
+    # The messages of the PR's commits, oldest first; empty: one commit, GitHub's example.
+    commit_messages: list[str] = field(default_factory=list)
 
 
 def build_tarball(prefix: str, files: Mapping[str, bytes], *, comment: str = "") -> bytes:
