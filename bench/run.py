@@ -97,7 +97,8 @@ async def loadgen(url: str, rate: float, seconds: float, heads: str, base_sha: s
     """Run ``testkit/loadgen.py`` in its own process; the latencies of its 2xx answers."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(ROOT / "testkit" / "loadgen.py"),
+        "-m",
+        "testkit.loadgen",
         "--url",
         url,
         "--rate",
@@ -113,6 +114,7 @@ async def loadgen(url: str, rate: float, seconds: float, heads: str, base_sha: s
         "--heads",
         heads,
         stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
     )
     out, _ = await proc.communicate()
     if proc.returncode != 0:

@@ -2,7 +2,7 @@
 
 As a program (the load generator of ``bench/run.py``, in its own process)::
 
-    python testkit/loadgen.py --url http://127.0.0.1:PORT --rate 200 --seconds 3 \
+    python -m testkit.loadgen --url http://127.0.0.1:PORT --rate 200 --seconds 3 \
         --secret SECRET --template event.json --prs 20
 
 prints one JSON object: the status of every answer and each acknowledgement latency in
@@ -19,19 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import hashlib
-import hmac
 import json
 import math
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
+from testkit.signing import delivery_headers
 
 if TYPE_CHECKING:
     from testkit.fakes.github import FakeGitHub
@@ -62,24 +61,12 @@ class TinyPull:
     final_sha: str
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def delivery(
     event: dict[str, Any], name: str, secret: str, *, delivery_id: str | None = None
 ) -> Delivery:
     """Sign ``event`` as GitHub would deliver it."""
     body = json.dumps(event).encode()
-    return Delivery(
-        body,
-        {
-            "X-GitHub-Event": name,
-            "X-GitHub-Delivery": delivery_id or str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(body, secret),
-            "Content-Type": "application/json",
-        },
-    )
+    return Delivery(body, delivery_headers(name, body, delivery=delivery_id, secret=secret))
 
 
 def pull_event(
