@@ -7,6 +7,7 @@ and nothing of the product imports any of the three.
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,12 @@ def test_tests_and_bench_share_only_testkit(folder: str) -> None:
         for path in sorted((ROOT / folder).rglob("*.py"))
     }
     assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_test_support_is_not_installed() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = config["tool"]["setuptools"]["packages"]
+    assert {p.split(".")[0] for p in installed} == set(PACKAGES)
 
 
 def test_the_import_checks_see_imports_inside_functions(tmp_path: Path) -> None:
