@@ -82,6 +82,15 @@ def test_tests_and_bench_share_only_testkit(folder: str) -> None:
     assert not {k: v for k, v in wrong.items() if v}
 
 
+def test_the_fakes_judge_with_their_own_code() -> None:
+    """The fakes are the oracles (is this line in the diff?): none reuses the product's code."""
+    wrong = {
+        str(path.relative_to(ROOT)): sorted(_project_imports(path))
+        for path in sorted((ROOT / "testkit" / "fakes").rglob("*.py"))
+    }
+    assert not {k: v for k, v in wrong.items() if v}
+
+
 def test_test_support_is_not_installed() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     installed = config["tool"]["setuptools"]["packages"]
