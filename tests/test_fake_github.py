@@ -409,6 +409,15 @@ def test_spec_resolves_every_operation() -> None:
     assert spec.validate_body(op.operation, {"conclusion": "success"}) == []
 
 
+def test_every_operation_the_fake_answers_is_in_githubs_description(
+    fake_github: FakeGitHub,
+) -> None:
+    described = {op.operation_id for op in fake_github.spec.operations}
+    answered = set(fake_github._handler_table())
+    assert len(answered) >= 39
+    assert answered <= described, sorted(answered - described)
+
+
 def _annotation(n: int) -> dict[str, Any]:
     return {
         "path": "f.py",

@@ -72,10 +72,16 @@ class FakeGitHub(
     """GitHub's REST API for one App, on loopback, scripted per test."""
 
     def _handler_table(self) -> dict[str, Handler]:
-        return {
-            **self._installation_routes(),
-            **self._repo_routes(),
-            **self._pull_routes(),
-            **self._check_routes(),
-            **self._issue_routes(),
-        }
+        table: dict[str, Handler] = {}
+        for routes in (
+            self._installation_routes(),
+            self._repo_routes(),
+            self._pull_routes(),
+            self._check_routes(),
+            self._issue_routes(),
+        ):
+            twice = sorted(table.keys() & routes.keys())
+            if twice:
+                raise ValueError(f"two API areas answer {twice}")
+            table.update(routes)
+        return table
