@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
-import sqlite_utils
 from aiohttp import web
 
 from bot import triage_page
@@ -20,6 +19,7 @@ from bot.worker import WorkerPool
 from bot.workspace import Workspaces
 from cache.db import open_db
 from cache.queue import JobQueue
+from cache.store import Store
 
 POOL = web.AppKey("pool", WorkerPool)
 
@@ -27,7 +27,7 @@ POOL = web.AppKey("pool", WorkerPool)
 def make_app(
     settings: Settings,
     *,
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     clock: Callable[[], float] = time.time,
     workers: bool = True,
 ) -> web.Application:

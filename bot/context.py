@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlite_utils
 from aiohttp import web
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from cache.queue import JobQueue
+from cache.store import Store
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Dispatch:
 @dataclass
 class AppContext:
     settings: Settings
-    db: sqlite_utils.Database
+    db: Store
     queue: JobQueue
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = time.time

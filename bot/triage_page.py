@@ -114,7 +114,7 @@ def enqueue_post(ctx: AppContext, item: object) -> int:
         pr_number=int(getattr(item, "pr_number", 0) or 0),
         head_sha=f"held:{getattr(item, 'id', 0)}",
         payload={"held_id": getattr(item, "id", 0)},
-        supersede=False,
+        dedupe_key=f"post_held:{getattr(item, 'id', 0)}",
     )
     ctx.wake_workers()
     return enqueued.job_id

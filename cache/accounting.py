@@ -7,9 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
-from cache.db import require_text, to_json, write_transaction
+from cache.db import fetch_one, require_text, to_json, write_transaction
+from cache.store import Store
 from prwarden.errors import StoreError
 
 
@@ -71,7 +70,7 @@ def _amount(value: float, name: str) -> float:
 
 
 def record_llm_call(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     purpose: str,
     model: str,
@@ -102,19 +101,17 @@ def record_llm_call(
         require_text(outcome, "outcome"),
     )
     with write_transaction(db) as conn:
-        cursor = conn.execute(
+        row = conn.execute(
             "INSERT INTO llm_calls (at, purpose, model, prompt_version, tokens_in, tokens_out,"
             " latency_ms, cost, installation_id, repo, pr_number, outcome)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
-        )
-        call_id = cursor.lastrowid
-    assert call_id is not None
-    return call_id
+        ).fetchone()
+    return int(row[0])
 
 
 def record_tool_call(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     tool: str,
     args: dict[str, Any],
@@ -142,18 +139,16 @@ def record_tool_call(
         pr_number,
     )
     with write_transaction(db) as conn:
-        cursor = conn.execute(
+        row = conn.execute(
             "INSERT INTO tool_calls (at, tool, args, duration_ms, bytes, error,"
-            " installation_id, repo, pr_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " installation_id, repo, pr_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
-        )
-        call_id = cursor.lastrowid
-    assert call_id is not None
-    return call_id
+        ).fetchone()
+    return int(row[0])
 
 
 def usage_since(
-    db: sqlite_utils.Database,
+    db: Store,
     since: float,
     *,
     repo: str | None = None,
@@ -171,11 +166,12 @@ def usage_since(
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value
-    tokens, cost, calls = db.conn.execute(
+    tokens, cost, calls = fetch_one(
+        db,
         "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0.0), COUNT(*)"
         f" FROM llm_calls WHERE {' AND '.join(where)}",
         params,
-    ).fetchone()
+    )
     return Spend(tokens=int(tokens), cost=float(cost), calls=int(calls))
 
 
@@ -189,7 +185,7 @@ def _window(column: str, until: float | None, repo: str | None) -> str:
 
 
 def stats(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     since: float,
     until: float | None = None,
@@ -197,18 +193,18 @@ def stats(
 ) -> tuple[RepoStats, ...]:
     """Per (installation, repository) totals in ``[since, until)``, sorted by repository."""
     params = {"since": since, "until": until, "repo": repo}
-    conn = db.conn
     runs = {
         (inst, name): (reviews, cached, posted, dropped, held)
-        for inst, name, reviews, cached, posted, dropped, held in conn.execute(
-            "SELECT installation_id, repo, COUNT(*), SUM(mode = 'cached'), SUM(posted),"
+        for inst, name, reviews, cached, posted, dropped, held in db.read(
+            "SELECT installation_id, repo, COUNT(*),"
+            " SUM(CASE WHEN mode = 'cached' THEN 1 ELSE 0 END), SUM(posted),"
             f" SUM(dropped), SUM(held) FROM review_runs WHERE {_window('created_at', until, repo)}"
             " GROUP BY installation_id, repo",
             params,
         )
     }
     per_model: dict[tuple[int | None, str], list[ModelUsage]] = {}
-    for inst, name, model, calls, tokens_in, tokens_out, cost in conn.execute(
+    for inst, name, model, calls, tokens_in, tokens_out, cost in db.read(
         "SELECT installation_id, repo, model, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
         f" SUM(cost) FROM llm_calls WHERE {_window('at', until, repo)}"
         " GROUP BY installation_id, repo, model ORDER BY model",

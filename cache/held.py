@@ -7,12 +7,9 @@ A held finding moves ``pending → approved → posted``, or to ``rejected`` fro
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import sqlite_utils
 
 from cache.db import (
     Clock,
@@ -24,6 +21,7 @@ from cache.db import (
     to_json,
     write_transaction,
 )
+from cache.store import Store
 from prwarden.errors import StoreError
 
 HELD_STATES = ("pending", "approved", "rejected", "posted")
@@ -49,14 +47,14 @@ class HeldFinding:
     created_at: float
 
 
-def _held(row: sqlite3.Row) -> HeldFinding:
+def _held(row: Any) -> HeldFinding:
     return from_row(HeldFinding, row, finding=from_json, evidence=from_json)
 
 
 class HeldFindings:
     """The security team's queue of held findings."""
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Clock = time.time) -> None:
+    def __init__(self, db: Store, *, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
 
@@ -78,9 +76,10 @@ class HeldFindings:
         evidence_json = to_json(evidence, "evidence")
         with write_transaction(self._db) as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO findings (installation_id, repo, pr_number, head_sha,"
+                "INSERT INTO findings (installation_id, repo, pr_number, head_sha,"
                 " fingerprint, finding, evidence, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+                " ON CONFLICT (repo, pr_number, fingerprint) DO NOTHING",
                 (
                     installation_id,
                     repo,
@@ -173,8 +172,9 @@ class HeldFindings:
 
     def pending_count(self, repo: str, pr_number: int) -> int:
         """How many findings on a PR still wait for a decision."""
-        row = self._db.conn.execute(
+        row = fetch_one(
+            self._db,
             "SELECT COUNT(*) FROM findings WHERE repo = ? AND pr_number = ? AND state = 'pending'",
             (repo, pr_number),
-        ).fetchone()
+        )
         return int(row[0])

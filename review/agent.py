@@ -19,9 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-import sqlite_utils
-
 from cache.accounting import record_tool_call
+from cache.store import Store
 from prwarden.errors import ModelOutputError
 from review.diff import Diff
 from review.diffview import render_diff
@@ -136,7 +135,7 @@ async def run_tool_calls(
     registry: ToolRegistry,
     workspace: Workspace,
     spotlight: Spotlight,
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     context: CallContext = NO_CONTEXT,
 ) -> ToolPhase:
     """Run every call of one assistant turn concurrently; one tool message per call id."""
@@ -329,7 +328,7 @@ async def run_agent(
     focus_files: Sequence[str] = (),
     risk_areas: Sequence[str] = (),
     instructions: Sequence[str] = (),
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     context: CallContext = NO_CONTEXT,
     temperature: float = 0.1,
 ) -> AgentOutcome:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-import sqlite_utils
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from cache.accounting import record_llm_call
+from cache.store import Store
 from prwarden.errors import LLMError, ModelOutputError
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
@@ -116,7 +116,7 @@ class LLMClient:
         self,
         settings: ReviewSettings,
         *,
-        db: sqlite_utils.Database | None = None,
+        db: Store | None = None,
         context: CallContext = NO_CONTEXT,
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-import sqlite_utils
-
 from cache.accounting import usage_since
 from cache.reviews import ReviewCache
+from cache.store import Store
 from prwarden.errors import LLMError, ToolError
 from review import render
 from review.agent import run_agent
@@ -107,9 +106,7 @@ def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[I
     return records
 
 
-async def run_review(
-    request: ReviewRequest, *, db: sqlite_utils.Database | None = None
-) -> ReviewResult:
+async def run_review(request: ReviewRequest, *, db: Store | None = None) -> ReviewResult:
     # CPU-bound steps run in a thread so a large review does not stall the event loop that
     # answers webhooks.
     diff = await asyncio.to_thread(parse_diff, request.diff)
@@ -200,7 +197,7 @@ async def _model_part(
     files: list[FileDiff],
     workspace: Workspace,
     diff_hash: str,
-    db: sqlite_utils.Database | None,
+    db: Store | None,
 ) -> _ModelPart:
     settings = request.settings
     if not settings.model_configured:
@@ -247,7 +244,7 @@ async def _with_model(
     cache: ReviewCache | None,
     llm: LLMClient,
     spotlight: Spotlight,
-    db: sqlite_utils.Database | None,
+    db: Store | None,
 ) -> _ModelPart:
     settings = request.settings
     reused: list[Finding] = []
@@ -349,9 +346,7 @@ async def _triage(
     )
 
 
-def _cap_to_pr_ceiling(
-    budget: Budget, request: ReviewRequest, db: sqlite_utils.Database | None
-) -> Budget:
+def _cap_to_pr_ceiling(budget: Budget, request: ReviewRequest, db: Store | None) -> Budget:
     ceiling = request.settings.pr_token_ceiling
     if db is None or not ceiling or request.context.pr_number is None:
         return budget

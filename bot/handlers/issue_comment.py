@@ -50,5 +50,6 @@ async def on_comment(event: sansio.Event, ctx: AppContext, dispatch: Dispatch) -
         head_sha=f"command:{comment.get('id')}",
         payload={"command": command, "user": (comment.get("user") or {}).get("login", "")},
         delivery_id=event.delivery_id,
+        dedupe_key=f"command:{comment.get('id')}",
     )
     dispatch.job_ids.append(enqueued.job_id)
