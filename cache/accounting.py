@@ -234,3 +234,88 @@ def stats(
             )
         )
     return tuple(result)
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """A daily ceiling on one scope (``installation`` or ``repository``); 0 means none."""
+
+    scope: str
+    tokens: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a review may spend: ``admitted`` (its hold is recorded), ``exhausted`` (the
+    ceiling of ``scope`` is reached), or ``contended`` (only reviews in flight stand between
+    the spend and the ceiling: try again when they are done)."""
+
+    state: str
+    scope: str = ""
+    which: str = ""
+
+
+def admit_spend(
+    db: Store,
+    *,
+    job_id: int,
+    installation_id: int,
+    repo: str,
+    since: float,
+    now: float,
+    ceilings: tuple[Ceiling, Ceiling],
+    hold_tokens: int,
+    hold_cost: float,
+) -> Admission:
+    """Check the installation's and repository's ceilings and hold this review's worst case,
+    in one transaction: two workers cannot both take the last of a budget.
+
+    Holds count while their job runs with a live lease, so a dead worker's hold lapses.
+    """
+    by_scope: dict[str, tuple[str, Any]] = {
+        "installation": ("installation_id", installation_id),
+        "repository": ("repo", repo),
+    }
+    with write_transaction(db) as tx:
+        tx.lock(f"budget:installation:{installation_id}")
+        tx.lock(f"budget:repository:{repo}")
+        for ceiling in ceilings:
+            if not (ceiling.tokens or ceiling.cost):
+                continue
+            column, value = by_scope[ceiling.scope]
+            spend = (
+                usage_since(db, since, installation_id=installation_id)
+                if ceiling.scope == "installation"
+                else usage_since(db, since, repo=repo)
+            )
+            held = fetch_one(
+                db,
+                "SELECT COALESCE(SUM(h.tokens), 0), COALESCE(SUM(h.cost), 0.0) FROM budget_holds h"
+                " JOIN jobs j ON j.id = h.job_id AND j.state = 'running' AND j.lease_until > ?"
+                f" WHERE h.{column} = ? AND h.job_id != ?",
+                (now, value, job_id),
+            )
+            for what, limit, spent, holding in (
+                ("token", ceiling.tokens, spend.tokens, int(held[0])),
+                ("cost", ceiling.cost, spend.cost, float(held[1])),
+            ):
+                if not limit:
+                    continue
+                if spent >= limit:
+                    return Admission("exhausted", ceiling.scope, what)
+                if holding and spent + holding >= limit:
+                    return Admission("contended", ceiling.scope, what)
+        tx.execute(
+            "INSERT INTO budget_holds (job_id, installation_id, repo, tokens, cost, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+            " tokens = excluded.tokens, cost = excluded.cost, at = excluded.at",
+            (job_id, installation_id, repo, hold_tokens, hold_cost, now),
+        )
+    return Admission("admitted")
+
+
+def release_spend(db: Store, job_id: int) -> None:
+    """Drop a review's hold: its calls are logged, so its real spend counts from now on."""
+    with write_transaction(db) as tx:
+        tx.execute("DELETE FROM budget_holds WHERE job_id = ?", (job_id,))

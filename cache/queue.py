@@ -292,6 +292,16 @@ class JobQueue:
             )
             return True
 
+    def stopped_superseded(self, job_id: int) -> None:
+        """The worker of superseded job ``job_id`` has stopped: its follow-up may run now."""
+        with write_transaction(self._db) as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET not_before = ? WHERE dedupe_key = ? AND state = 'queued'",
+                (self._clock(), f"superseded:{job_id}"),
+            )
+            if cursor.rowcount:
+                conn.notify_jobs()
+
     def get(self, job_id: int) -> Job | None:
         """The job with this id, or ``None``."""
         row = fetch_one(self._db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -338,10 +348,12 @@ class JobQueue:
 def _supersede(conn: Transaction, key: dict[str, Any], now: float) -> tuple[int, ...]:
     """Supersede the PR's live jobs of this kind for other heads; return the running ones.
 
-    Each one that had started gets a ``superseded`` job to close what it left open.
+    Each one that had started gets a ``superseded`` job to close what it left open, due
+    when the old lease runs out (by then its worker has seen it lost the job, or is dead),
+    or as soon as its worker says it stopped (``stopped_superseded``).
     """
     rows = conn.execute(
-        "SELECT id, installation_id, head_sha, state, started_at FROM jobs"
+        "SELECT id, installation_id, head_sha, state, started_at, lease_until FROM jobs"
         " WHERE kind = :kind AND repo = :repo AND pr_number = :pr AND head_sha != :sha"
         f" AND dedupe_key IS NULL AND {_LIVE} ORDER BY id{conn.for_update}",
         key,
@@ -364,6 +376,7 @@ def _supersede(conn: Transaction, key: dict[str, Any], now: float) -> tuple[int,
                 now=now,
                 delivery_id=None,
                 dedupe_key=f"superseded:{int(row[0])}",
+                not_before=max(now, row["lease_until"] or now),
             )
     return tuple(int(row[0]) for row in rows if row["state"] == "running")
 
@@ -375,12 +388,13 @@ def _insert(
     now: float,
     delivery_id: str | None,
     dedupe_key: str | None,
+    not_before: float | None = None,
 ) -> int:
     """Insert a queued job from (kind, installation, repo, PR, head SHA, payload JSON)."""
     row = conn.execute(
         "INSERT INTO jobs (kind, installation_id, repo, pr_number, head_sha, payload,"
         " state, attempts, not_before, created_at, delivery_id, dedupe_key)"
         " VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING id",
-        (*fields, now, now, delivery_id, dedupe_key),
+        (*fields, now if not_before is None else not_before, now, delivery_id, dedupe_key),
     ).fetchone()
     return int(row[0])

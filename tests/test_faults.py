@@ -87,7 +87,7 @@ async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once
     assert SECONDARY_RATE_LIMIT_MESSAGE[:40] in notes[2]
     run = s.check_runs()[0]
     assert run["conclusion"] == "success"
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.state == "done" and job.attempts == 3
     assert fake_github.invalid_requests == []
 
@@ -108,7 +108,7 @@ async def test_persistent_5xx_fails_the_job_visibly_after_max_attempts(
     titles = _check_titles(fake_github)
     assert [t for t in titles if t.startswith("Waiting")] == ["Waiting to retry"] * 2, titles
     assert s.reviews == []
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.state == "failed" and "503" in (job.error or "")
     # two client attempts per job attempt, three job attempts
     assert len(fake_github.requests_for("pulls/get")) == 6
@@ -127,7 +127,7 @@ async def test_a_rescheduled_job_waits_for_not_before(
         lambda: len(fake_github.requests_for("pulls/get")) >= 2, within=10, interval=0.01
     )
     assert 1.8 <= time.monotonic() - limited_at < 4.0
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.attempts == 1
     await wait_for(lambda: _completed(s), within=10)
     assert len(s.reviews) == 1
