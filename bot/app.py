@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -17,9 +18,8 @@ from bot.metrics import CONTENT_TYPE, Metrics
 from bot.webhook import MAX_BODY, handle_webhook
 from bot.worker import WorkerPool
 from bot.workspace import Workspaces
-from cache.db import open_db
 from cache.queue import JobQueue
-from cache.store import Store
+from cache.store import Store, open_store
 
 POOL = web.AppKey("pool", WorkerPool)
 
@@ -30,10 +30,15 @@ def make_app(
     db: Store | None = None,
     clock: Callable[[], float] = time.time,
     workers: bool = True,
+    receive: bool = True,
 ) -> web.Application:
-    """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials."""
-    settings.check_server()
-    database = db if db is not None else open_db(settings.db_path)
+    """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials.
+
+    ``receive=False`` leaves out ``POST /webhook`` and the triage page (a worker process);
+    ``workers=False`` or ``settings.limits.workers == 0`` runs no workers (a receiver).
+    """
+    settings.check_server(receive=receive)
+    database = db if db is not None else open_store(settings.database_url, settings.db_path)
     ctx = AppContext(
         settings=settings,
         db=database,
@@ -45,10 +50,11 @@ def make_app(
     app[CTX] = ctx
     pool = WorkerPool(ctx, workers=settings.limits.workers)
     app[POOL] = pool
-    app.router.add_post("/webhook", handle_webhook)
+    if receive:
+        app.router.add_post("/webhook", handle_webhook)
+        triage_page.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    triage_page.add_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -62,10 +68,16 @@ def make_app(
             )
             workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
             runner = JobRunner(ctx, github, workspaces)
-            if workers:
+            listener = None
+            if workers and settings.limits.workers > 0:
                 pool.start(runner)
+                # Jobs queued by other processes wake this one's idle workers at once.
+                listener = asyncio.create_task(database.listen_jobs(ctx.wake_workers))
             yield
             ctx.shutting_down = True
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             await pool.stop(settings.shutdown_grace)
 
     app.cleanup_ctx.append(lifecycle)

@@ -1,4 +1,4 @@
-"""The ``prwarden`` command: serve, review, findings, stats, cache, eval."""
+"""The ``prwarden`` command: serve, worker, db, review, findings, stats, cache, eval."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.logs import setup_logging
-from cache.db import open_db
+from cache.store import open_store
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
@@ -32,6 +32,26 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        help="worker tasks in this process (default PRWARDEN_WORKERS; 0: receive webhooks only)",
+    )
+
+    worker = sub.add_parser("worker", help="run workers only, on the shared store and queue")
+    worker.add_argument(
+        "--concurrency", type=_count, help="jobs run at once (default PRWARDEN_WORKERS)"
+    )
+    worker.add_argument("--host", default="127.0.0.1")
+    worker.add_argument("--port", type=int, help="serve /healthz and /metrics on this port")
+
+    database = sub.add_parser("db", help="the store: schema upgrades and moving to PostgreSQL")
+    dsub = database.add_subparsers(dest="action", required=True)
+    dsub.add_parser("upgrade", help="apply schema migrations (also done at every start)")
+    move = dsub.add_parser(
+        "migrate-from-sqlite", help="copy an SQLite store into PRWARDEN_DATABASE_URL"
+    )
+    move.add_argument("file", type=Path, help="the SQLite file (PRWARDEN_DB of the old setup)")
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -89,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.secret_values)
         handler = {
             "serve": cmd_serve,
+            "worker": cmd_worker,
+            "db": cmd_db,
             "review": cmd_review,
             "findings": cmd_findings,
             "stats": cmd_stats,
@@ -107,12 +129,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _with_workers(settings: Settings, workers: int | None) -> Settings:
+    if workers is None:
+        return settings
+    return replace(settings, limits=replace(settings.limits, workers=workers))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import make_app
 
-    app = make_app(settings)
+    app = make_app(_with_workers(settings, args.workers))
     web.run_app(
         app,
         host=args.host,
@@ -120,6 +158,75 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         shutdown_timeout=settings.shutdown_grace,
         print=lambda msg: print(msg, file=sys.stderr),
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app import make_app
+
+    settings = _with_workers(settings, args.concurrency)
+    if settings.limits.workers < 1:
+        raise ConfigError(
+            "a worker needs at least one worker task", key="--concurrency", expected=">= 1"
+        )
+    app = make_app(settings, receive=False)
+    if args.port is not None:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            shutdown_timeout=settings.shutdown_grace,
+            print=lambda msg: print(msg, file=sys.stderr),
+        )
+    else:
+        asyncio.run(_run_until_signalled(app))
+    return 0
+
+
+async def _run_until_signalled(app: Any) -> None:
+    """Run the app's lifecycle (its workers) with no listening socket, until SIGTERM/SIGINT."""
+    import signal
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("prwarden worker running; SIGTERM stops it", file=sys.stderr)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.store import open_store
+
+    if args.action == "upgrade":
+        store = open_store(settings.database_url, settings.db_path)
+        print(f"{store.dialect} store at schema version {store.schema_version()}")
+        store.close()
+        return 0
+    from cache.postgres import PostgresStore, copy_from_sqlite
+
+    if not settings.database_url:
+        raise ConfigError(
+            "migrate-from-sqlite copies into PostgreSQL: set PRWARDEN_DATABASE_URL",
+            key="PRWARDEN_DATABASE_URL",
+            expected="postgresql://user:password@host:5432/database",
+        )
+    target = PostgresStore.connect(settings.database_url)
+    try:
+        copied = copy_from_sqlite(args.file, target)
+    finally:
+        target.close()
+    for table, (source_rows, target_rows) in copied.items():
+        print(f"{table:<20} {source_rows:>8} rows in the file, {target_rows:>8} in PostgreSQL")
     return 0
 
 
@@ -173,7 +280,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
     )
-    db = open_db(settings.db_path)
+    db = open_store(settings.database_url, settings.db_path)
     if args.local:
         result = asyncio.run(_review_with_local_model(request, db))
     else:
@@ -290,7 +397,7 @@ def result_text(result: ReviewResult) -> str:
 def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
     from cache.held import HeldFindings
 
-    db = open_db(settings.db_path)
+    db = open_store(settings.database_url, settings.db_path)
     held = HeldFindings(db)
     if args.action == "list":
         items = held.list(None if args.state == "all" else args.state)
@@ -346,7 +453,7 @@ def _held_json(item: Any) -> dict[str, Any]:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import render_stats
 
-    db = open_db(settings.db_path)
+    db = open_store(settings.database_url, settings.db_path)
     print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo, fmt=args.format))
     return 0
 
@@ -354,7 +461,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
     from cache.reviews import ReviewCache
 
-    cache = ReviewCache(open_db(settings.db_path))
+    cache = ReviewCache(open_store(settings.database_url, settings.db_path))
     if args.action == "stats":
         print(json.dumps(asdict(cache.stats()), indent=2))
         return 0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.github import RetryPolicy
+from cache.store import is_postgres_url
 from prwarden.errors import ConfigError
 from review.findings import Severity
 from review.settings import Budget, ReviewSettings
@@ -34,6 +35,7 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     github_api_url: str = DEFAULT_API_URL
     db_path: str = "prwarden.db"
+    database_url: str = field(default="", repr=False)
     workspace_root: Path = Path("workspaces")
     admin_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
@@ -82,6 +84,7 @@ class Settings:
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
             github_api_url=env.get("PRWARDEN_GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            database_url=_database_url(env),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
             review=review,
@@ -97,17 +100,17 @@ class Settings:
             ),
         )
 
-    def check_server(self) -> None:
-        """Refuse to serve without what verifying and answering webhooks needs (fail closed)."""
-        missing = [
-            name
-            for name, value in (
-                ("PRWARDEN_WEBHOOK_SECRET", self.webhook_secret),
-                ("PRWARDEN_APP_ID", self.app_id),
-                ("PRWARDEN_PRIVATE_KEY or PRWARDEN_PRIVATE_KEY_PATH", self.private_key),
-            )
-            if not value
-        ]
+    def check_server(self, *, receive: bool = True) -> None:
+        """Refuse to serve without what verifying and answering webhooks needs (fail closed).
+
+        A process that only runs workers (``receive=False``) needs no webhook secret.
+        """
+        needed = (
+            ("PRWARDEN_WEBHOOK_SECRET", self.webhook_secret if receive else "-"),
+            ("PRWARDEN_APP_ID", self.app_id),
+            ("PRWARDEN_PRIVATE_KEY or PRWARDEN_PRIVATE_KEY_PATH", self.private_key),
+        )
+        missing = [name for name, value in needed if not value]
         if missing:
             raise ConfigError(
                 "refusing to start: " + ", ".join(missing) + " not set",
@@ -126,9 +129,26 @@ class Settings:
         """Every configured secret, for redaction."""
         return tuple(
             v
-            for v in (self.private_key, self.webhook_secret, self.admin_token, self.review.api_key)
+            for v in (
+                self.private_key,
+                self.webhook_secret,
+                self.admin_token,
+                self.review.api_key,
+                self.database_url,
+            )
             if v
         )
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("PRWARDEN_DATABASE_URL", "").strip()
+    if url and not is_postgres_url(url):
+        raise ConfigError(
+            "PRWARDEN_DATABASE_URL must be a PostgreSQL URL",
+            key="PRWARDEN_DATABASE_URL",
+            expected="postgresql://user:password@host:5432/database",
+        )
+    return url
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

@@ -19,15 +19,17 @@ import contextvars
 import functools
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cache.db import MIGRATIONS, check_version
+from cache.db import MIGRATIONS, SqliteStore, check_version
 from cache.store import JOBS_CHANNEL, Cursor, Dialect, Params, Transaction
 from prwarden.errors import StoreError
 
@@ -95,7 +97,7 @@ def to_psycopg(sql: str) -> str:
             return "%%"
         if token.startswith(":") and token != "::":
             return f"%({token[1:]})s"
-        return token
+        return token.replace("%", "%%")  # a quoted literal or name: psycopg still reads its %
 
     return _TOKEN.sub(replace, sql)
 
@@ -261,3 +263,54 @@ def _version(conn: psycopg.Connection[Any]) -> int:
 def _redact(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def copy_from_sqlite(path: Path, target: PostgresStore) -> dict[str, tuple[int, int]]:
+    """Copy every row of the SQLite store at ``path`` into ``target``; per table, how many
+    rows the file has and how many ``target`` has afterwards.
+
+    The file is opened read-only and may be at any schema version this prwarden knows (its
+    missing columns take their defaults). Rows already in ``target`` (same key) are kept, so
+    running it again is harmless.
+    """
+    if not path.is_file():
+        raise StoreError(f"no SQLite store at {path}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        source = SqliteStore(conn)
+        check_version(source.schema_version())
+        tables = [t for t in source.table_names() if not t.startswith("sqlite_")]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not an SQLite store: {exc}") from None
+    known = {row[0] for row in target.read(_TABLES_SQL)}
+    unknown = sorted(set(tables) - known)
+    if unknown:
+        raise StoreError(f"{path} has tables this prwarden does not know: {', '.join(unknown)}")
+    copied: dict[str, tuple[int, int]] = {}
+    with_ids: list[str] = []
+    for table in tables:
+        columns = [c.name for c in source[table].columns]
+        wanted = {row[0] for row in target.read(_COLUMNS_SQL, (table,))}
+        columns = [c for c in columns if c in wanted]
+        rows = source.read(f"SELECT {', '.join(columns)} FROM {table}")
+        insert = (
+            f"INSERT INTO {table} ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING"
+        )
+        with target.transaction() as tx:
+            for start in range(0, len(rows), 500):
+                tx.executemany(insert, [tuple(row) for row in rows[start : start + 500]])
+        if "id" in columns:
+            with_ids.append(table)
+        count = target.read(f"SELECT COUNT(*) FROM {table}")[0][0]
+        copied[table] = (len(rows), int(count))
+    target.reset_identities(with_ids)
+    conn.close()
+    return copied
+
+
+_TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+_COLUMNS_SQL = (
+    "SELECT column_name FROM information_schema.columns"
+    " WHERE table_schema = 'public' AND table_name = ?"
+)
