@@ -8,6 +8,8 @@ Rows:
 - webhook acknowledgement latency p50/p99 of a real ``prwarden serve`` process on loopback at
   increasing open-loop rates, the signed deliveries coming from ``bench/loadgen.py`` in a
   second process; then the highest rate measured whose p99 stays under 100 ms;
+- the same latency while the server reviews a generated 5 MB diff, next to the idle figure
+  (``bench/busy_webhook.py``);
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
   1k, 10k and 50k changed lines in ``corpora/large_diffs``;
 - the agent's tool phase, parallel against sequential (``bench/tool_parallel.py``);
@@ -38,6 +40,7 @@ import corpora
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
 from bench.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
@@ -353,6 +356,10 @@ async def e2e_rows(tmp: Path, private: str, public: str, quick: bool) -> list[Ro
     return rows
 
 
+async def busy(tmp: Path, private: str, public: str, quick: bool) -> list[Row]:
+    return [Row(*row) for row in await busy_rows(tmp, private, public, quick)]
+
+
 # ----- the table --------------------------------------------------------------------------
 
 
@@ -371,7 +378,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs and fewer PRs")
     parser.add_argument(
-        "--only", default="", help="comma-separated sections: webhook,diff,tools,cache,e2e"
+        "--only", default="", help="comma-separated sections: webhook,busy,diff,tools,cache,e2e"
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -383,6 +390,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(name)
         steps = (
             ("webhook", webhook_rows(tmp, private, public, options.quick)),
+            ("busy", busy(tmp, private, public, options.quick)),
             ("diff", asyncio.to_thread(diff_rows, options.quick)),
             ("tools", tool_rows(tmp, options.quick)),
             ("cache", cache_rows(tmp, options.quick)),

@@ -13,12 +13,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from bot import setup_flow
 from bot.config import Settings
+from bot.envfile import add_env_file_option, environment
 from bot.logs import setup_logging
 from cache.store import open_store
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
+from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
 from security.sarif import SarifFinding, to_sarif
@@ -32,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server and workers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    add_env_file_option(serve)
     serve.add_argument(
         "--workers",
         type=_count,
@@ -44,14 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--host", default="127.0.0.1")
     worker.add_argument("--port", type=int, help="serve /healthz and /metrics on this port")
+    add_env_file_option(worker)
 
     database = sub.add_parser("db", help="the store: schema upgrades and moving to PostgreSQL")
     dsub = database.add_subparsers(dest="action", required=True)
-    dsub.add_parser("upgrade", help="apply schema migrations (also done at every start)")
+    upgrade = dsub.add_parser("upgrade", help="apply schema migrations (also done at every start)")
+    add_env_file_option(upgrade)
     move = dsub.add_parser(
         "migrate-from-sqlite", help="copy an SQLite store into PRWARDEN_DATABASE_URL"
     )
     move.add_argument("file", type=Path, help="the SQLite file (PRWARDEN_DB of the old setup)")
+    add_env_file_option(move)
+
+    setup_flow.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
     review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
@@ -105,9 +114,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
         handler = {
+            "setup": setup_flow.cmd_setup,
             "serve": cmd_serve,
             "worker": cmd_worker,
             "db": cmd_db,
@@ -205,8 +215,6 @@ async def _run_until_signalled(app: Any) -> None:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from cache.store import open_store
-
     if args.action == "upgrade":
         store = open_store(settings.database_url, settings.db_path)
         print(f"{store.dialect} store at schema version {store.schema_version()}")
@@ -320,8 +328,7 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
         "findings": [
             {
                 **af.finding.to_dict(),
-                "status": af.status,
-                "reasons": list(af.disposition.reasons),
+                **af.disposition.to_dict(),
                 "fingerprint": af.fingerprint,
             }
             for af in result.findings
@@ -338,14 +345,14 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint)
+        _sarif_row(af.finding.to_dict(), af.fingerprint, af.status, af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
 
 
-def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
+def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | None) -> SarifFinding:
     severity = str(finding["severity"])
     level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
     return SarifFinding(
@@ -359,6 +366,8 @@ def _sarif_row(finding: dict[str, Any], fp: str) -> SarifFinding:
         severity=severity,
         category=str(finding["category"]),
         fingerprint=fp,
+        status=status,
+        code=code.value if code else None,
     )
 
 
@@ -431,7 +440,7 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         print(f"rejected finding {args.id}")
         return 0
     items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint) for item in items]
+    rows = [_sarif_row(item.finding, item.fingerprint, "hold", Reason.HELD) for item in items]
     print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
     return 0
 

@@ -11,7 +11,7 @@ from cache.held import HeldFindings
 from cache.queue import Job
 from review.diff import parse_diff
 from review.findings import AnnotatedFinding, Finding, fingerprint
-from review.render import comment_body
+from review.render import code_span, comment_body
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -60,7 +60,8 @@ async def post_held(ctx: AppContext, gh: GitHubClient, job: Job) -> None:
         await gh.create_issue_comment(
             job.repo,
             job.pr_number,
-            f"A held finding on `{finding.path}:{finding.line}` was approved, but that line "
+            f"A held finding on {code_span(f'{finding.path}:{finding.line}')} was approved, "
+            "but that line "
             "is no longer part of the diff.",
         )
         held.mark_posted(held_id, 0)

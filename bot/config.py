@@ -14,6 +14,7 @@ from review.findings import Severity
 from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_WEB_URL = "https://github.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Settings:
     private_key: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
     github_api_url: str = DEFAULT_API_URL
+    github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
     database_url: str = field(default="", repr=False)
     workspace_root: Path = Path("workspaces")
@@ -82,7 +84,8 @@ class Settings:
             app_id=env.get("PRWARDEN_APP_ID", ""),
             private_key=private_key,
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
-            github_api_url=env.get("PRWARDEN_GITHUB_API_URL", DEFAULT_API_URL).rstrip("/"),
+            github_api_url=_api_url(env),
+            github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
             db_path=env.get("PRWARDEN_DB", "prwarden.db"),
             database_url=_database_url(env),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
@@ -149,6 +152,16 @@ def _database_url(env: Mapping[str, str]) -> str:
             expected="postgresql://user:password@host:5432/database",
         )
     return url
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    """The REST API's URL: as set, else GitHub Enterprise Server's ``/api/v3`` under
+    ``PRWARDEN_GITHUB_URL``, else api.github.com."""
+    explicit = env.get("PRWARDEN_GITHUB_API_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    web = (env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/")
+    return DEFAULT_API_URL if web == DEFAULT_WEB_URL else web + "/api/v3"
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:

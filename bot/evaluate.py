@@ -38,6 +38,9 @@ from review.findings import AnnotatedFinding, Finding
 from review.pipeline import prompt_versions, run_review
 from review.request import PRInfo, ReviewRequest
 from review.settings import ReviewSettings
+from review.static import SECRETS_SOURCE
+from tools.languages import language_of
+from tools.linter import LINTERS
 
 WINDOW = 3
 SCHEMA = "prwarden-eval/1"
@@ -86,6 +89,7 @@ class CaseResult:
 
     id: str
     labelled: bool
+    language: str
     mode: str
     found: bool | None
     reported: int
@@ -108,6 +112,18 @@ class Breakdown:
     reported: int
     hits: int
     false_positives: int
+    precision: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Recall and precision of one language (its labelled cases) or one tool (its findings)."""
+
+    cases: int
+    found: int
+    recall: float | None
+    reported: int
+    hits: int
     precision: float | None
 
 
@@ -145,6 +161,8 @@ class EvalReport:
     summary: Summary
     by_category: dict[str, Breakdown]
     by_severity: dict[str, Breakdown]
+    by_language: dict[str, Slice]
+    by_tool: dict[str, Slice]
     cases: tuple[CaseResult, ...]
     schema: str = SCHEMA
     definitions: dict[str, str] = field(
@@ -157,6 +175,10 @@ class EvalReport:
             "line_recall": "labelled lines within the window of a hit / labelled lines",
             "precision": "hits / reported findings on labelled cases",
             "false_positives_per_pr": "reported findings that miss / labelled cases",
+            "by_language": "labelled cases by the language of the labelled file; recall over "
+            "them, precision over the findings reported on them",
+            "by_tool": "findings by their source (a static tool or the model); recall is the "
+            "labelled cases that tool's findings found, over all labelled cases",
         }
     )
 
@@ -323,6 +345,7 @@ def score_case(
     return CaseResult(
         id=case.id,
         labelled=label is not None,
+        language=case_language(case),
         mode=mode,
         found=hits > 0 if label is not None else None,
         reported=len(reported),
@@ -355,6 +378,53 @@ def _breakdown(results: Sequence[CaseResult], key: str) -> dict[str, Breakdown]:
         name: Breakdown(reported, hits, reported - hits, _ratio(hits, reported))
         for name, (reported, hits) in sorted(counts.items())
     }
+
+
+def case_language(case: EvalCase) -> str:
+    """The language of the labelled file (of the diff's first file when unlabelled)."""
+    if case.label is not None:
+        return language_of(case.label.file)
+    for line in (case.folder / "pr.diff").read_text(errors="replace").splitlines():
+        if line.startswith("+++ b/"):
+            return language_of(line[6:])
+    return language_of("")
+
+
+def _slice(cases: int, found: int, reported: int, hits: int) -> Slice:
+    return Slice(cases, found, _ratio(found, cases), reported, hits, _ratio(hits, reported))
+
+
+def by_language(results: Sequence[CaseResult]) -> dict[str, Slice]:
+    """Recall and precision over the labelled cases of each language."""
+    scored = [r for r in results if r.labelled and not r.error]
+    out: dict[str, Slice] = {}
+    for language in sorted({r.language for r in scored}):
+        mine = [r for r in scored if r.language == language]
+        out[language] = _slice(
+            len(mine),
+            sum(bool(r.found) for r in mine),
+            sum(r.reported for r in mine),
+            sum(r.hits for r in mine),
+        )
+    return out
+
+
+def by_tool(results: Sequence[CaseResult]) -> dict[str, Slice]:
+    """Recall and precision of each source's findings over all labelled cases; every static
+    tool has a row, findings or not."""
+    scored = [r for r in results if r.labelled and not r.error]
+    static = [linter.name for linter in LINTERS] + [SECRETS_SOURCE]
+    others = sorted({s.source for r in scored for s in r.findings} - set(static))
+    out: dict[str, Slice] = {}
+    for source in static + others:
+        mine = [[s for s in r.findings if s.source == source] for r in scored]
+        out[source] = _slice(
+            len(scored),
+            sum(any(s.hit for s in found) for found in mine),
+            sum(len(found) for found in mine),
+            sum(s.hit for found in mine for s in found),
+        )
+    return out
 
 
 def summarize(results: Sequence[CaseResult], wall_seconds: float) -> Summary:
@@ -410,6 +480,7 @@ async def eval_case(
         return CaseResult(
             id=case.id,
             labelled=case.label is not None,
+            language=case_language(case),
             mode="error",
             found=None,
             reported=0,
@@ -479,6 +550,8 @@ async def run_eval(
         summary=summarize(results, wall),
         by_category=_breakdown(results, "category"),
         by_severity=_breakdown(results, "severity"),
+        by_language=by_language(results),
+        by_tool=by_tool(results),
         cases=tuple(results),
     )
 
@@ -626,6 +699,7 @@ def report_text(report: EvalReport) -> str:
                     f"  {title} {name:<14} reported {b.reported:>4}  hits {b.hits:>4}  "
                     f"fp {b.false_positives:>4}  precision {_pct(b.precision)}"
                 )
+        out += slices_text(report)
     if s.errors:
         out.append(f"{s.errors} case(s) could not be evaluated (see above); they are not scored.")
     out.append(
@@ -633,6 +707,22 @@ def report_text(report: EvalReport) -> str:
         f"${s.cost_per_pr:.4f}, {s.seconds_per_pr:.2f} s; wall time {s.wall_seconds:.1f} s"
     )
     return "\n".join(out)
+
+
+def slices_text(report: EvalReport) -> list[str]:
+    """The per-language and per-tool table."""
+    out = [
+        "",
+        f"{'by':<9} {'name':<16} {'cases':>5} {'found':>5} {'recall':>7} "
+        f"{'reported':>8} {'hits':>4} {'precision':>9}",
+    ]
+    for title, table in (("language", report.by_language), ("tool", report.by_tool)):
+        for name, sl in table.items():
+            out.append(
+                f"{title:<9} {name[:16]:<16} {sl.cases:>5} {sl.found:>5} {_pct(sl.recall):>7} "
+                f"{sl.reported:>8} {sl.hits:>4} {_pct(sl.precision):>9}"
+            )
+    return out
 
 
 # -- the command ------------------------------------------------------------------------------

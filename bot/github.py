@@ -47,6 +47,10 @@ Clock = Callable[[], float]
 Side = Literal["LEFT", "RIGHT"]
 
 REQUESTER = "prwarden"
+# The REST API version prwarden is written and tested against, sent on every request so that
+# GitHub never answers with whatever its default is that day.
+API_VERSION = "2022-11-28"
+API_VERSION_HEADER = "X-GitHub-Api-Version"
 JSON_ACCEPT = "application/vnd.github+json"
 DIFF_ACCEPT = "application/vnd.github.diff"
 TOKEN_REFRESH_MARGIN = 60.0
@@ -71,6 +75,51 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be at least 1")
         if min(self.initial_wait, self.max_wait, self.jitter) < 0:
             raise ValueError("RetryPolicy waits must not be negative")
+
+
+class _VersionedAPI(gidgethub.aiohttp.GitHubAPI):
+    """gidgethub over aiohttp, pinning the REST API version on every request it sends."""
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        return await super()._request(
+            method, url, {**headers, API_VERSION_HEADER: API_VERSION}, body
+        )
+
+
+def api_headers(
+    accept: str, *, oauth_token: str | None = None, jwt: str | None = None
+) -> dict[str, str]:
+    """The headers of a raw request to the REST API (the byte streams gidgethub does not read)."""
+    headers = sansio.create_headers(REQUESTER, accept=accept, oauth_token=oauth_token, jwt=jwt)
+    headers[API_VERSION_HEADER] = API_VERSION
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class TokenScope:
+    """What an installation token may touch: one repository (or all) and some permissions."""
+
+    repo: str | None = None
+    permissions: Mapping[str, str] | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The body of the access-token request (empty: everything the installation has)."""
+        data: dict[str, Any] = {}
+        if self.repo is not None:
+            data["repositories"] = [split_repo(self.repo)[1]]
+        if self.permissions is not None:
+            data["permissions"] = dict(self.permissions)
+        return data
+
+    @property
+    def key(self) -> tuple[str | None, tuple[tuple[str, str], ...] | None]:
+        perms = tuple(sorted(self.permissions.items())) if self.permissions is not None else None
+        return self.repo, perms
+
+
+ALL = TokenScope()
 
 
 class TokenSource(Protocol):
@@ -116,7 +165,7 @@ query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
     pullRequest(number: $number) {
       reviewThreads(first: 100, after: $cursor) {
         pageInfo { hasNextPage endCursor }
-        nodes { isResolved comments(first: 100) { nodes { databaseId } } }
+        nodes { isResolved comments(first: 100) { nodes { fullDatabaseId } } }
       }
     }
   }
@@ -229,6 +278,31 @@ class _Caller:
         )
 
 
+async def create_app_from_manifest(
+    session: aiohttp.ClientSession, *, base_url: str, code: str, seconds: float = 30.0
+) -> dict[str, Any]:
+    """``POST /app-manifests/{code}/conversions``: the new App's id, key, secrets and client.
+
+    The code is the App's only credential here (GitHub takes it once, within an hour), so the
+    request carries no other authentication.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
+        raise GitHubError("the manifest code from GitHub is malformed", status_code=0)
+    gh = _VersionedAPI(session, REQUESTER, base_url=base_url)
+
+    async def call() -> dict[str, Any]:
+        data: dict[str, Any] = await gh.post(
+            f"/app-manifests/{code}/conversions", data=b"", accept=JSON_ACCEPT
+        )
+        return data
+
+    caller = _Caller(RetryPolicy(attempts=1), time.time)
+    data = await caller.once("register the App from its manifest", call, seconds)
+    if not isinstance(data, dict):
+        raise GitHubError("register the App: malformed answer", status_code=201)
+    return data
+
+
 class GitHubApp:
     """The GitHub App: JWT signing and installation tokens cached until shortly before expiry."""
 
@@ -261,9 +335,9 @@ class GitHubApp:
         self._clock = clock
         self._retry = retry
         self._caller = _Caller(retry, clock)
-        self._gh = gidgethub.aiohttp.GitHubAPI(session, REQUESTER, base_url=base_url)
-        self._tokens: dict[int, tuple[str, float]] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._gh = _VersionedAPI(session, REQUESTER, base_url=base_url)
+        self._tokens: dict[tuple[int, Any], tuple[str, float]] = {}
+        self._locks: dict[tuple[int, Any], asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"GitHubApp(app_id={self._app_id!r}, base_url={self._base_url!r})"
@@ -272,32 +346,55 @@ class GitHubApp:
         """A fresh App JWT (RS256, ten minutes, backdated a minute for clock drift)."""
         return gidgethub.apps.get_jwt(app_id=self._app_id, private_key=self._private_key)
 
-    async def installation_token(self, installation_id: int) -> str:
-        """The installation's token, from cache unless it expires within a minute."""
-        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+    async def installation_token(self, installation_id: int, scope: TokenScope = ALL) -> str:
+        """The installation's token for ``scope``, from cache unless it expires within a minute."""
+        key = (installation_id, scope.key)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            cached = self._tokens.get(installation_id)
+            cached = self._tokens.get(key)
             if cached is not None and self._clock() < cached[1] - TOKEN_REFRESH_MARGIN:
                 return cached[0]
-            token, expires_at = await self._fetch_token(installation_id)
-            self._tokens[installation_id] = (token, expires_at)
+            token, expires_at = await self._fetch_token(installation_id, scope)
+            self._tokens[key] = (token, expires_at)
             return token
 
-    def invalidate(self, installation_id: int, token: str) -> None:
-        cached = self._tokens.get(installation_id)
+    def invalidate(self, installation_id: int, token: str, scope: TokenScope = ALL) -> None:
+        key = (installation_id, scope.key)
+        cached = self._tokens.get(key)
         if cached is not None and cached[0] == token:
-            del self._tokens[installation_id]
+            del self._tokens[key]
 
-    async def _fetch_token(self, installation_id: int) -> tuple[str, float]:
-        what = f"installation token for {installation_id}"
+    async def get_app(self) -> dict[str, Any]:
+        """``GET /app``: the App this key signs for."""
 
         async def call() -> dict[str, Any]:
-            return await gidgethub.apps.get_installation_access_token(
-                self._gh,
-                installation_id=str(installation_id),
-                app_id=self._app_id,
-                private_key=self._private_key,
+            data: dict[str, Any] = await self._gh.getitem(
+                "/app", accept=JSON_ACCEPT, jwt=self.jwt()
             )
+            return data
+
+        return await self._caller.once("get the App", call, self._retry.request_timeout)
+
+    async def list_installations(self) -> list[dict[str, Any]]:
+        """``GET /app/installations``: where the App is installed."""
+
+        async def call() -> list[dict[str, Any]]:
+            pages = self._gh.getiter(
+                "/app/installations?per_page=100", accept=JSON_ACCEPT, jwt=self.jwt()
+            )
+            return [item async for item in pages]
+
+        return await self._caller.once("list installations", call, self._retry.request_timeout)
+
+    async def _fetch_token(self, installation_id: int, scope: TokenScope) -> tuple[str, float]:
+        what = f"installation token for {installation_id}"
+        url = f"/app/installations/{int(installation_id)}/access_tokens"
+
+        async def call() -> dict[str, Any]:
+            data: dict[str, Any] = await self._gh.post(
+                url, data=scope.body(), accept=JSON_ACCEPT, jwt=self.jwt()
+            )
+            return data
 
         async for attempt in self._caller.retrying(what, lambda e: False):
             with attempt:
@@ -309,12 +406,12 @@ class GitHubApp:
                     raise GitHubError(f"{what}: malformed answer", status_code=201) from None
         raise AssertionError("unreachable")
 
-    async def installation(self, installation_id: int) -> GitHubClient:
-        """A client acting as the installation; it fetches and renews its token as needed."""
-        await self.installation_token(installation_id)
+    async def installation(self, installation_id: int, scope: TokenScope = ALL) -> GitHubClient:
+        """A client acting as the installation within ``scope``; it renews its token as needed."""
+        await self.installation_token(installation_id, scope)
         return GitHubClient(
             self._session,
-            tokens=_InstallationTokens(self, installation_id),
+            tokens=_InstallationTokens(self, installation_id, scope),
             base_url=self._base_url,
             retry=self._retry,
             clock=self._clock,
@@ -325,12 +422,13 @@ class GitHubApp:
 class _InstallationTokens:
     app: GitHubApp
     installation_id: int
+    scope: TokenScope = ALL
 
     async def get(self) -> str:
-        return await self.app.installation_token(self.installation_id)
+        return await self.app.installation_token(self.installation_id, self.scope)
 
     def invalidate(self, token: str) -> None:
-        self.app.invalidate(self.installation_id, token)
+        self.app.invalidate(self.installation_id, token, self.scope)
 
 
 class GitHubClient:
@@ -350,7 +448,7 @@ class GitHubClient:
         self._base_url = base_url
         self._retry = retry
         self._caller = _Caller(retry, clock)
-        self._gh = gidgethub.aiohttp.GitHubAPI(session, REQUESTER, base_url=base_url)
+        self._gh = _VersionedAPI(session, REQUESTER, base_url=base_url)
 
     def __repr__(self) -> str:
         return f"GitHubClient(base_url={self._base_url!r})"
@@ -397,7 +495,7 @@ class GitHubClient:
         )
 
     def _headers(self, token: str, accept: str) -> dict[str, str]:
-        return sansio.create_headers(REQUESTER, accept=accept, oauth_token=token)
+        return api_headers(accept, oauth_token=token)
 
     async def _get_bytes(self, what: str, url: str, accept: str) -> bytes:
         full = sansio.format_url(url, None, base_url=self._base_url)
@@ -629,8 +727,10 @@ class GitHubClient:
             threads = pull.get("reviewThreads") or {}
             for thread in threads.get("nodes") or []:
                 for comment in (thread.get("comments") or {}).get("nodes") or []:
-                    if isinstance(comment.get("databaseId"), int):
-                        states[comment["databaseId"]] = bool(thread.get("isResolved"))
+                    # fullDatabaseId is a BigInt, which GitHub sends as a string
+                    raw = comment.get("fullDatabaseId")
+                    if isinstance(raw, (int, str)) and str(raw).isdigit():
+                        states[int(raw)] = bool(thread.get("isResolved"))
             page = threads.get("pageInfo") or {}
             if not page.get("hasNextPage") or not page.get("endCursor"):
                 return states
@@ -641,7 +741,7 @@ class GitHubClient:
         endpoint = graphql_endpoint(self._base_url)
 
         async def run(token: str) -> dict[str, Any]:
-            api = gidgethub.aiohttp.GitHubAPI(
+            api = _VersionedAPI(
                 self._session, REQUESTER, oauth_token=token, base_url=self._base_url
             )
             try:

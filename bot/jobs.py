@@ -17,7 +17,7 @@ from bot.commands import post_held, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
-from bot.github import GitHubApp, GitHubClient
+from bot.github import GitHubApp, GitHubClient, TokenScope
 from bot.logs import job_fields, log_context
 from bot.publisher import CheckRun
 from bot.review_job import ReviewJob
@@ -39,6 +39,22 @@ class JobOutcome:
     delay: float = 0.0
 
 
+# The permissions each kind of job uses (a subset of app.yml's); its token is asked for them
+# and for the job's one repository, nothing more.
+_REVIEW = {"pull_requests": "write", "checks": "write", "contents": "read", "metadata": "read"}
+JOB_PERMISSIONS: dict[str, dict[str, str]] = {
+    "review": _REVIEW,
+    "command": {"pull_requests": "write", "metadata": "read"},
+    "feedback": {"pull_requests": "read", "contents": "read", "metadata": "read"},
+    "post_held": {"pull_requests": "write", "metadata": "read"},
+}
+
+
+def job_scope(job: Job) -> TokenScope:
+    """The installation token a job needs: its repository, its kind's permissions."""
+    return TokenScope(repo=job.repo, permissions=JOB_PERMISSIONS.get(job.kind, _REVIEW))
+
+
 class JobRunner:
     def __init__(self, ctx: AppContext, app: GitHubApp, workspaces: Workspaces):
         self.ctx = ctx
@@ -58,7 +74,7 @@ class JobRunner:
 
     async def _run(self, job: Job) -> JobOutcome:
         try:
-            gh = await self.app.installation(job.installation_id)
+            gh = await self.app.installation(job.installation_id, job_scope(job))
             if job.kind == "review":
                 try:
                     await self.reviews.run(gh, job)
@@ -108,7 +124,7 @@ class JobRunner:
         self.ctx.metrics.reviews.labels(mode="none", outcome="failed").inc()
         if job.kind == "review":
             try:
-                gh = await self.app.installation(job.installation_id)
+                gh = await self.app.installation(job.installation_id, job_scope(job))
                 check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
                 await check.finish("failure", "Review failed", reason)
             except PrwardenError:
@@ -117,7 +133,7 @@ class JobRunner:
 
     async def _check_note(self, job: Job, title: str, summary: str) -> None:
         try:
-            gh = await self.app.installation(job.installation_id)
+            gh = await self.app.installation(job.installation_id, job_scope(job))
             check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
             await check.start(title, summary)
         except GitHubError:

@@ -21,6 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from cache.store import Store
+from review.findings import Reason
 from tools.registry import default_registry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -162,6 +163,10 @@ class Metrics:
         )
         if db is not None:
             r.register(StoreCollector(db))
+
+    def finding(self, status: str, code: Reason | None) -> None:
+        """Count one finding by status and disposition code (both closed sets)."""
+        self.findings.labels(status=status, reason=code.value if code else "none").inc()
 
     def webhook(self, event: str, status: int) -> None:
         self.webhooks.labels(event=event, status=str(status)).inc()

@@ -40,10 +40,9 @@ async def find_own_review(
 
 async def has_own_review(gh: GitHubClient, repo: str, number: int, bot_login: str) -> bool:
     """Whether the bot has posted a review on this PR, for any head SHA."""
-    prefix = "<!-- prwarden:review sha="
     return any(
         (review.get("user") or {}).get("login", "") == bot_login
-        and prefix in (review.get("body") or "")
+        and render.has_review_marker(review.get("body") or "")
         for review in await gh.list_reviews(repo, number)
     )
 

@@ -25,12 +25,14 @@ from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden.errors import BudgetContended, GitHubError
+from review import render
 from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
 from review.diff import Diff
 from review.findings import AnnotatedFinding
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
+from security.secrets import redact_found_secrets
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -206,6 +208,7 @@ class ReviewJob:
                 fingerprint=af.fingerprint,
                 finding=af.finding.to_dict(),
                 evidence={
+                    "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
                 },
@@ -234,8 +237,7 @@ class ReviewJob:
             review_id, posted = outcome.review_id, outcome.posted
             await self._record_comments(gh, job, review_id, posted, result, diff)
         for af in result.findings:
-            reason = af.disposition.reasons[-1].split(":")[0] if af.disposition.reasons else ""
-            self.ctx.metrics.findings.labels(status=af.status, reason=reason).inc()
+            self.ctx.metrics.finding(af.status, af.code)
         runs.record_run(
             self.ctx.db,
             job_id=job.id,
@@ -307,8 +309,9 @@ class ReviewJob:
         by_fp = {af.fingerprint: af for af in posted}
         version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
         for comment in own:
+            found = render.fingerprints_in([comment.get("body") or ""])
             for fp, af in by_fp.items():
-                if f"prwarden:fp={fp}" in (comment.get("body") or ""):
+                if fp in found:
                     feedback.record_posted_comment(
                         self.ctx.db,
                         comment_id=int(comment["id"]),
@@ -325,15 +328,19 @@ class ReviewJob:
                             version if af.finding.source == "model" else af.finding.source
                         ),
                         source=af.finding.source,
-                        anchored_code=anchored_code(af.finding, diff),
+                        anchored_code=stored_code(af, diff),
                     )
+
+
+def stored_code(af: AnnotatedFinding, diff: Diff) -> str:
+    """The code a finding anchors on, as stored: a secret on the line is not kept."""
+    return redact_found_secrets(anchored_code(af.finding, diff))
 
 
 def _finding_row(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return {
-        "anchored_code": anchored_code(af.finding, diff),
+        "anchored_code": stored_code(af, diff),
         **af.finding.to_dict(),
-        "status": af.status,
-        "reasons": list(af.disposition.reasons),
+        **af.disposition.to_dict(),
         "fingerprint": af.fingerprint,
     }

@@ -247,7 +247,45 @@ def _m003_model_rejections(conn: Transaction) -> None:
     conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m004_job_dedupe_keys(conn: Transaction) -> None:
+def _m004_scoped_review_cache(conn: Transaction) -> None:
+    # Cache entries belong to the installation and repository whose tree they were computed
+    # from: both are part of the primary key. Entries written before carry no scope, so they
+    # cannot be attributed and are dropped (a cache loses nothing it cannot recompute).
+    conn.execute("DROP TABLE reviews")
+    conn.execute("DROP TABLE file_reviews")
+    conn.execute(
+        """CREATE TABLE reviews (
+            installation_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            key TEXT NOT NULL,
+            diff_hash TEXT NOT NULL,
+            result TEXT NOT NULL,
+            models TEXT NOT NULL,
+            prompt_versions TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_hit_at REAL NOT NULL,
+            hits INTEGER NOT NULL DEFAULT 0,
+            size INTEGER NOT NULL,
+            PRIMARY KEY (installation_id, repo, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_reviews_last_hit_at ON reviews (last_hit_at)")
+    conn.execute(
+        """CREATE TABLE file_reviews (
+            installation_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            key TEXT NOT NULL,
+            path TEXT NOT NULL,
+            findings TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_hit_at REAL NOT NULL,
+            PRIMARY KEY (installation_id, repo, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
+
+
+def _m005_job_dedupe_keys(conn: Transaction) -> None:
     # Jobs that are not reviews of a head (a slash command, posting one held finding) are
     # deduplicated by a key of their own and never superseded by a newer head.
     conn.execute("ALTER TABLE jobs ADD COLUMN dedupe_key TEXT")
@@ -262,7 +300,7 @@ def _m004_job_dedupe_keys(conn: Transaction) -> None:
     )
 
 
-def _m005_budget_holds(conn: Transaction) -> None:
+def _m006_budget_holds(conn: Transaction) -> None:
     # Spend reserved by reviews in flight, so two workers cannot both take the last of a
     # daily budget: a review holds its worst case until its calls are logged.
     conn.execute(
@@ -283,8 +321,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m001_core,
     _m002_shadow_signals,
     _m003_model_rejections,
-    _m004_job_dedupe_keys,
-    _m005_budget_holds,
+    _m004_scoped_review_cache,
+    _m005_job_dedupe_keys,
+    _m006_budget_holds,
 )
 
 

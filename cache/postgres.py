@@ -20,8 +20,9 @@ import functools
 import logging
 import re
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cache.db import MIGRATIONS, SqliteStore, check_version
+from cache.db import MIGRATIONS, SqliteStore, check_version, open_db
 from cache.store import JOBS_CHANNEL, Cursor, Dialect, Params, Transaction
 from prwarden.errors import StoreError
 
@@ -269,29 +270,35 @@ def copy_from_sqlite(path: Path, target: PostgresStore) -> dict[str, tuple[int, 
     """Copy every row of the SQLite store at ``path`` into ``target``; per table, how many
     rows the file has and how many ``target`` has afterwards.
 
-    The file is opened read-only and may be at any schema version this prwarden knows (its
-    missing columns take their defaults). Rows already in ``target`` (same key) are kept, so
-    running it again is harmless.
+    The file itself is only read: a copy of it is brought to the current schema (exactly what
+    opening it with this prwarden would do) and that copy is what is moved. Rows already in
+    ``target`` (same key) are kept, so running it again is harmless.
     """
     if not path.is_file():
         raise StoreError(f"no SQLite store at {path}")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        source = SqliteStore(conn)
-        check_version(source.schema_version())
-        tables = [t for t in source.table_names() if not t.startswith("sqlite_")]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not an SQLite store: {exc}") from None
-    known = {row[0] for row in target.read(_TABLES_SQL)}
-    unknown = sorted(set(tables) - known)
-    if unknown:
-        raise StoreError(f"{path} has tables this prwarden does not know: {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory(prefix="prwarden-migrate-") as scratch:
+        upgraded = Path(scratch) / "store.db"
+        try:
+            with (
+                closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as original,
+                closing(sqlite3.connect(upgraded)) as copy,
+            ):
+                original.backup(copy)
+            source = open_db(upgraded)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not an SQLite store: {exc}") from None
+        try:
+            return _copy_tables(source, target)
+        finally:
+            source.close()
+
+
+def _copy_tables(source: SqliteStore, target: PostgresStore) -> dict[str, tuple[int, int]]:
+    tables = [t for t in source.table_names() if not t.startswith("sqlite_")]
     copied: dict[str, tuple[int, int]] = {}
     with_ids: list[str] = []
     for table in tables:
         columns = [c.name for c in source[table].columns]
-        wanted = {row[0] for row in target.read(_COLUMNS_SQL, (table,))}
-        columns = [c for c in columns if c in wanted]
         rows = source.read(f"SELECT {', '.join(columns)} FROM {table}")
         insert = (
             f"INSERT INTO {table} ({', '.join(columns)})"
@@ -305,12 +312,4 @@ def copy_from_sqlite(path: Path, target: PostgresStore) -> dict[str, tuple[int, 
         count = target.read(f"SELECT COUNT(*) FROM {table}")[0][0]
         copied[table] = (len(rows), int(count))
     target.reset_identities(with_ids)
-    conn.close()
     return copied
-
-
-_TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-_COLUMNS_SQL = (
-    "SELECT column_name FROM information_schema.columns"
-    " WHERE table_schema = 'public' AND table_name = ?"
-)

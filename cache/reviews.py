@@ -1,6 +1,10 @@
 """The review cache: a finished review by key (diff hash + models + prompts + config), and
 per-file findings by a file's own key, so a re-push of the same change costs nothing.
 
+Every entry belongs to a ``CacheScope``: the installation and repository whose tree the
+review read. The scope is part of each row's primary key and every lookup names it, so an
+entry computed for one repository is never served to another, whatever its key.
+
 Entries older than ``ttl_seconds`` are misses; past ``max_entries`` the least recently used
 entries are evicted.
 """
@@ -29,10 +33,28 @@ from prwarden.errors import StoreError
 _BYTES = {"sqlite": "LENGTH(CAST(findings AS BLOB))", "postgresql": "OCTET_LENGTH(findings)"}
 
 
+@dataclass(frozen=True, slots=True)
+class CacheScope:
+    """Whose review an entry is: an installation (``0`` for none, as in local reviews) and the
+    repository (``owner/name``, or a local workspace) the review read."""
+
+    installation_id: int
+    repo: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.installation_id, bool) or not isinstance(self.installation_id, int):
+            raise StoreError(f"installation_id must be an integer, got {self.installation_id!r}")
+        if self.installation_id < 0:
+            raise StoreError(f"installation_id must be >= 0, got {self.installation_id}")
+        require_text(self.repo, "cache scope repo")
+
+
 @dataclass(frozen=True)
 class CachedReview:
-    """A cached review result with what produced it."""
+    """A cached review result with what produced it, and whose it is."""
 
+    installation_id: int
+    repo: str
     key: str
     diff_hash: str
     result: dict[str, Any]
@@ -85,23 +107,27 @@ class ReviewCache:
         self._ttl = float(ttl_seconds)
         self._max = {"reviews": max_entries, "file_reviews": max_file_entries}
 
-    def get(self, key: str) -> CachedReview | None:
-        """The review cached under ``key`` (counting a hit); ``None`` when absent or expired."""
+    def get(self, scope: CacheScope, key: str) -> CachedReview | None:
+        """The review ``scope`` cached under ``key`` (counting a hit); ``None`` when absent or
+        expired."""
+        where = "installation_id = ? AND repo = ? AND key = ?"
+        params = (scope.installation_id, scope.repo, key)
         with write_transaction(self._db) as conn:
             now = self._clock()
             cursor = conn.execute(
-                "UPDATE reviews SET hits = hits + 1, last_hit_at = ?"
-                " WHERE key = ? AND created_at > ?",
-                (now, key, now - self._ttl),
+                f"UPDATE reviews SET hits = hits + 1, last_hit_at = ? WHERE {where}"
+                " AND created_at > ?",
+                (now, *params, now - self._ttl),
             )
             if cursor.rowcount != 1:
                 return None
-            row = fetch_one(self._db, "SELECT * FROM reviews WHERE key = ?", (key,))
+            row = fetch_one(self._db, f"SELECT * FROM reviews WHERE {where}", params)
         assert row is not None
         return _cached(row)
 
     def put(
         self,
+        scope: CacheScope,
         key: str,
         *,
         diff_hash: str,
@@ -119,13 +145,17 @@ class ReviewCache:
         with write_transaction(self._db) as conn:
             now = self._clock()
             conn.execute(
-                "INSERT INTO reviews (key, diff_hash, result, models, prompt_versions,"
-                " created_at, last_hit_at, hits, size) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)"
-                " ON CONFLICT (key) DO UPDATE SET diff_hash = excluded.diff_hash,"
-                " result = excluded.result, models = excluded.models,"
-                " prompt_versions = excluded.prompt_versions, created_at = excluded.created_at,"
-                " last_hit_at = excluded.last_hit_at, hits = 0, size = excluded.size",
+                "INSERT INTO reviews (installation_id, repo, key, diff_hash, result,"
+                " models, prompt_versions, created_at, last_hit_at, hits, size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+                " ON CONFLICT (installation_id, repo, key) DO UPDATE SET"
+                " diff_hash = excluded.diff_hash, result = excluded.result,"
+                " models = excluded.models, prompt_versions = excluded.prompt_versions,"
+                " created_at = excluded.created_at, last_hit_at = excluded.last_hit_at,"
+                " hits = 0, size = excluded.size",
                 (
+                    scope.installation_id,
+                    scope.repo,
                     key,
                     diff_hash,
                     result_json,
@@ -138,21 +168,26 @@ class ReviewCache:
             )
             self._evict(conn, "reviews")
 
-    def get_file(self, key: str) -> list[dict[str, Any]] | None:
-        """The findings cached for one file's key, or ``None`` when absent or expired."""
+    def get_file(self, scope: CacheScope, key: str) -> list[dict[str, Any]] | None:
+        """The findings ``scope`` cached for one file's key, or ``None`` when absent or
+        expired."""
+        where = "installation_id = ? AND repo = ? AND key = ?"
+        params = (scope.installation_id, scope.repo, key)
         with write_transaction(self._db) as conn:
             now = self._clock()
             cursor = conn.execute(
-                "UPDATE file_reviews SET last_hit_at = ? WHERE key = ? AND created_at > ?",
-                (now, key, now - self._ttl),
+                f"UPDATE file_reviews SET last_hit_at = ? WHERE {where} AND created_at > ?",
+                (now, *params, now - self._ttl),
             )
             if cursor.rowcount != 1:
                 return None
-            row = conn.execute("SELECT findings FROM file_reviews WHERE key = ?", (key,))
+            row = conn.execute(f"SELECT findings FROM file_reviews WHERE {where}", params)
             findings: list[dict[str, Any]] = from_json(row.fetchone()[0])
         return findings
 
-    def put_file(self, key: str, *, path: str, findings: list[dict[str, Any]]) -> None:
+    def put_file(
+        self, scope: CacheScope, key: str, *, path: str, findings: list[dict[str, Any]]
+    ) -> None:
         """Cache one file's findings under its key, then enforce the size cap."""
         require_text(key, "cache key")
         require_text(path, "path")
@@ -162,17 +197,19 @@ class ReviewCache:
         with write_transaction(self._db) as conn:
             now = self._clock()
             conn.execute(
-                "INSERT INTO file_reviews (key, path, findings, created_at, last_hit_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET path = excluded.path,"
+                "INSERT INTO file_reviews (installation_id, repo, key, path, findings,"
+                " created_at, last_hit_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (installation_id, repo, key) DO UPDATE SET path = excluded.path,"
                 " findings = excluded.findings, created_at = excluded.created_at,"
                 " last_hit_at = excluded.last_hit_at",
-                (key, path, findings_json, now, now),
+                (scope.installation_id, scope.repo, key, path, findings_json, now, now),
             )
             self._evict(conn, "file_reviews")
 
     def _evict(self, conn: Transaction, table: str) -> None:
         conn.execute(
-            f"DELETE FROM {table} WHERE key NOT IN (SELECT key FROM {table}"
+            f"DELETE FROM {table} WHERE (installation_id, repo, key) NOT IN"
+            f" (SELECT installation_id, repo, key FROM {table}"
             " ORDER BY last_hit_at DESC, created_at DESC LIMIT ?)",
             (self._max[table],),
         )

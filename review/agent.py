@@ -12,6 +12,7 @@ is dropped and recorded in ``AgentOutcome.rejected``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -465,7 +466,7 @@ async def _finish(
     missing: tuple[Rejected, ...] = second.rejected or (
         ({"arguments": ""}, "the repair turn did not call submit_review"),
     )
-    merged = _Parsed(first.findings, first.rejected + missing, first.errors, first.usable)
+    merged = dataclasses.replace(first, rejected=first.rejected + missing)
     return outcome(reason if first.usable else "invalid_output", merged)
 
 

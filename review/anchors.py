@@ -19,7 +19,6 @@ from review.diff import Diff, FileDiff, Hunk
 from review.findings import Finding
 
 WINDOW = 5
-NOT_ANCHORED = "not anchored"
 
 _DEFINITION = re.compile(
     r"^\s*(?:@\w|(?:export\s+(?:default\s+)?)?(?:async\s+)?(?:def|class|func|function)\b)"
@@ -32,14 +31,14 @@ def starts_definition(text: str) -> bool:
 
 
 def anchor(finding: Finding, diff: Diff) -> Finding | str:
-    """The finding with a valid RIGHT-side anchor, or the reason it cannot be anchored."""
+    """The finding with a valid RIGHT-side anchor, or why it cannot be anchored (for people)."""
     fd = diff.file(finding.path)
     if fd is None:
-        return f"{NOT_ANCHORED}: path is not in the diff"
+        return "path is not in the diff"
     if fd.is_binary:
-        return f"{NOT_ANCHORED}: binary file"
+        return "binary file"
     if fd.status == "deleted":
-        return f"{NOT_ANCHORED}: file is deleted"
+        return "file is deleted"
     if finding.start_line is not None and finding.start_line != finding.line:
         if fd.range_commentable(finding.start_line, finding.line):
             return finding
@@ -48,7 +47,7 @@ def anchor(finding: Finding, diff: Diff) -> Finding | str:
     target = finding.line if fd.commentable(finding.line) else _move(fd, finding.line)
     if target is None:
         return (
-            f"{NOT_ANCHORED}: line {finding.line} is not in the diff and no changed line"
+            f"line {finding.line} is not in the diff and no changed line"
             f" of the same construct is within {WINDOW} lines"
         )
     return replace(finding.with_anchor(target), suggestion=None)

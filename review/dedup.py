@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from review.findings import AnnotatedFinding, Finding, normalize_title
+from review.findings import AnnotatedFinding, Finding, Reason, normalize_title
 
 SIMILARITY = 0.6
-DUPLICATE_OF = "duplicate of"
 
 _TOKEN = re.compile(r"[a-z0-9_#]+")
 _STOPWORD_TEXT = (
@@ -90,7 +89,7 @@ def collapse(findings: Sequence[AnnotatedFinding]) -> tuple[AnnotatedFinding, ..
         for i in group.members:
             member = findings[i].finding
             locations.update(loc for loc in ((member.path, member.line), *member.also_at))
-            out[i] = findings[i].drop(f"{DUPLICATE_OF} {lead.path}:{lead.line}")
+            out[i] = findings[i].drop(Reason.DUPLICATE, f"same point as {lead.path}:{lead.line}")
         locations.discard(here)
         out[group.lead] = replace(
             findings[group.lead], finding=replace(lead, also_at=tuple(sorted(locations)))

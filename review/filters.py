@@ -1,68 +1,42 @@
 """Annotate, then filter: every finding comes back with what became of it and why.
 
-The stages run in this order; the first one that drops a finding gives its reason:
+The stages run in this order; the first one that drops a finding gives its code (a
+``Reason``) and a detail for people:
 
-1. anchor on the diff (``not anchored: ...``; a move is noted ``re-anchored: ...``)
-2. category disabled by the repo config
-3. path ignored by the repo config
-4. output validation of title, body and suggestion (``unsafe: ...``)
-5. specificity below ``config.specificity_threshold`` (``generic: ...``)
-6. severity below ``config.severity_threshold``
-7. duplicates within the review (``duplicate of path:line``)
-8. fingerprint already on the PR (``already posted``)
-9. hold for people: a held category or severity (``held for security review``)
+1. anchor on the diff (``NOT_ANCHORED``; a move is noted ``REANCHORED``, a suggestion that
+   no longer fits ``SUGGESTION_DROPPED``)
+2. category disabled by the repo config (``CATEGORY_DISABLED``)
+3. path ignored by the repo config (``PATH_IGNORED``)
+4. output validation of title, body and suggestion (``UNSAFE``, one note per problem)
+5. specificity below ``config.specificity_threshold`` (``GENERIC``)
+6. severity below ``config.severity_threshold`` (``BELOW_SEVERITY``)
+7. duplicates within the review (``DUPLICATE``)
+8. fingerprint already on the PR (``ALREADY_POSTED``)
+9. hold for people: a held category or severity (``HELD``)
 10. ``config.max_comments``: the most severe (then most specific) are posted, the rest
-    dropped ``over max_comments`` and counted in the review body.
+    dropped ``OVER_MAX`` and counted in the review body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from review.anchors import NOT_ANCHORED, anchor, anchored_code
+from review.anchors import anchor, anchored_code
 from review.config import RepoConfig
-from review.dedup import DUPLICATE_OF, collapse, rank_key
+from review.dedup import collapse, rank_key
 from review.diff import Diff
-from review.findings import AnnotatedFinding, Disposition, Finding, Severity, fingerprint
+from review.findings import (
+    AnnotatedFinding,
+    Disposition,
+    Finding,
+    Note,
+    Reason,
+    Severity,
+    fingerprint,
+)
 from review.settings import ReviewSettings
 from review.specificity import score
 from security.output import validate_text
-
-REANCHORED = "re-anchored"
-SUGGESTION_DROPPED = "suggestion dropped: it no longer covers the anchored lines"
-CATEGORY_DISABLED = "category disabled"
-PATH_IGNORED = "path ignored"
-UNSAFE = "unsafe"
-GENERIC = "generic"
-BELOW_SEVERITY = "below severity threshold"
-ALREADY_POSTED = "already posted"
-HELD = "held for security review"
-OVER_MAX = "over max_comments"
-
-REASON_FAMILIES = (
-    NOT_ANCHORED,
-    CATEGORY_DISABLED,
-    PATH_IGNORED,
-    UNSAFE,
-    GENERIC,
-    BELOW_SEVERITY,
-    DUPLICATE_OF,
-    ALREADY_POSTED,
-    OVER_MAX,
-)
-
-
-def reason_family(reason: str) -> str:
-    """The fixed family a drop reason belongs to (``other`` for anything else)."""
-    for family in REASON_FAMILIES:
-        if reason.startswith(family):
-            return "duplicate" if family == DUPLICATE_OF else family
-    return "other"
-
-
-def drop_reason(af: AnnotatedFinding) -> str:
-    """The reason that dropped the finding (the last one recorded), or ``""``."""
-    return af.disposition.reasons[-1] if af.status == "drop" and af.disposition.reasons else ""
 
 
 def apply_filters(
@@ -97,16 +71,16 @@ def apply_filters(
     annotated = list(collapse(annotated))
     for i, af in enumerate(annotated):
         if af.status != "drop" and af.fingerprint in existing_fingerprints:
-            annotated[i] = af.drop(ALREADY_POSTED)
+            annotated[i] = af.drop(Reason.ALREADY_POSTED)
     for i, af in enumerate(annotated):
         if af.status != "drop" and _held(af.finding, settings):
-            annotated[i] = af.hold(HELD)
+            annotated[i] = af.hold(Reason.HELD)
     posting = sorted(
         (i for i, af in enumerate(annotated) if af.status == "post"),
         key=lambda i: rank_key(annotated[i]),
     )
     for i in posting[config.max_comments :]:
-        annotated[i] = annotated[i].drop(OVER_MAX)
+        annotated[i] = annotated[i].drop(Reason.OVER_MAX)
     return tuple(annotated)
 
 
@@ -124,7 +98,7 @@ def _check_one(
     anchored = anchor(finding, diff)
     if isinstance(anchored, str):
         af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, ""))
-        return af.drop(anchored)
+        return af.drop(Reason.NOT_ANCHORED, anchored)
     notes = _anchor_notes(finding, anchored)
     spec = score(anchored, diff)
     af = AnnotatedFinding(
@@ -133,12 +107,13 @@ def _check_one(
         fingerprint(anchored, anchored_code(anchored, diff)),
     )
     if anchored.category in config.categories.disabled:
-        return af.drop(f"{CATEGORY_DISABLED}: {anchored.category.value}")
+        return af.drop(Reason.CATEGORY_DISABLED, anchored.category.value)
     if config.ignored(anchored.path):
-        return af.drop(PATH_IGNORED)
-    text = "\n".join((anchored.title, anchored.body, finding.suggestion or ""))
+        return af.drop(Reason.PATH_IGNORED)
+    # The title and body are posted as markdown; the suggestion inside a fence prwarden builds.
     problems = validate_text(
-        text,
+        f"{anchored.title}\n\n{anchored.body}",
+        code=finding.suggestion or "",
         allowed_hosts=settings.allowed_link_hosts,
         repo_url=repo_url,
         flagged=flagged,
@@ -147,29 +122,34 @@ def _check_one(
     )
     if problems:
         for problem in problems:
-            af = af.drop(f"{UNSAFE}: {problem}")
+            af = af.drop(Reason.UNSAFE, problem)
         return af
     if spec.score < config.specificity_threshold:
         detail = "; ".join(spec.reasons)
         return af.drop(
-            f"{GENERIC}: specificity {spec.score:.2f} < {config.specificity_threshold} ({detail})"
+            Reason.GENERIC,
+            f"specificity {spec.score:.2f} < {config.specificity_threshold} ({detail})",
         )
     if not anchored.severity.at_least(config.severity_threshold):
         return af.drop(
-            f"{BELOW_SEVERITY}: {anchored.severity.value} < {config.severity_threshold.value}"
+            Reason.BELOW_SEVERITY,
+            f"{anchored.severity.value} < {config.severity_threshold.value}",
         )
     return af
 
 
-def _anchor_notes(original: Finding, anchored: Finding) -> tuple[str, ...]:
-    notes: list[str] = []
+def _anchor_notes(original: Finding, anchored: Finding) -> tuple[Note, ...]:
+    notes: list[Note] = []
     if (original.first_line, original.line) != (anchored.first_line, anchored.line):
         notes.append(
-            f"{REANCHORED}: lines {original.first_line}-{original.line}"
-            f" -> {anchored.first_line}-{anchored.line}"
+            Note(
+                Reason.REANCHORED,
+                f"lines {original.first_line}-{original.line}"
+                f" -> {anchored.first_line}-{anchored.line}",
+            )
         )
     if original.suggestion is not None and anchored.suggestion is None:
-        notes.append(SUGGESTION_DROPPED)
+        notes.append(Note(Reason.SUGGESTION_DROPPED, "it no longer covers the anchored lines"))
     return tuple(notes)
 
 
@@ -183,6 +163,6 @@ def overflow_summary(annotated: Sequence[AnnotatedFinding]) -> dict[Severity, in
     """How many findings, by severity, were not posted because of ``max_comments``."""
     counts: dict[Severity, int] = {}
     for af in annotated:
-        if af.status == "drop" and drop_reason(af) == OVER_MAX:
+        if af.status == "drop" and af.code is Reason.OVER_MAX:
             counts[af.finding.severity] = counts.get(af.finding.severity, 0) + 1
     return counts

@@ -142,13 +142,92 @@ def _check(f: Finding) -> list[str]:
     return errors
 
 
+class Reason(StrEnum):
+    """Why a finding is not posted as the model wrote it: a closed set, one owner.
+
+    The code is what metrics labels, SARIF and summaries count; the ``Note`` that carries it
+    adds a free-text detail for people. ``REANCHORED`` and ``SUGGESTION_DROPPED`` note a
+    change to a finding that is still posted; every other code decides its status.
+    """
+
+    REANCHORED = "reanchored"
+    SUGGESTION_DROPPED = "suggestion_dropped"
+    NOT_ANCHORED = "not_anchored"
+    CATEGORY_DISABLED = "category_disabled"
+    PATH_IGNORED = "path_ignored"
+    UNSAFE = "unsafe"
+    GENERIC = "generic"
+    BELOW_SEVERITY = "below_severity"
+    DUPLICATE = "duplicate"
+    ALREADY_POSTED = "already_posted"
+    HELD = "held"
+    OVER_MAX = "over_max"
+
+    @property
+    def label(self) -> str:
+        """The words people read for this code."""
+        return _REASON_LABELS[self]
+
+
+_REASON_LABELS = {
+    Reason.REANCHORED: "re-anchored",
+    Reason.SUGGESTION_DROPPED: "suggestion dropped",
+    Reason.NOT_ANCHORED: "not anchored",
+    Reason.CATEGORY_DISABLED: "category disabled",
+    Reason.PATH_IGNORED: "path ignored",
+    Reason.UNSAFE: "unsafe",
+    Reason.GENERIC: "generic",
+    Reason.BELOW_SEVERITY: "below severity threshold",
+    Reason.DUPLICATE: "duplicate",
+    Reason.ALREADY_POSTED: "already posted",
+    Reason.HELD: "held for security review",
+    Reason.OVER_MAX: "over max_comments",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One step of a finding's disposition: a code from ``Reason`` and a detail for people."""
+
+    code: Reason
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, Reason):
+            raise TypeError(f"code must be a Reason, got {self.code!r}")
+
+    @property
+    def text(self) -> str:
+        return f"{self.code.label}: {self.detail}" if self.detail else self.code.label
+
+
 @dataclass(frozen=True, slots=True)
 class Disposition:
-    """What became of a finding: posted, held for a person, or dropped; with the reasons."""
+    """What became of a finding: posted, held for a person, or dropped; with the notes why."""
 
     status: Status
-    reasons: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     score: float | None = None
+
+    @property
+    def code(self) -> Reason | None:
+        """The code that decided a hold or a drop; ``None`` for a posted finding."""
+        if self.status == "post" or not self.notes:
+            return None
+        return self.notes[-1].code
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The notes as text for people, in order."""
+        return tuple(n.text for n in self.notes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``status``, the deciding ``code`` (or ``None``) and the ``reasons`` for people."""
+        return {
+            "status": self.status,
+            "code": self.code.value if self.code else None,
+            "reasons": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,25 +236,23 @@ class AnnotatedFinding:
     disposition: Disposition = field(default_factory=lambda: Disposition("post"))
     fingerprint: str = ""
 
-    def drop(self, reason: str) -> AnnotatedFinding:
-        return replace(
-            self,
-            disposition=Disposition(
-                "drop", (*self.disposition.reasons, reason), self.disposition.score
-            ),
-        )
+    def drop(self, code: Reason, detail: str = "") -> AnnotatedFinding:
+        return self._decide("drop", Note(code, detail))
 
-    def hold(self, reason: str) -> AnnotatedFinding:
-        return replace(
-            self,
-            disposition=Disposition(
-                "hold", (*self.disposition.reasons, reason), self.disposition.score
-            ),
-        )
+    def hold(self, code: Reason = Reason.HELD, detail: str = "") -> AnnotatedFinding:
+        return self._decide("hold", Note(code, detail))
+
+    def _decide(self, status: Status, note: Note) -> AnnotatedFinding:
+        d = self.disposition
+        return replace(self, disposition=Disposition(status, (*d.notes, note), d.score))
 
     @property
     def status(self) -> Status:
         return self.disposition.status
+
+    @property
+    def code(self) -> Reason | None:
+        return self.disposition.code
 
 
 _WS = re.compile(r"\s+")

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,8 +120,10 @@ class LLMClient:
         context: CallContext = NO_CONTEXT,
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
+        self._sleep = sleep
         self._db = db
         self._context = context
         self._backoff = backoff
@@ -174,6 +176,7 @@ class LLMClient:
             wait=self._wait,
             retry=retry_if_exception(_is_retryable),
             reraise=True,
+            sleep=self._sleep,
         )
         try:
             async for attempt in retrying:

@@ -12,6 +12,7 @@ the static findings are still posted and the result says the model was unavailab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from cache.accounting import usage_since
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from cache.store import Store
-from prwarden.errors import LLMError, ToolError
+from prwarden.errors import LLMError
 from review import render
 from review.agent import run_agent
 from review.diff import Diff, FileDiff, parse_diff
@@ -32,12 +33,12 @@ from review.llm import LLMClient
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
-from review.static import findings_from_diagnostics
+from review.static import findings_from_diagnostics, secret_findings
 from review.triage import TriageVerdict, model_triage, rule_triage
 from security.injection import scan
 from security.spotlight import Spotlight
-from tools.base import Diagnostic, Workspace
-from tools.linter import ruff_diagnostics
+from tools.base import Workspace
+from tools.linter import lint_changed
 from tools.registry import default_registry
 
 log = logging.getLogger("prwarden.review")
@@ -62,10 +63,28 @@ def prompt_versions() -> tuple[str, ...]:
     return tuple(load_prompt(name).version for name in PROMPTS)
 
 
+def cache_scope(request: ReviewRequest) -> CacheScope:
+    """Whose tree this review reads: the installation and repository of the call context, or,
+    for a local review, the workspace directory."""
+    ctx = request.context
+    if ctx.repo:
+        return CacheScope(ctx.installation_id or 0, ctx.repo)
+    return CacheScope(0, f"local:{request.workspace.resolve()}")
+
+
 def cache_key(request: ReviewRequest, diff_hash: str) -> str:
     s = request.settings
+    scope = cache_scope(request)
     material = json.dumps(
-        [diff_hash, s.triage_model, s.review_model, prompt_versions(), request.config.fingerprint()]
+        [
+            scope.installation_id,
+            scope.repo,
+            diff_hash,
+            s.triage_model,
+            s.review_model,
+            prompt_versions(),
+            request.config.fingerprint(),
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -119,16 +138,15 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    # The linter runs while the model works: it is off the critical path.
-    linted, part = await asyncio.gather(
-        _lint(workspace, paths),
+    # The linters run while the model works: they are off the critical path.
+    linted, part, secrets = await asyncio.gather(
+        lint_changed(workspace, paths),
         _model_part(request, diff, files, workspace, diff_hash, db),
+        asyncio.to_thread(secret_findings, files),
     )
-    if isinstance(linted, ToolError):
-        static = []
-        part.notes.append(f"The linter could not run ({linted}); its findings are missing.")
-    else:
-        static = findings_from_diagnostics(linted, diff)
+    for tool, problem in linted.failures:
+        part.notes.append(f"{tool} could not run ({problem}); its findings are missing.")
+    static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
     annotated = await asyncio.to_thread(
@@ -174,13 +192,6 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
     )
 
 
-async def _lint(workspace: Workspace, paths: list[str]) -> tuple[Diagnostic, ...] | ToolError:
-    try:
-        return await ruff_diagnostics(workspace, paths)
-    except ToolError as exc:
-        return exc
-
-
 def _render_mode(part: _ModelPart) -> str:
     if part.mode == "cached":
         return "cache"
@@ -207,7 +218,7 @@ async def _model_part(
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
-        hit = cache.get(key)
+        hit = cache.get(cache_scope(request), key)
         if hit is not None:
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
@@ -250,7 +261,11 @@ async def _with_model(
     reused: list[Finding] = []
     todo: list[FileDiff] = []
     for f in files:
-        stored = cache.get_file(file_cache_key(request, f)) if cache is not None else None
+        stored = (
+            cache.get_file(cache_scope(request), file_cache_key(request, f))
+            if cache is not None
+            else None
+        )
         if stored is None:
             todo.append(f)
         else:
@@ -307,11 +322,13 @@ async def _with_model(
     if cache is not None and complete and request.since_diff is None:
         for f in todo:
             cache.put_file(
+                cache_scope(request),
                 file_cache_key(request, f),
                 path=f.path,
                 findings=[x.to_dict() for x in outcome.findings if x.path == f.path],
             )
         cache.put(
+            cache_scope(request),
             key,
             diff_hash=diff.normalized_hash(),
             result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
@@ -354,7 +371,7 @@ def _cap_to_pr_ceiling(budget: Budget, request: ReviewRequest, db: Store | None)
         db, 0.0, repo=request.context.repo, pr_number=request.context.pr_number
     ).tokens
     left = max(ceiling - spent, 0)
-    return Budget(budget.max_turns, min(budget.max_tokens, left), budget.max_seconds)
+    return dataclasses.replace(budget, max_tokens=min(budget.max_tokens, left))
 
 
 def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:

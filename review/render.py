@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 
 from prwarden.errors import DiffError
 from review.diff import Diff
-from review.filters import HELD, drop_reason, overflow_summary, reason_family
-from review.findings import AnnotatedFinding, Finding, Severity
+from review.filters import overflow_summary
+from review.findings import AnnotatedFinding, Finding, Reason, Severity
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
 REVIEW_MARKER_RE = re.compile(
@@ -30,6 +30,16 @@ _RUN = re.compile(r"[a-z0-9-]{0,40}")
 def review_marker(head_sha: str, run: str = "") -> str:
     """The hidden marker that makes a review findable by its head SHA (and forced run)."""
     return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
+
+
+def has_review_marker(body: str) -> bool:
+    """Whether ``body`` carries a review marker, for any head SHA."""
+    return REVIEW_MARKER_RE.search(body) is not None
+
+
+def fingerprint_marker(fingerprint: str) -> str:
+    """The hidden marker that ties an inline comment to its finding's fingerprint."""
+    return f"<!-- prwarden:fp={fingerprint} -->"
 
 
 MAX_LISTED_FILES = 20
@@ -99,7 +109,7 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
         where = ", ".join(code_span(f"{path}:{line}") for path, line in f.also_at)
         parts.append(f"Also at: {where}")
     if af.fingerprint:
-        parts.append(f"<!-- prwarden:fp={af.fingerprint} -->")
+        parts.append(fingerprint_marker(af.fingerprint))
     return "\n\n".join(parts)
 
 
@@ -198,13 +208,14 @@ def review_body(
     out.append(f"- Posted {sum(posted.values())} comment(s)" + _paren(_severity_counts(posted)))
     held = sum(1 for af in annotated if af.status == "hold")
     if held:
-        out.append(f"- {held} finding(s) {HELD}")
+        out.append(f"- {held} finding(s) {Reason.HELD.label}")
 
-    dropped = Counter(reason_family(drop_reason(af)) for af in annotated if af.status == "drop")
+    dropped = Counter(af.code for af in annotated if af.status == "drop" and af.code)
     overflow = overflow_summary(annotated)
-    dropped.pop("over max_comments", None)
+    dropped.pop(Reason.OVER_MAX, None)
     if dropped:
-        detail = ", ".join(f"{n} {family}" for family, n in sorted(dropped.items()))
+        counts = sorted((code.label, n) for code, n in dropped.items())
+        detail = ", ".join(f"{n} {label}" for label, n in counts)
         out.append(f"- Not posted: {detail}")
     if overflow:
         out.append(f"- Over the comment limit, not posted: {_severity_counts(overflow)}")

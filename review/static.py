@@ -1,40 +1,75 @@
-"""Static findings: ruff's diagnostics on the changed lines, as ``Finding`` values.
+"""Static findings: the linters' diagnostics and detect-secrets' hits on the changed lines.
 
 This is the review prwarden gives with no model configured, and the fallback when the model is
 unavailable. Only diagnostics on added lines count: a PR is not blamed for code it did not touch.
+What a tool's rule means (category, severity) is data: ``review/data/lint_rules.tsv``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
-from review.diff import Diff
+from prwarden.errors import ConfigError
+from review.diff import Diff, FileDiff
 from review.findings import Category, Finding, Severity
+from security.secrets import secret_lines
 from tools.base import Diagnostic
 
-# Rule-code prefixes, longest first, to the category and severity of their findings.
-_RULES: tuple[tuple[str, Category, Severity], ...] = (
-    ("F821", Category.CORRECTNESS, Severity.HIGH),  # undefined name
-    ("F811", Category.CORRECTNESS, Severity.MEDIUM),  # redefinition of unused name
-    ("F841", Category.MAINTAINABILITY, Severity.LOW),  # unused local variable
-    ("F401", Category.MAINTAINABILITY, Severity.LOW),  # unused import
-    ("F63", Category.CORRECTNESS, Severity.HIGH),  # comparisons that are always true/false
-    ("F7", Category.CORRECTNESS, Severity.HIGH),  # syntax errors in statements
-    ("F", Category.CORRECTNESS, Severity.MEDIUM),
-    ("E9", Category.CORRECTNESS, Severity.HIGH),  # syntax / IO errors
-    ("S", Category.SECURITY, Severity.MEDIUM),
-    ("ASYNC", Category.PERFORMANCE, Severity.MEDIUM),
-    ("PLE", Category.CORRECTNESS, Severity.HIGH),
-    ("B", Category.CORRECTNESS, Severity.MEDIUM),
-    ("RUF", Category.CORRECTNESS, Severity.LOW),
-)
+RULES_RESOURCE = "lint_rules.tsv"
+SECRETS_SOURCE = "detect-secrets"
+DEFAULT = "*"
 
 
-def classify(code: str | None) -> tuple[Category, Severity]:
-    for prefix, category, severity in _RULES:
-        if code and code.startswith(prefix):
-            return category, severity
-    return Category.CORRECTNESS, Severity.LOW
+@dataclass(frozen=True, slots=True)
+class RuleClass:
+    category: Category
+    severity: Severity
+
+
+def parse_rules(text: str, where: str = RULES_RESOURCE) -> Mapping[str, Mapping[str, RuleClass]]:
+    """The rules table: tool -> rule prefix -> class; ``ConfigError`` on a malformed row."""
+    table: dict[str, dict[str, RuleClass]] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        cells = raw.split("\t")
+        if len(cells) != 5:
+            raise ConfigError(
+                f"{where}:{number}: expected 5 tab-separated cells, got {len(cells)}",
+                key=RULES_RESOURCE,
+                expected="tool, rule, category, severity, why",
+            )
+        tool, rule, category, severity, _why = cells
+        try:
+            entry = RuleClass(Category(category), Severity(severity))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}:{number}: {exc}", key=RULES_RESOURCE, expected="a category and severity"
+            ) from None
+        table.setdefault(tool, {})[rule] = entry
+    return table
+
+
+@cache
+def rules() -> Mapping[str, Mapping[str, RuleClass]]:
+    data = resources.files("review").joinpath("data", RULES_RESOURCE)
+    return parse_rules(data.read_text(encoding="utf-8"))
+
+
+def classify(source: str, code: str | None) -> tuple[Category, Severity]:
+    """The category and severity of tool ``source``'s rule ``code`` (longest prefix wins)."""
+    table = rules().get(source, {})
+    best = table.get(DEFAULT)
+    length = -1
+    for prefix, entry in table.items():
+        if prefix != DEFAULT and code and code.startswith(prefix) and len(prefix) > length:
+            best, length = entry, len(prefix)
+    if best is None:
+        return Category.CORRECTNESS, Severity.LOW
+    return best.category, best.severity
 
 
 def findings_from_diagnostics(diagnostics: Iterable[Diagnostic], diff: Diff) -> list[Finding]:
@@ -44,7 +79,7 @@ def findings_from_diagnostics(diagnostics: Iterable[Diagnostic], diff: Diff) -> 
         changed = diff.file(diag.path)
         if changed is None or diag.line not in changed.added:
             continue
-        category, severity = classify(diag.code)
+        category, severity = classify(diag.source, diag.code)
         code = diag.code or diag.source
         # ruff's fix is the new text of the one line it touches ("" deletes the line).
         suggestion = diag.fix if diag.fix is not None and "\n" not in diag.fix else None
@@ -61,4 +96,31 @@ def findings_from_diagnostics(diagnostics: Iterable[Diagnostic], diff: Diff) -> 
                 rule=diag.code,
             )
         )
+    return findings
+
+
+def secret_findings(files: Iterable[FileDiff]) -> list[Finding]:
+    """A finding for each secret detect-secrets sees on an added line; its text names the kind
+    of secret and never the value."""
+    category, severity = classify(SECRETS_SOURCE, None)
+    findings: list[Finding] = []
+    for f in files:
+        for line, kind in secret_lines(f.path, f.added):
+            findings.append(
+                Finding(
+                    path=f.path,
+                    line=line,
+                    severity=severity,
+                    category=category,
+                    title=f"Secret added: {kind}",
+                    body=(
+                        f"`{SECRETS_SOURCE}` recognises a {kind} on this added line. A "
+                        "credential committed to the repository is exposed to everyone who can "
+                        "read it, history included: revoke it, then load it from the "
+                        "environment or a secret store instead."
+                    ),
+                    source=SECRETS_SOURCE,
+                    rule=kind,
+                )
+            )
     return findings

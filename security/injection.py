@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from security.prefilter import Prefilter, prefilter
+
 DEFAULT_THRESHOLD = 0.5
 EXCERPT_CHARS = 200
 _CHUNK_CHARS = 4000
@@ -44,13 +46,15 @@ class Rule:
     """A named signal: ``pattern`` matches it, ``weight`` is what it adds to a window's score.
 
     ``raw`` rules run on the text as written (line-anchored markup such as ``### System:``);
-    the others run on the folded text (see ``_normalise``).
+    the others run on the folded text (see ``_normalise``). ``screen`` is the rule's
+    linear-time prefilter: the pattern itself runs only where the screen finds something.
     """
 
     name: str
     weight: float
     pattern: re.Pattern[str]
     raw: bool
+    screen: Prefilter
 
 
 @cache
@@ -69,7 +73,8 @@ def _parse_rules(table: str) -> Iterator[Rule]:
             raise ValueError(f"injection_rules.tsv line {number}: want name, weight, n|c|r, regex")
         name, weight, mode, regex = fields
         flags = {"n": re.IGNORECASE, "c": 0, "r": re.IGNORECASE | re.MULTILINE}[mode]
-        yield Rule(name, float(weight), re.compile(regex, flags), raw=mode == "r")
+        pattern = re.compile(regex, flags)
+        yield Rule(name, float(weight), pattern, raw=mode == "r", screen=prefilter(pattern))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,43 +137,43 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     dashes are folded, compatibility forms are NFKC-normalised, and comment markers at the
     start of lines are removed so that a sentence split over comment lines reads as one.
     """
-    markers = {m.start(): m.end() for m in _LINE_MARKER.finditer(text) if m.end() > m.start()}
     out: list[str] = []
     pos: list[int] = []
     space = True
-    i = 0
-    n = len(text)
-    while i < n:
-        if i in markers:
-            i = markers[i]
-            continue
-        ch = text[i]
-        if ch.isspace():
-            if not space:
-                out.append(" ")
-                pos.append(i)
-                space = True
-            i += 1
-            continue
-        if ch.isascii():
-            folded = _FOLD.get(ch, ch)
-        elif _hidden(ch):
-            i += 1
-            continue
-        else:
-            folded = _FOLD.get(ch) or unicodedata.normalize("NFKC", ch)
-        for c in folded:
-            out.append(c)
-            pos.append(i)
-        space = folded == " "
-        i += 1
+    segment_start = 0
+    spans = [(m.start(), m.end()) for m in _LINE_MARKER.finditer(text) if m.end() > m.start()]
+    for marker_start, marker_end in [*spans, (len(text), len(text))]:
+        # Printable ASCII and whitespace go by runs; other characters one at a time.
+        for m in _RUN.finditer(text, segment_start, marker_start):
+            run, i = m.group(), m.start()
+            if run[0] in _ASCII_PRINTABLE:
+                out.append(run)
+                pos.extend(range(i, m.end()))
+                space = False
+            elif run[0].isspace():
+                if not space:
+                    out.append(" ")
+                    pos.append(i)
+                    space = True
+            elif not _hidden(run):
+                folded = _FOLD.get(run) or unicodedata.normalize("NFKC", run)
+                out.extend(folded)
+                pos.extend([i] * len(folded))
+                space = folded == " "
+        segment_start = marker_end
     return "".join(out), pos
+
+
+_ASCII_PRINTABLE = frozenset(map(chr, range(0x21, 0x7F)))
+_RUN = re.compile(r"[!-~]+|\s+|.", re.DOTALL)
 
 
 def _matches(text: str) -> list[_Match]:
     folded, pos = _normalise(text)
     found: list[_Match] = []
     for rule in rules():
+        if not rule.screen.may_match(text if rule.raw else folded):
+            continue
         if rule.raw:
             found.extend(_Match(rule, m.start(), m.end()) for m in rule.pattern.finditer(text))
         else:
@@ -185,7 +190,7 @@ def _matches(text: str) -> list[_Match]:
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t+\-]*\n")
 _COMMENT_LINE = re.compile(r"^[+\- ]?[ \t]*(?:#|//|/\*|\*|--|;)", re.MULTILINE)
-_BLOCK = re.compile(r'"""(?:.|\n)*?"""|\'\'\'(?:.|\n)*?\'\'\'|<!--(?:.|\n)*?-->|/\*(?:.|\n)*?\*/')
+_BLOCK_DELIMITERS = (('"""', '"""'), ("'''", "'''"), ("<!--", "-->"), ("/*", "*/"))
 
 
 def _windows(text: str) -> Iterator[tuple[int, int]]:
@@ -202,8 +207,34 @@ def _windows(text: str) -> Iterator[tuple[int, int]]:
         start = m.end()
     yield start, n
     yield from _comment_blocks(text)
-    for m in _BLOCK.finditer(text):
-        yield m.start(), m.end()
+    yield from _blocks(text)
+
+
+def _blocks(text: str) -> Iterator[tuple[int, int]]:
+    """Triple-quoted strings, HTML and C comments, leftmost first, in one pass over ``text``.
+
+    Each opener looks for its closer once: an opener with no closer after it means no later
+    opener of that kind has one either, so that kind is dropped (a lazy regex would rescan the
+    rest of the text from every unclosed opener, quadratic in the input).
+    """
+    live = list(_BLOCK_DELIMITERS)
+    openers = {d: text.find(d[0]) for d in live}
+    pos = 0
+    while live:
+        for d in live:
+            if 0 <= openers[d] < pos:
+                openers[d] = text.find(d[0], pos)
+        candidates = [(openers[d], i, d) for i, d in enumerate(live) if openers[d] >= 0]
+        if not candidates:
+            return
+        start, _, (opener, closer) = min(candidates)
+        close = text.find(closer, start + len(opener))
+        if close < 0:
+            live.remove((opener, closer))
+            continue
+        end = close + len(closer)
+        yield start, end
+        pos = end
 
 
 def _comment_blocks(text: str) -> Iterator[tuple[int, int]]:
@@ -249,11 +280,32 @@ def _window_hits(text: str, matches: list[_Match], threshold: float) -> list[Inj
             candidates.append((w_end - w_start, total, reasons, span_start, span_end))
     candidates.sort(key=lambda c: (-c[1], c[0]))
     hits: list[InjectionHit] = []
+    taken = _Spans()
     for _, total, reasons, s, e in candidates:
-        if any(s < h.end and h.start < e for h in hits):
+        if taken.overlaps(s, e):
             continue
+        taken.add(s, e)
         hits.append(_hit(text, total, reasons, s, e))
     return hits
+
+
+class _Spans:
+    """Disjoint half-open spans, sorted, with an overlap test in logarithmic time."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self._starts, start)
+        if i and self._ends[i - 1] > start:
+            return True
+        return i < len(self._starts) and self._starts[i] < end
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
 
 
 def _hit(text: str, total: float, reasons: tuple[str, ...], start: int, end: int) -> InjectionHit:

@@ -3,6 +3,11 @@
 ``validate_text`` returns the reasons a text must not be posted, each a short stable code with
 a detail after a colon (``"link:evil.example"``, ``"html:img"``, ``"secret:AWS Access Key"``).
 An empty tuple means the text may be posted. Secret values never appear in a reason.
+
+The markdown is read as GitHub renders it (``security.markdown``): approvals, mentions, HTML
+and injections are looked for in every text node outside real code; link targets, autolinks
+and bare e-mail addresses are checked against the allowlist. Secrets, echoes and URLs are
+looked for everywhere, code included: a suggestion is committed as written.
 """
 
 from __future__ import annotations
@@ -14,15 +19,11 @@ from importlib import resources
 from urllib.parse import urlsplit
 
 from security.injection import scan
+from security.markdown import read_markdown
 from security.secrets import Redactor, find_secrets
 
 ECHO_WORDS = 8
 ECHO_CHARS = 40
-
-_FENCE = re.compile(
-    r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?:.*?\n)?[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL
-)
-_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1", re.DOTALL)
 
 _APPROVAL = re.compile(
     r"\b(?:lgtm|looks good to me|ship\s*it|:shipit:"
@@ -54,45 +55,54 @@ _REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 def validate_text(
     text: str,
     *,
+    code: str = "",
     allowed_hosts: frozenset[str] = frozenset(),
     repo_url: str = "",
     flagged: Sequence[str] = (),
     secrets: Sequence[str] = (),
     confidential: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Reasons ``text`` must not be posted; empty when it is fine.
+    """Reasons ``text`` (markdown) must not be posted; empty when it is fine.
 
-    ``allowed_hosts`` are hosts (and their subdomains) links may point to; links under
-    ``repo_url`` (the repository's own GitHub URL) are always allowed. ``flagged`` are injection
+    ``code`` is text posted inside a code block prwarden builds (a suggestion): it is not
+    markdown, so only what stays dangerous in code is looked for in it. ``allowed_hosts`` are
+    hosts (and their subdomains) links may point to; links under ``repo_url`` (the
+    repository's own GitHub URL) are always allowed. ``flagged`` are injection
     spans found in the pull request: the text must not echo them. ``secrets`` are known secret
     values that must not appear. ``confidential`` are the model's own instructions (its system
     prompts): the text must not echo them either.
     """
-    prose = _strip_code(text)
     reasons: dict[str, None] = {}
-    for reason in _all_reasons(text, prose, allowed_hosts, repo_url, flagged, secrets):
+    for reason in _all_reasons(text, code, allowed_hosts, repo_url, flagged, secrets):
         reasons.setdefault(reason)
-    if confidential and _echoes(text, confidential):
+    if confidential and _echoes(f"{text}\n{code}", confidential):
         reasons.setdefault("echo:system prompt")
     return tuple(reasons)
 
 
 def _all_reasons(
-    text: str,
-    prose: str,
+    markdown: str,
+    code: str,
     allowed_hosts: frozenset[str],
     repo_url: str,
     flagged: Sequence[str],
     secrets: Sequence[str],
 ) -> Iterator[str]:
-    for m in _APPROVAL.finditer(prose):
+    shown = read_markdown(markdown)
+    prose = shown.prose
+    text = f"{markdown}\n{code}"
+    for m in _APPROVAL.finditer(f"{prose}\n{code}"):
         yield "approval:" + " ".join(m.group(0).lower().split())
+    for target in shown.links:
+        if not _allowed(target, allowed_hosts, repo_url):
+            yield f"link:{_host(target)}"
     yield from _link_reasons(text, allowed_hosts, repo_url)
-    if _MD_IMAGE.search(text):
+    if shown.images or _MD_IMAGE.search(markdown):
         yield "image:markdown"
-    if _HTML_COMMENT.search(prose):
+    html = "\n".join(shown.html)
+    if _HTML_COMMENT.search(html):
         yield "html:comment"
-    for m in _TAG.finditer(prose):
+    for m in _TAG.finditer(html):
         name = m.group(1).lower()
         if name in _html_elements():
             yield f"html:{name}"
@@ -104,7 +114,7 @@ def _all_reasons(
         yield "secret:redacted"
     if secrets and Redactor(secrets).contains(text):
         yield "secret:known"
-    for hit in scan(prose):
+    for hit in scan(f"{prose}\n{code}"):
         yield f"injection:{hit.reasons[0]}"
     if flagged and _echoes(text, flagged):
         yield "echo:flagged"
@@ -114,15 +124,6 @@ def _all_reasons(
 def _html_elements() -> frozenset[str]:
     table = resources.files("security").joinpath("data/html_elements.txt").read_text("utf-8")
     return frozenset(w for w in table.split() if not w.startswith("#") and w.isalnum())
-
-
-def _strip_code(text: str) -> str:
-    """``text`` with fenced blocks and inline code spans blanked (same length)."""
-
-    def blank(m: re.Match[str]) -> str:
-        return re.sub(r"[^\n]", " ", m.group(0))
-
-    return _INLINE_CODE.sub(blank, _FENCE.sub(blank, text))
 
 
 def _link_reasons(text: str, allowed_hosts: frozenset[str], repo_url: str) -> Iterator[str]:
@@ -137,6 +138,8 @@ def _link_reasons(text: str, allowed_hosts: frozenset[str], repo_url: str) -> It
 
 
 def _host(url: str) -> str:
+    if url.lower().startswith("mailto:"):
+        return "mailto:" + url.rsplit("@", 1)[-1].lower()
     lowered = _REFANG_SCHEME.sub(lambda m: "ftp" if m.group(0) == "fxp" else "http", url.lower())
     lowered = lowered.replace("[:]", ":", 1)
     if lowered.startswith("www."):

@@ -3,7 +3,9 @@
 Each distinct ``rule_id`` becomes one entry of ``tool.driver.rules`` (id, name, short and full
 description, help, default level, tags, precision, ``problem.severity`` and, for security
 rules, ``security-severity``). Each finding becomes one result with a relative URI, a region,
-and ``partialFingerprints.primaryLocationLineHash`` so GitHub can de-duplicate alerts.
+and ``partialFingerprints.primaryLocationLineHash`` so GitHub can de-duplicate alerts. A
+result's properties say whether it was posted or held, and for a held one its disposition code
+(the caller's closed set; free-text reasons never reach SARIF).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ LEVELS = frozenset({"error", "warning", "note"})
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
 _PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+STATUSES = frozenset({"post", "hold", "drop"})
+_CODE = re.compile(r"[a-z][a-z_]{0,39}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class SarifFinding:
     severity: str
     category: str
     fingerprint: str
+    status: str = "post"
+    code: str | None = None
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -68,6 +74,10 @@ def _problems(f: SarifFinding) -> list[str]:
         problems.append(f"end_line {f.end_line} is before start_line {f.start_line}")
     if f.level not in LEVELS:
         problems.append(f"level {f.level!r} is not one of error, warning, note")
+    if f.status not in STATUSES:
+        problems.append(f"status {f.status!r} is not one of post, hold, drop")
+    if f.code is not None and not _CODE.fullmatch(f.code):
+        problems.append(f"code {f.code!r} is not a disposition code")
     if f.severity not in SECURITY_SEVERITY:
         problems.append(f"severity {f.severity!r} is not one of {', '.join(SECURITY_SEVERITY)}")
     return problems
@@ -146,7 +156,13 @@ def _result(f: SarifFinding, index: int) -> dict[str, Any]:
             }
         ],
         "partialFingerprints": {"primaryLocationLineHash": f.fingerprint},
-        "properties": {"severity": f.severity, "category": f.category, "title": f.title},
+        "properties": {
+            "severity": f.severity,
+            "category": f.category,
+            "title": f.title,
+            "status": f.status,
+            **({"disposition": f.code} if f.code else {}),
+        },
     }
 
 

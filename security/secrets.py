@@ -104,6 +104,48 @@ def _plugins() -> tuple[BasePlugin, ...]:
     return tuple(cls() for kind, cls in sorted(mapping.items()) if kind not in _NOT_SECRETS)
 
 
+# Entropy alone flags hashes, fixtures and test vectors in code; a PR's added lines are
+# scanned by the detectors that recognise a secret's shape or its assignment to a keyword.
+_ENTROPY_ONLY = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
+
+
+def secret_lines(path: str, lines: Mapping[int, str]) -> tuple[tuple[int, str], ...]:
+    """``(line number, kind)`` of each secret detect-secrets finds on the numbered ``lines``.
+
+    Only the kind is returned, never the value: callers report where a secret is, not what.
+    """
+    numbers = sorted(lines)
+    texts = [lines[n] for n in numbers]
+    found: set[tuple[int, str]] = set()
+    for index, (number, line) in enumerate(zip(numbers, texts, strict=True)):
+        if not line.strip():
+            continue
+        context = get_code_snippet(lines=texts, line_number=index + 1)
+        for plugin in _plugins():
+            for secret in plugin.analyze_line(path, line, number, context):
+                if secret.type not in _ENTROPY_ONLY:
+                    found.add((number, secret.type))
+        found.update((number, kind) for kind, pattern in _EXTRA_KINDS if pattern.search(line))
+    return tuple(sorted(found))
+
+
+def redact_found_secrets(text: str) -> str:
+    """``text`` with every value detect-secrets recognises (entropy aside) as ``[REDACTED]``."""
+    lines = text.splitlines()
+    values: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        context = get_code_snippet(lines=lines, line_number=number)
+        for plugin in _plugins():
+            for secret in plugin.analyze_line("text", line, number, context):
+                if secret.type not in _ENTROPY_ONLY and secret.secret_value:
+                    values.add(secret.secret_value)
+        for _kind, pattern in _EXTRA_KINDS:
+            values.update(m.group(0) for m in pattern.finditer(line))
+    return Redactor(values).redact(text) if values else text
+
+
 def find_secrets(text: str) -> tuple[str, ...]:
     """Kinds of secret that detect-secrets' plugins find in ``text`` (e.g. "AWS Access Key")."""
     kinds: set[str] = set()

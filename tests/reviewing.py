@@ -126,8 +126,22 @@ async def serve(
 
 
 def idle(client: TestClient[Any, Any]) -> bool:
+    """No job waits or runs in the app's queue."""
     depth = client.app[CTX].queue.depth()
     return not (depth["queued"] or depth["running"])
+
+
+async def deliver(client: TestClient[Any, Any], s: PullScenario, **kwargs: Any) -> None:
+    """Send the scenario's signed ``pull_request`` delivery; the app must accept it."""
+    body, headers = s.delivery(**kwargs)
+    response = await client.post("/webhook", data=body, headers=headers)
+    assert response.status == 202, await response.text()
+
+
+def completed(s: PullScenario, sha: str | None = None) -> dict[str, Any] | None:
+    """The newest completed check run on ``sha`` (the PR's head by default), if there is one."""
+    done = [r for r in s.check_runs(sha) if r["status"] == "completed"]
+    return max(done, key=lambda r: r["id"]) if done else None
 
 
 def llm_calls(client: TestClient[Any, Any]) -> int:

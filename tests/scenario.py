@@ -7,8 +7,10 @@ GitHub serves the example repository's files as the head tarball and its diff as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +112,28 @@ def pull_scenario(
         body=body,
     )
     return PullScenario(gh, repo, number, head_sha, base_sha, event)
+
+
+def queue_idle(db_path: Path) -> bool:
+    """No job waits or runs in the store at ``db_path``: nothing more can be posted."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        (busy,) = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+        ).fetchone()
+    return int(busy) == 0
+
+
+class ManualClock:
+    """Epoch seconds that move only when the test moves them (``make_app(clock=...)``)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def wait_for(

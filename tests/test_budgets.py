@@ -18,6 +18,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
     another_pull,
+    completed,
     idle,
     llm_calls,
     model_settings,
@@ -68,11 +69,6 @@ def _db_only_diff() -> str:
     return db_part.replace("+        pass\n", "+        return 0.0\n")
 
 
-def _check(s: PullScenario) -> dict[str, Any] | None:
-    done = [r for r in s.check_runs() if r["status"] == "completed"]
-    return max(done, key=lambda r: r["id"]) if done else None
-
-
 async def _deliver(client: Any, s: PullScenario, action: str = "opened") -> None:
     before = len(runs(client))
     body, headers = s.delivery(action=action)
@@ -121,7 +117,7 @@ async def test_at_the_ceiling_no_model_call_and_a_neutral_check_until_the_next_d
     calls = llm_calls(client)
     assert calls == 2
     assert second.reviews == []
-    check = _check(second)
+    check = completed(second)
     assert check is not None and check["conclusion"] == "neutral"
     assert check["output"]["title"].startswith("Budget exhausted")
     assert which in check["output"]["summary"]
@@ -134,7 +130,7 @@ async def test_at_the_ceiling_no_model_call_and_a_neutral_check_until_the_next_d
     await _deliver(client, second, action="reopened")
     assert len(second.reviews) == 1
     assert llm_calls(client) > calls
-    check = _check(second)
+    check = completed(second)
     assert check is not None and check["conclusion"] == "success"
     assert runs(client)[-1]["mode"] == "model"
     assert gh.invalid_requests == []
@@ -217,7 +213,7 @@ async def test_at_the_ceiling_a_cached_review_is_still_served(
     same = another_pull(first, 3, diff=example_diff())
     await _deliver(client, same)
     assert llm_calls(client) == calls
-    check = _check(same)
+    check = completed(same)
     assert check is not None and check["conclusion"] == "success"
     assert "cache" in check["output"]["title"].lower()
     assert len(same.reviews) == 1 and same.comments

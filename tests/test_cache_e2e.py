@@ -1,5 +1,6 @@
 """The review cache through the real app: a re-push of the same change costs no model call
-and posts nothing new; the same diff elsewhere is served from cache too."""
+and posts nothing new; the same diff on another PR of the repository is served from cache too,
+and never in another repository or installation."""
 
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ from aiohttp.test_utils import TestClient
 from bot.cli import main
 from bot.context import CTX
 from cache.db import open_db
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.reviewing import (
     FINDING,
     another_pull,
+    completed,
     idle,
     llm_calls,
     model_settings,
+    reviewer,
     runs,
     script_reviewer,
     serve,
@@ -68,11 +71,6 @@ def _force_push(s: PullScenario, sha: str, *, base_sha: str | None = None) -> No
     pull.base_sha = base_sha or pull.base_sha
 
 
-def _completed(s: PullScenario, sha: str) -> dict[str, Any] | None:
-    done = [r for r in s.check_runs(sha) if r["status"] == "completed"]
-    return done[-1] if done else None
-
-
 async def test_force_push_of_the_same_change_calls_no_model_and_posts_nothing(
     reviewed: tuple[PullScenario, TestClient[Any, Any]], fake_github: FakeGitHub
 ) -> None:
@@ -82,12 +80,12 @@ async def test_force_push_of_the_same_change_calls_no_model_and_posts_nothing(
     _force_push(s, new_sha)
     body, headers = s.delivery(action="synchronize", head_sha=new_sha)
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
-    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+    await wait_for(lambda: idle(client) and completed(s, new_sha) is not None)
 
     assert llm_calls(client) == calls
     assert s.comments == comments
     assert len(s.reviews) == 1 and s.reviews[0]["commit_id"] == s.head_sha
-    check = _completed(s, new_sha)
+    check = completed(s, new_sha)
     assert check is not None and check["conclusion"] == "success"
     assert "from cache" in check["output"]["title"]
     assert "Served from cache" in check["output"]["summary"]
@@ -107,7 +105,7 @@ async def test_reopened_pr_calls_no_model_and_posts_nothing(
     await wait_for(lambda: len(client.app[CTX].queue.jobs(state="done")) == 2)
     assert llm_calls(client) == calls
     assert s.comments == comments and len(s.reviews) == 1
-    check = _completed(s, s.head_sha)
+    check = completed(s, s.head_sha)
     assert check is not None and check["conclusion"] == "success"
 
 
@@ -126,7 +124,7 @@ async def test_same_diff_on_another_pr_is_served_from_cache_and_posted_there(
     assert {c["body"] for c in other.comments} == {c["body"] for c in s.comments}
     last = runs(client)[-1]
     assert (last["pr_number"], last["mode"], last["outcome"]) == (s.number + 1, "cached", "posted")
-    check = _completed(other, other.head_sha)
+    check = completed(other, other.head_sha)
     assert check is not None and "from cache" in check["output"]["title"]
 
 
@@ -142,7 +140,7 @@ async def test_a_different_repo_config_is_a_cache_miss(
     _force_push(s, new_sha, base_sha=base)
     body, headers = s.delivery(action="synchronize", head_sha=new_sha)
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
-    await wait_for(lambda: idle(client) and _completed(s, new_sha) is not None)
+    await wait_for(lambda: idle(client) and completed(s, new_sha) is not None)
     assert llm_calls(client) > calls
     assert runs(client)[-1]["mode"] == "model"
 
@@ -189,8 +187,11 @@ def test_cli_cache_purge_removes_only_entries_older_than_the_given_days(
     db = open_db(tmp_path / "prwarden.db")
     for age_days, key in ((10, "old"), (1, "new")):
         cache = ReviewCache(db, clock=lambda age=age_days: time.time() - age * 86400)
-        cache.put(key, diff_hash=key, result={}, models=["gpt-4o"], prompt_versions=["review@1"])
-        cache.put_file(f"file:{key}", path="a.py", findings=[])
+        scope = CacheScope(1, "octo/shop")
+        cache.put(
+            scope, key, diff_hash=key, result={}, models=["gpt-4o"], prompt_versions=["review@1"]
+        )
+        cache.put_file(scope, f"file:{key}", path="a.py", findings=[])
     assert main(["cache", "purge", "--older-than", "5"]) == 0
     assert capsys.readouterr().out.strip() == "purged 2 entries"
     assert [r[0] for r in db.conn.execute("SELECT key FROM reviews")] == ["new"]
@@ -210,3 +211,57 @@ def test_cli_cache_purge_refuses_a_negative_age(
         main(["cache", "purge", "--older-than", "a week"])
     assert exc.value.code == 2
     assert "invalid float value" in capsys.readouterr().err
+
+
+async def test_the_same_diff_in_another_repository_is_never_served_from_the_cache(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    """Two installations, one diff: each repository's review is its own, text and all."""
+    private = {**FINDING, "title": "total_spent hides the merger_terms rows of Codertocat"}
+    fake_github.installations.add(2)
+    async with FakeOpenAI() as fake:
+        # The first review (triage + one agent turn) sees the private finding; any later
+        # model call sees the public one.
+        fake.script(*[reviewer([private])] * 2, *[reviewer([FINDING])] * 400)
+        s = pull_scenario(fake_github)
+        client = await serve(
+            aiohttp_client, fake_github, app_private_key, tmp_path, review=model_settings(fake)
+        )
+        body, headers = s.delivery()
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+        await wait_for(lambda: idle(client) and len(s.reviews) == 1)
+        assert llm_calls(client) == 2
+        assert any(private["title"] in c["body"] for c in s.comments)
+
+        elsewhere = [
+            another_pull(s, 5, repo="Evil/Fork", installation=2),
+            another_pull(s, 6, installation=2),  # the same name under another installation
+            another_pull(s, 7, repo="Codertocat/Other-Repo"),  # same installation, other repo
+        ]
+        for other in elsewhere:
+            calls = llm_calls(client)
+            body, headers = other.delivery()
+            assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+            await wait_for(lambda o=other: idle(client) and len(o.reviews) == 1)
+            assert llm_calls(client) > calls, other.repo
+            assert runs(client)[-1]["mode"] == "model"
+            posted = " ".join([c["body"] for c in other.comments] + [other.reviews[0]["body"]])
+            assert private["title"] not in posted and "merger_terms" not in posted
+            assert FINDING["title"] in posted
+
+        # The same scope still hits: the misses above are scoping, not a broken cache.
+        again = another_pull(s, 8)
+        calls = llm_calls(client)
+        body, headers = again.delivery()
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+        await wait_for(lambda: idle(client) and len(again.reviews) == 1)
+        assert llm_calls(client) == calls and runs(client)[-1]["mode"] == "cached"
+        assert any(private["title"] in c["body"] for c in again.comments)
+
+        conn = client.app[CTX].db.conn
+        scopes = set(conn.execute("SELECT installation_id, repo FROM reviews"))
+        assert scopes == {(1, s.repo), (2, "Evil/Fork"), (2, s.repo), (1, "Codertocat/Other-Repo")}
+        file_scopes = set(conn.execute("SELECT DISTINCT installation_id, repo FROM file_reviews"))
+        assert file_scopes == scopes
+    assert fake.problems == [] and fake.rejected == []
+    assert fake_github.invalid_requests == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import _parser, main
+from review.findings import Reason
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples"
@@ -56,6 +57,26 @@ def test_review_of_the_example_as_json(capsys: pytest.CaptureFixture[str]) -> No
     assert result["mode"] == "static" and result["model"] is None
     posted = {(f["path"], f["line"]) for f in result["findings"] if f["status"] == "post"}
     assert ("shop/orders.py", 32) in posted
+    codes = {r.value for r in Reason}
+    for f in result["findings"]:
+        # Each finding says what became of it with a code from the closed set; the detail
+        # for people is separate text.
+        assert (f["code"] is None) == (f["status"] == "post"), f
+        assert f["code"] is None or f["code"] in codes
+        assert f["status"] == "post" or f["reasons"]
+
+
+def test_review_as_sarif_carries_disposition_codes_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["review", "--repo", str(EXAMPLE / "shop"), "--diff", str(EXAMPLE / "shop.diff")]
+    assert main([*args, "--format", "sarif"]) == 0
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    assert results
+    for result in results:
+        props = result["properties"]
+        assert props["status"] in ("post", "hold")
+        assert props.get("disposition") in (None, *(r.value for r in Reason))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.fakes.github import FakeGitHub
-from tests.scenario import PullScenario, pull_scenario, wait_for
+from tests.scenario import PullScenario, pull_scenario, queue_idle, wait_for
 from tests.serve_process import ServeProcess
 
 
@@ -80,7 +80,9 @@ async def test_killed_server_finishes_the_job_once_after_restart(
     fake_github.delay = 0.0
     await _serving(fake_github, app_private_key, tmp_path, servers, port=first.port)
     await wait_for(lambda: bool(s.reviews) and _completed(s), within=60)
-    await asyncio.sleep(2.0)  # a lease expiry and a claim later: still one review
+    # The killed server's lease runs out and the job is claimed again: once nothing is left
+    # to run, there is still one review.
+    await wait_for(lambda: queue_idle(tmp_path / "prwarden.db"), within=60)
     assert len(s.reviews) == 1, s.reviews
     runs = s.check_runs()
     assert len(runs) == 1 and runs[0]["status"] == "completed", runs

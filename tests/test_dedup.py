@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from review.dedup import collapse, jaccard, same_point, tokens
-from review.findings import AnnotatedFinding, Category, Disposition, Finding, Severity
+from review.findings import AnnotatedFinding, Category, Disposition, Finding, Reason, Severity
 
 # Locations are real added lines of corpora/large_diffs/scrapy_2.13.1_2.13.4.diff.
 MAX_SIZE_SITES = [
@@ -55,7 +55,8 @@ def test_three_similar_findings_in_three_files_collapse_into_the_most_severe() -
     for af in out:
         if af is not kept[0]:
             assert af.status == "drop"
-            assert af.disposition.reasons == ("duplicate of scrapy/utils/gz.py:34",)
+            assert af.code is Reason.DUPLICATE
+            assert af.disposition.reasons == ("duplicate: same point as scrapy/utils/gz.py:34",)
 
 
 def test_ties_go_to_the_more_specific_finding() -> None:
@@ -106,7 +107,7 @@ def test_exact_same_place_and_title_always_collapses() -> None:
 
 
 def test_dropped_findings_are_left_alone() -> None:
-    a = make("scrapy/utils/gz.py", 34).drop("generic: too vague")
+    a = make("scrapy/utils/gz.py", 34).drop(Reason.GENERIC, "too vague")
     b = make("scrapy/utils/_compression.py", 42)
     out = collapse([a, b])
     assert out == (a, b)

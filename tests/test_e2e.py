@@ -7,33 +7,15 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient
 
-from bot.app import POOL, make_app
-from bot.context import CTX
+from bot.app import POOL
 from bot.handlers import router
-from cache.db import open_db
 from review.diff import parse_diff
 from tests.fakes.github import FakeGitHub
-from tests.helpers import make_settings
+from tests.reviewing import completed, idle, serve
 from tests.scenario import PullScenario, example_files, pull_scenario, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-async def _serve(
-    aiohttp_client: Any, gh: FakeGitHub, key: str, tmp_path: Path, **settings: Any
-) -> TestClient:
-    app = make_app(
-        make_settings(key, api_url=gh.base_url, workspaces=tmp_path / "ws", **settings),
-        db=open_db(tmp_path / "prwarden.db"),
-    )
-    return await aiohttp_client(app)
-
-
-def _done(client: TestClient) -> bool:
-    depth = client.app[CTX].queue.depth()
-    return depth.get("queued", 0) == 0 and depth.get("running", 0) == 0
 
 
 def assert_review_valid(s: PullScenario) -> None:
@@ -52,15 +34,11 @@ async def test_opened_pr_gets_one_static_review(
     aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
 ) -> None:
     s = pull_scenario(fake_github)
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     response = await client.post("/webhook", data=body, headers=headers)
     assert response.status == 202
-    await wait_for(
-        lambda: (
-            _done(client) and bool(s.check_runs()) and s.check_runs()[0]["status"] == "completed"
-        )
-    )
+    await wait_for(lambda: idle(client) and completed(s) is not None)
     assert_review_valid(s)
     review = s.reviews[0]
     assert review["state"] == "COMMENTED"
@@ -76,14 +54,14 @@ async def test_redelivery_after_review_posts_nothing_new(
     aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
 ) -> None:
     s = pull_scenario(fake_github)
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery(delivery="same-delivery")
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(lambda: _done(client) and len(s.reviews) == 1)
+    await wait_for(lambda: idle(client) and len(s.reviews) == 1)
     reopened_body, reopened_headers = s.delivery(action="reopened")
     response = await client.post("/webhook", data=reopened_body, headers=reopened_headers)
     assert response.status == 202
-    await wait_for(lambda: _done(client))
+    await wait_for(lambda: idle(client))
     assert_review_valid(s)
 
 
@@ -92,7 +70,7 @@ async def test_second_push_while_first_runs_leaves_only_newer_sha_reviewed(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.delay = 0.05  # every GitHub call is slow: the first review is still running
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
     await wait_for(lambda: bool(client.app[POOL].running))
@@ -107,7 +85,7 @@ async def test_second_push_while_first_runs_leaves_only_newer_sha_reviewed(
     body, headers = s.delivery(action="synchronize", head_sha=newer)
     assert (await client.post("/webhook", data=body, headers=headers)).status == 202
     await wait_for(
-        lambda: _done(client) and any(r["status"] == "completed" for r in s.check_runs(newer)),
+        lambda: idle(client) and completed(s, newer) is not None,
         within=60,
     )
     reviewed = {r["commit_id"] for r in s.reviews}
@@ -157,10 +135,10 @@ async def test_every_permission_asked_for_is_used(
     aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
 ) -> None:
     s = pull_scenario(fake_github)
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(lambda: _done(client) and len(s.reviews) == 1)
+    await wait_for(lambda: idle(client) and len(s.reviews) == 1)
     used = {r.operation_id for r in fake_github.requests}
     unknown = used - set(OPERATION_PERMISSIONS)
     assert not unknown, f"operations without a known permission: {unknown}"
@@ -180,13 +158,9 @@ async def test_disabled_by_repo_config(
     config: str,
 ) -> None:
     s = pull_scenario(fake_github, config=config)
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(
-        lambda: (
-            _done(client) and bool(s.check_runs()) and s.check_runs()[0]["status"] == "completed"
-        )
-    )
+    await wait_for(lambda: idle(client) and completed(s) is not None)
     assert s.reviews == []
     assert s.check_runs()[0]["conclusion"] == "neutral"

@@ -13,9 +13,12 @@ import aiohttp
 import jwt
 import pytest
 
+import corpora
 from review.diff import parse_diff
 from tests.conftest import APP_ID
+from tests.fakes import hunks
 from tests.fakes.github import SPEC_PATH, FakeGitHub, anchor_error
+from tests.fakes.github_apps import API_VERSION, VERSION_HEADER
 from tests.fakes.openapi import OpenAPISpec
 
 REPO = "octo/hello"
@@ -41,7 +44,7 @@ index 1111111..2222222 100644
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={VERSION_HEADER: API_VERSION}) as session:
         yield session
 
 
@@ -274,7 +277,7 @@ async def test_valid_review_is_stored_with_its_comments(
 
 
 def test_anchor_rules_follow_the_diff() -> None:
-    diff = parse_diff(DIFF)
+    diff = hunks.read(DIFF)
 
     def check(**comment: Any) -> str | None:
         return anchor_error(diff, {"path": "app.py", "body": "b", **comment})
@@ -291,6 +294,26 @@ def test_anchor_rules_follow_the_diff() -> None:
     assert anchor_error(diff, {"path": "other.py", "line": 1, "body": "b"}) is not None
     assert check(position=1) is None
     assert check(position=99) == "Line could not be resolved"
+
+
+CASES = corpora.ROOT / "bug_diffs" / "cases"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir()))
+def test_the_fakes_oracle_and_prwardens_diff_agree_on_real_diffs(case: str) -> None:
+    # Two readings written apart, GitHub's rules in the fake and prwarden's own parser, must
+    # agree on every line of every real diff: a slip in either shows here.
+    text = (CASES / case / "pr.diff").read_text()
+    oracle, ours = hunks.read(text), parse_diff(text)
+    assert sorted(f.path for f in oracle) == sorted(f.path for f in ours)
+    for f in oracle:
+        mine = ours.file(f.path)
+        assert mine is not None
+        last = max((max(ln.old or 0, ln.new or 0) for h in f.hunks for ln in h.lines), default=0)
+        for side in ("RIGHT", "LEFT"):
+            for line in range(1, last + 2):
+                expected = f.commentable(line, side)
+                assert mine.commentable(line, side) == expected, (f.path, line, side)
 
 
 async def test_tarball_redirects_to_a_real_gzip_tar(

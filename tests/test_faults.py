@@ -7,21 +7,19 @@ picks the job up again once ``not_before`` is reached); a fault that persists en
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.app import make_app
 from bot.context import CTX
 from bot.github import RetryPolicy
-from cache.db import open_db
 from review.settings import ReviewSettings
 from tests.fakes.github import SECONDARY_RATE_LIMIT_MESSAGE, FakeGitHub
 from tests.fakes.openai import FakeOpenAI, fault, rate_limited
-from tests.helpers import make_settings
-from tests.scenario import PullScenario, pull_scenario, wait_for
+from tests.reviewing import completed, deliver, serve
+from tests.scenario import ManualClock, pull_scenario, wait_for
 
 PULL_PATH = r"^/repos/[^/]+/[^/]+/pulls/\d+$"
 REVIEWS_PATH = r"^/repos/[^/]+/[^/]+/pulls/\d+/reviews$"
@@ -29,22 +27,17 @@ FAST_RETRY = RetryPolicy(attempts=2, initial_wait=0.05, max_wait=0.1, jitter=0.0
 
 
 async def _serve(
-    aiohttp_client: Any, gh: FakeGitHub, key: str, tmp_path: Path, **settings: Any
+    aiohttp_client: Any,
+    gh: FakeGitHub,
+    key: str,
+    tmp_path: Path,
+    clock: ManualClock | None = None,
+    **settings: Any,
 ) -> TestClient[Any, Any]:
+    """The app with quick retries, on ``clock`` (a clock that stands still by default)."""
     settings.setdefault("github_retry", FAST_RETRY)
     settings.setdefault("retry_delay", 0.2)
-    app = make_app(
-        make_settings(key, api_url=gh.base_url, workspaces=tmp_path / "ws", **settings),
-        db=open_db(tmp_path / "prwarden.db"),
-    )
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    return client
-
-
-async def _deliver(client: TestClient[Any, Any], s: PullScenario) -> None:
-    body, headers = s.delivery()
-    response = await client.post("/webhook", data=body, headers=headers)
-    assert response.status == 202
+    return await serve(aiohttp_client, gh, key, tmp_path, clock=clock or ManualClock(), **settings)
 
 
 def _check_titles(gh: FakeGitHub) -> list[str]:
@@ -54,9 +47,32 @@ def _check_titles(gh: FakeGitHub) -> list[str]:
     ]
 
 
-def _completed(s: PullScenario) -> bool:
-    runs = s.check_runs()
-    return bool(runs) and runs[0]["status"] == "completed"
+async def _run_retries(
+    client: TestClient[Any, Any], clock: ManualClock, done: Callable[[], bool]
+) -> list[float]:
+    """Run the PR's job until ``done``, moving the clock to each retry's ``not_before``.
+
+    Returns the delay of every retry, as the queue scheduled it. The clock stands still between
+    retries, so a job that ran before its time would not be waiting here at all.
+    """
+    ctx = client.app[CTX]
+
+    def review() -> Any:
+        return next(j for j in ctx.queue.jobs() if j.kind == "review")
+
+    def waiting() -> bool:
+        job = review()
+        return job.state == "queued" and job.not_before > clock()
+
+    delays: list[float] = []
+    while True:
+        await wait_for(lambda: done() or waiting(), within=20)
+        if done():
+            return delays
+        job = review()
+        delays.append(round(job.not_before - clock(), 3))
+        clock.advance(job.not_before - clock())
+        ctx.wake_workers()
 
 
 async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once(
@@ -68,12 +84,11 @@ async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once
     fake_github.fail_next("GET", PULL_PATH, 502, times=3)
     fake_github.fail_next("GET", PULL_PATH, 403, headers={"Retry-After": "1"})
     fake_github.fail_next("POST", REVIEWS_PATH, 403, headers={"Retry-After": "1"})
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
-    await _deliver(client, s)
-    await wait_for(lambda: len(fake_github.requests_for("pulls/create-review")) == 1, within=20)
-    limited_at = time.monotonic()
-    await wait_for(lambda: bool(s.reviews) and _completed(s), within=20, interval=0.01)
-    assert time.monotonic() - limited_at >= 0.9
+    clock = ManualClock()
+    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, clock)
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: bool(s.reviews) and completed(s) is not None)
+    assert delays == [0.2, 1.0, 1.0]  # a 5xx backs off; a rate limit waits its Retry-After
     assert len(s.reviews) == 1
     assert len(fake_github.requests_for("pulls/create-review")) == 2
     waiting = [t for t in _check_titles(fake_github) if t.startswith("Waiting")]
@@ -97,9 +112,13 @@ async def test_persistent_5xx_fails_the_job_visibly_after_max_attempts(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.fail_next("GET", PULL_PATH, 503, times=1000)
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, max_attempts=3)
-    await _deliver(client, s)
-    await wait_for(lambda: _completed(s), within=20)
+    clock = ManualClock()
+    client = await _serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path, clock, max_attempts=3
+    )
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: completed(s) is not None)
+    assert delays == [0.2, 0.4]  # 2**attempts x retry_delay
     run = s.check_runs()[0]
     assert run["conclusion"] == "failure"
     assert run["output"]["title"] == "Review failed"
@@ -119,17 +138,13 @@ async def test_a_rescheduled_job_waits_for_not_before(
 ) -> None:
     s = pull_scenario(fake_github)
     fake_github.fail_next("GET", PULL_PATH, 403, headers={"Retry-After": "2"})
-    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path)
-    await _deliver(client, s)
-    await wait_for(lambda: len(fake_github.requests_for("pulls/get")) == 1, within=10)
-    limited_at = time.monotonic()
-    await wait_for(
-        lambda: len(fake_github.requests_for("pulls/get")) >= 2, within=10, interval=0.01
-    )
-    assert 1.8 <= time.monotonic() - limited_at < 4.0
+    clock = ManualClock()
+    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, clock)
+    await deliver(client, s)
+    delays = await _run_retries(client, clock, lambda: completed(s) is not None)
+    assert delays == [2.0]
     job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.attempts == 1
-    await wait_for(lambda: _completed(s), within=10)
     assert len(s.reviews) == 1
 
 
@@ -146,8 +161,8 @@ async def test_a_model_that_stays_down_gives_a_labelled_static_review(
             llm_retries=2,
         )
         client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, review=review)
-        await _deliver(client, s)
-        await wait_for(lambda: bool(s.reviews) and _completed(s), within=30)
+        await deliver(client, s)
+        await wait_for(lambda: bool(s.reviews) and completed(s) is not None, within=30)
     assert len(model.requests) >= 3  # the 429 and the 503s were retried
     assert len(s.reviews) == 1
     body = s.reviews[0]["body"].lower()

@@ -24,6 +24,7 @@ from review.settings import ReviewSettings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, Reply, tool_calls
 from tests.helpers import make_settings
+from tests.reviewing import deliver, idle
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
 
 QUERY = "SELECT id, customer, total FROM orders WHERE customer = "
@@ -81,17 +82,6 @@ async def _serve(
     return client
 
 
-def queue_idle(client: TestClient[Any, Any]) -> bool:
-    depth = client.app[CTX].queue.depth()
-    return bool(depth.get("queued", 0) == 0 and depth.get("running", 0) == 0)
-
-
-async def deliver(client: TestClient[Any, Any], s: PullScenario, **kwargs: Any) -> None:
-    body, headers = s.delivery(**kwargs)
-    response = await client.post("/webhook", data=body, headers=headers)
-    assert response.status == 202
-
-
 def _comment(s: PullScenario, needle: str) -> dict[str, Any]:
     return next(c for c in s.comments if needle in c["body"])
 
@@ -106,7 +96,7 @@ async def test_thumbs_resolution_reply_and_fix_show_in_stats(
     s = pull_scenario(fake_github)
     client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, model)
     await deliver(client, s)
-    await wait_for(lambda: queue_idle(client) and len(s.reviews) == 1)
+    await wait_for(lambda: idle(client) and len(s.reviews) == 1)
     db = client.app[CTX].db
     recorded = posted_comments(db, s.repo, s.number)
     assert recorded and all(c.anchored_code.strip() for c in recorded)
@@ -127,7 +117,7 @@ async def test_thumbs_resolution_reply_and_fix_show_in_stats(
     assert new_diff != example_diff()
     new_head = s.push(files, new_diff)
     await deliver(client, s, action="synchronize", head_sha=new_head)
-    await wait_for(lambda: queue_idle(client) and bool(s.check_runs(new_head)))
+    await wait_for(lambda: idle(client) and bool(s.check_runs(new_head)))
     graphql = fake_github.requests_for("graphql")
     assert graphql and all(r.valid for r in graphql)
 

@@ -8,8 +8,8 @@ from functools import cache
 import corpora
 from review.config import RepoConfig
 from review.diff import Diff, parse_diff
-from review.filters import apply_filters, drop_reason, overflow_summary, reason_family
-from review.findings import AnnotatedFinding, Category, Finding, Severity
+from review.filters import apply_filters, overflow_summary
+from review.findings import AnnotatedFinding, Category, Finding, Reason, Severity
 from review.settings import ReviewSettings
 
 CORPORA = corpora.ROOT
@@ -299,19 +299,18 @@ def test_thirty_findings_only_the_specific_ones_are_posted() -> None:
     assert moved.finding.line == 195
     assert any(r.startswith("re-anchored") for r in moved.disposition.reasons)
 
-    families = {}
+    codes = {}
     for af in out:
         if af.status == "drop":
-            reason = drop_reason(af)
-            assert reason, af
-            families[af.finding.title] = reason_family(reason)
-    assert sum(1 for v in families.values() if v == "generic") == len(GENERIC)
-    assert sum(1 for v in families.values() if v == "duplicate") == 2
-    assert sum(1 for v in families.values() if v == "not anchored") == 4
-    assert sum(1 for v in families.values() if v == "unsafe") == 4
-    assert sum(1 for v in families.values() if v == "below severity threshold") == 2
-    assert sum(1 for v in families.values() if v == "category disabled") == 1
-    assert sum(1 for v in families.values() if v == "path ignored") == 1
+            assert af.code is not None and af.disposition.reasons, af
+            codes[af.finding.title] = af.code
+    assert sum(1 for v in codes.values() if v is Reason.GENERIC) == len(GENERIC)
+    assert sum(1 for v in codes.values() if v is Reason.DUPLICATE) == 2
+    assert sum(1 for v in codes.values() if v is Reason.NOT_ANCHORED) == 4
+    assert sum(1 for v in codes.values() if v is Reason.UNSAFE) == 4
+    assert sum(1 for v in codes.values() if v is Reason.BELOW_SEVERITY) == 2
+    assert sum(1 for v in codes.values() if v is Reason.CATEGORY_DISABLED) == 1
+    assert sum(1 for v in codes.values() if v is Reason.PATH_IGNORED) == 1
     assert all(af.fingerprint for af in out)
     assert all(af.disposition.score is not None for af in out if af.status == "post")
 
@@ -337,7 +336,7 @@ def test_severity_threshold_and_max_comments() -> None:
         next(af for af in posted if af.finding.severity == Severity.HIGH).disposition.score == best
     )
     assert overflow_summary(out) == {Severity.HIGH: 2}
-    below = [af for af in out if reason_family(drop_reason(af)) == "below severity threshold"]
+    below = [af for af in out if af.code is Reason.BELOW_SEVERITY]
     assert len(below) == 5
 
 
@@ -347,7 +346,7 @@ def test_already_posted_fingerprint_is_not_posted_again() -> None:
     assert all(af.status == "post" for af in first)
     again = run(findings, existing_fingerprints=frozenset({first[1].fingerprint}))
     assert [af.status for af in again] == ["post", "drop", "post"]
-    assert drop_reason(again[1]) == "already posted"
+    assert again[1].code is Reason.ALREADY_POSTED
 
 
 def test_security_and_critical_findings_are_held() -> None:
@@ -359,6 +358,7 @@ def test_security_and_critical_findings_are_held() -> None:
     ]
     out = run(findings, settings=ReviewSettings())
     assert [af.status for af in out] == ["hold", "hold", "post"]
+    assert out[0].code is Reason.HELD
     assert out[0].disposition.reasons[-1] == "held for security review"
 
 
@@ -369,7 +369,7 @@ def test_flagged_injection_and_secret_are_unsafe() -> None:
     leak = make(base.path, 156, "Token in code", f"When `stop()` runs, {secret} raises.")
     out = run([echo, leak], flagged=["disregard the rules above"], secrets=[secret])
     assert all(af.status == "drop" for af in out)
-    assert all(reason_family(drop_reason(af)) == "unsafe" for af in out)
+    assert all(af.code is Reason.UNSAFE for af in out)
 
 
 def test_fingerprint_is_stable_when_the_code_moves_down() -> None:

@@ -9,7 +9,6 @@ every PR ends with exactly one review, on its final head, and a completed check 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import sqlite3
@@ -22,7 +21,7 @@ import pytest
 from bench.loadgen import Delivery, TinyPull, delivery, percentile, pull_event, send_all, tiny_pulls
 from tests.fakes.github import FakeGitHub
 from tests.helpers import SECRET, payload
-from tests.scenario import wait_for
+from tests.scenario import queue_idle, wait_for
 from tests.serve_process import ServeProcess
 
 PRS = int(os.environ.get("PRWARDEN_LOAD_PRS", "100"))
@@ -81,7 +80,7 @@ async def test_a_burst_of_deliveries_is_acknowledged_and_each_pr_reviewed_once(
     )
     assert all(200 <= a.status < 300 for a in acks), sorted({a.status for a in acks})
     await wait_for(lambda: _reviewed(fake_github, pulls), within=90, interval=0.2)
-    await asyncio.sleep(1.0)  # late or duplicate jobs would show up here
+    await wait_for(lambda: queue_idle(tmp_path / "prwarden.db"), within=60)
     for pull in pulls:
         reviews = fake_github.reviews_on(REPO, pull.number)
         assert len(reviews) == 1, (pull.number, reviews)

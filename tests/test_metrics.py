@@ -117,11 +117,9 @@ async def test_metrics_count_what_happened_and_model_metrics_survive_a_restart(
 
     posted = len(s.comments)
     assert posted >= 2 and any(FINDING["title"] in c["body"] for c in s.comments)
-    assert value(m, "prwarden_findings_total", status="post", reason="") == posted
-    assert (
-        value(m, "prwarden_findings_total", status="hold", reason="held for security review") == 2
-    )
-    assert value(m, "prwarden_findings_total", status="drop", reason="already posted") == posted
+    assert value(m, "prwarden_findings_total", status="post", reason="none") == posted
+    assert value(m, "prwarden_findings_total", status="hold", reason="held") == 2
+    assert value(m, "prwarden_findings_total", status="drop", reason="already_posted") == posted
     assert value(m, "prwarden_queue_depth", state="done") == 2
     assert value(m, "prwarden_queue_depth", state="queued") == 0
 

@@ -8,12 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.github import FakeGitHub
-from tests.reviewing import idle, runs, serve
+from tests.reviewing import completed, idle, runs, serve
 from tests.scenario import pull_scenario, wait_for
-
-
-def _completed(s: Any) -> bool:
-    return bool(s.check_runs()) and s.check_runs()[0]["status"] == "completed"
 
 
 async def test_bad_config_is_reported_on_the_check_run_and_the_review_still_runs(
@@ -24,7 +20,7 @@ async def test_bad_config_is_reported_on_the_check_run_and_the_review_still_runs
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(lambda: idle(client) and _completed(s))
+    await wait_for(lambda: idle(client) and completed(s) is not None)
     summary = s.check_runs()[0]["output"]["summary"]
     assert "severity_threshold" in summary and "loud" in summary
     assert "colour" in summary and "unknown key" in summary
@@ -52,7 +48,7 @@ async def test_a_422_on_an_anchor_retries_without_losing_the_review(
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(lambda: idle(client) and _completed(s))
+    await wait_for(lambda: idle(client) and completed(s) is not None)
     assert len(s.reviews) == 1
     assert s.comments
     assert s.check_runs()[0]["conclusion"] == "success"
@@ -89,7 +85,7 @@ async def test_a_hostile_tarball_fails_the_job_visibly_and_writes_nothing_outsid
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
     body, headers = s.delivery()
     await client.post("/webhook", data=body, headers=headers)
-    await wait_for(lambda: idle(client) and _completed(s))
+    await wait_for(lambda: idle(client) and completed(s) is not None)
     run = s.check_runs()[0]
     assert run["conclusion"] == "failure"
     assert "outside" in run["output"]["summary"] or "escape" in run["output"]["summary"]

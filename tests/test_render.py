@@ -10,7 +10,7 @@ import pytest
 import corpora
 from prwarden.errors import DiffError
 from review.diff import Diff, parse_diff
-from review.findings import AnnotatedFinding, Category, Disposition, Finding, Severity
+from review.findings import AnnotatedFinding, Category, Disposition, Finding, Reason, Severity
 from review.render import (
     FINGERPRINT_RE,
     REVIEW_MARKER_RE,
@@ -180,14 +180,14 @@ def _mixed() -> list[AnnotatedFinding]:
     return [
         annotated(f),
         annotated(make(383, severity=Severity.MEDIUM)),
-        annotated(make(87, category=Category.SECURITY)).hold("held for security review"),
-        annotated(make(22)).drop("generic: specificity 0.10 < 0.5"),
-        annotated(make(26)).drop("generic: specificity 0.20 < 0.5"),
-        annotated(make(133)).drop("duplicate of pysnooper/tracer.py:310"),
-        annotated(make(139)).drop("unsafe: link to a host outside the allowlist"),
-        annotated(make(250, severity=Severity.LOW)).drop("over max_comments"),
-        annotated(make(270, severity=Severity.LOW)).drop("over max_comments"),
-        annotated(make(384, severity=Severity.CRITICAL)).drop("over max_comments"),
+        annotated(make(87, category=Category.SECURITY)).hold(Reason.HELD),
+        annotated(make(22)).drop(Reason.GENERIC, "specificity 0.10 < 0.5"),
+        annotated(make(26)).drop(Reason.GENERIC, "specificity 0.20 < 0.5"),
+        annotated(make(133)).drop(Reason.DUPLICATE, "same point as pysnooper/tracer.py:310"),
+        annotated(make(139)).drop(Reason.UNSAFE, "link:evil.example.com"),
+        annotated(make(250, severity=Severity.LOW)).drop(Reason.OVER_MAX),
+        annotated(make(270, severity=Severity.LOW)).drop(Reason.OVER_MAX),
+        annotated(make(384, severity=Severity.CRITICAL)).drop(Reason.OVER_MAX),
     ]
 
 

@@ -149,6 +149,8 @@ def test_repo_uri_is_recorded() -> None:
         ({"severity": "urgent"}, "severity"),
         ({"rule_id": " "}, "rule_id is empty"),
         ({"fingerprint": ""}, "fingerprint is empty"),
+        ({"status": "maybe"}, "status"),
+        ({"status": "hold", "code": "duplicate of internal/x.py:3"}, "not a disposition code"),
     ],
 )
 def test_bad_findings_are_refused(changes: dict[str, Any], message: str) -> None:
@@ -159,3 +161,11 @@ def test_bad_findings_are_refused(changes: dict[str, Any], message: str) -> None
 def test_empty_tool_version_is_refused() -> None:
     with pytest.raises(ValueError, match="tool_version"):
         to_sarif([], tool_version="")
+
+
+def test_a_held_result_carries_its_disposition_code(validator: jsonschema.Draft4Validator) -> None:
+    log = to_sarif([finding(status="hold", code="held"), finding()], tool_version="1")
+    validator.validate(log)
+    held, posted = log["runs"][0]["results"]
+    assert held["properties"]["status"] == "hold" and held["properties"]["disposition"] == "held"
+    assert posted["properties"]["status"] == "post" and "disposition" not in posted["properties"]

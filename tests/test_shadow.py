@@ -17,8 +17,8 @@ from cache.db import open_db
 from cache.shadow import shadow_findings, shadow_stats
 from tests.fakes.github import FakeGitHub
 from tests.helpers import make_settings
+from tests.reviewing import completed, deliver, idle
 from tests.scenario import PullScenario, example_diff, example_files, pull_scenario, wait_for
-from tests.test_feedback_loop import deliver, queue_idle
 
 B006_OLD = "def add_line(line: Line, basket: list[Line] = []) -> list[Line]:"
 B006_NEW = "def add_line(line: Line, basket: list[Line]) -> list[Line]:"
@@ -32,10 +32,6 @@ def _push(s: PullScenario, replacements: list[tuple[str, str]]) -> str:
         files["shop/orders.py"] = files["shop/orders.py"].replace(old.encode(), new.encode())
         diff = diff.replace(old, new)
     return s.push(files, diff)
-
-
-def _completed(s: PullScenario, sha: str) -> bool:
-    return any(r["status"] == "completed" for r in s.check_runs(sha))
 
 
 async def test_shadow_repo_stores_reviews_posts_nothing_and_measures_usefulness(
@@ -54,7 +50,7 @@ async def test_shadow_repo_stores_reviews_posts_nothing_and_measures_usefulness(
     client: TestClient[Any, Any] = await aiohttp_client(make_app(settings, db=open_db(db_path)))
     db = client.app[CTX].db
     await deliver(client, s)
-    await wait_for(lambda: queue_idle(client) and _completed(s, s.head_sha))
+    await wait_for(lambda: idle(client) and completed(s, s.head_sha) is not None)
     first = runs.last_run(db, s.repo, s.number)
     assert first is not None and first.shadow and first.review_id is None
     stored = {f.fingerprint: f for f in shadow_findings(db, s.repo, s.number)}
@@ -64,13 +60,13 @@ async def test_shadow_repo_stores_reviews_posts_nothing_and_measures_usefulness(
 
     second = _push(s, [(B006_OLD, B006_NEW)])
     await deliver(client, s, action="synchronize", head_sha=second)
-    await wait_for(lambda: queue_idle(client) and _completed(s, second))
+    await wait_for(lambda: idle(client) and completed(s, second) is not None)
     (row,) = shadow_stats(db, repo=s.repo)
     assert (row.shadow_reviews, row.would_help) == (2, 1)
 
     third = _push(s, [(B006_OLD, B006_NEW), (F821_OLD, F821_NEW)])
     await deliver(client, s, action="closed", head_sha=third)
-    await wait_for(lambda: queue_idle(client))
+    await wait_for(lambda: idle(client))
     (row,) = shadow_stats(db, repo=s.repo)
     assert row.would_help == 2 and row.findings_stored >= len(stored)
     assert row.would_help_rate == pytest.approx(2 / row.findings_stored)

@@ -20,13 +20,14 @@ from cache.db import MIGRATIONS
 from cache.held import HeldFindings
 from cache.postgres import PostgresStore, to_psycopg
 from cache.queue import JobQueue
-from cache.reviews import ReviewCache
+from cache.reviews import CacheScope, ReviewCache
 from cache.store import Store
 from prwarden.errors import StoreError
 from tests.conftest import StoreOpener
 from tests.pgcluster import Cluster
 
 NOW = 1_800_000_000.0
+SCOPE = CacheScope(1, "o/r")
 
 
 def _together(*calls: Callable[[], Any]) -> list[Any]:
@@ -87,20 +88,21 @@ def test_review_cache_hits_expiry_eviction_and_stats(store: Store) -> None:
     now = [NOW]
     cache = ReviewCache(store, clock=lambda: now[0], ttl_seconds=100, max_entries=2)
     for n in range(3):
-        cache.put(f"k{n}", diff_hash="h", result={"n": n, "text": "100 %"}, models=["m"],
+        cache.put(SCOPE, f"k{n}", diff_hash="h", result={"n": n, "text": "100 %"}, models=["m"],
                   prompt_versions=["p1"])  # fmt: skip
         now[0] += 1
-    assert cache.get("k0") is None, "the least recently used entry was evicted"
-    hit = cache.get("k2")
+    assert cache.get(SCOPE, "k0") is None, "the least recently used entry was evicted"
+    hit = cache.get(SCOPE, "k2")
     assert hit is not None and hit.result == {"n": 2, "text": "100 %"} and hit.hits == 1
     assert hit.models == ("m",) and hit.prompt_versions == ("p1",)
-    cache.put_file("f1", path="a.py", findings=[{"title": "é"}])
-    assert cache.get_file("f1") == [{"title": "é"}]
+    cache.put_file(SCOPE, "f1", path="a.py", findings=[{"title": "é"}])
+    assert cache.get_file(SCOPE, "f1") == [{"title": "é"}]
     stats = cache.stats()
     assert (stats.entries, stats.file_entries, stats.hits) == (2, 1, 1)
     assert stats.bytes > len('[{"title":"é"}]')
     now[0] += 200
-    assert cache.get("k2") is None
+    assert cache.get(SCOPE, "k2") is None
+    assert cache.get(CacheScope(1, "o/other"), "k1") is None, "scoped to its repository"
     assert cache.purge() == 3
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from prwarden.errors import JailError, ToolError
 from tools.base import Diagnostic, Workspace
-from tools.linter import RULES, build_ruff_argv, ruff_diagnostics, run_linter
+from tools.linter import run_linter
+from tools.linters.ruff import RULES, build_ruff_argv, ruff_diagnostics
 from tools.process import clean_env, find_program, run_program
 
 BUGGY = """import os
@@ -126,7 +127,7 @@ async def test_run_linter_refuses_files_outside_the_change(ws: Workspace) -> Non
     (ws.root / "pkg" / "other.py").write_text("import os\n")
     with pytest.raises(ToolError, match="not a file changed"):
         await run_linter(ws, "pkg/other.py")
-    with pytest.raises(ToolError, match="only Python files"):
+    with pytest.raises(ToolError, match="no linter for this file type"):
         await run_linter(ws, "README.md")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -114,15 +113,13 @@ def big_ws(tmp_path: Path) -> Workspace:
     return Workspace(root=root, timeout=10.0, output_cap=8_000)
 
 
-async def test_search_on_100k_lines_is_capped_and_fast(big_ws: Workspace) -> None:
-    started = time.monotonic()
+async def test_search_on_100k_lines_is_capped(big_ws: Workspace) -> None:
+    # Within the workspace's timeout, or it would be a timeout error rather than a result.
     result = await search_codebase(big_ws, "needle")
-    elapsed = time.monotonic() - started
     assert result.ok and result.truncated
     assert "capped" in result.content
     assert len(result.diagnostics) == MAX_MATCHES
     assert len(result.content) <= big_ws.output_cap
-    assert elapsed < big_ws.timeout
 
 
 async def test_timeout_kills_the_search(big_ws: Workspace) -> None:

@@ -1,215 +1,106 @@
-"""ruff over the PR's Python files, with a fixed rule set: the PR cannot configure what runs.
+"""The linters, one per language, and ``run_linter``, which picks one by file type.
 
-ruff runs with ``--isolated`` (no ``pyproject.toml``, ``ruff.toml`` or ``.ruff.toml`` of the
-repository is read, so no ``extend`` can point outside the workspace), ``--no-cache``, a
-clean environment (no ``RUFF_*`` variables) and the curated ``RULES`` below.
+Each linter is isolated from the repository's configuration (see ``tools.linters``) and runs
+under the workspace's timeout and output cap. ``lint_changed`` runs every linter that has
+files among the changed ones, side by side; one linter failing does not lose the others.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
-from typing import Any
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-from prwarden.errors import JailError, ToolError
-from security.jail import relative_to_root, resolve_in_workspace
+from prwarden.errors import ToolError
+from security.jail import resolve_in_workspace
 from tools.base import Diagnostic, ToolResult, Workspace, cap_text
-from tools.process import Completed, find_program, run_program
+from tools.linters import hadolint, oxlint, ruff, shellcheck, zizmor
+from tools.linters.common import Linter, lintable
 
 TOOL = "run_linter"
-PYTHON_SUFFIXES = frozenset({".py", ".pyi"})
-MAX_RUFF_OUTPUT = 8_000_000
-MAX_FIX_SOURCE_BYTES = 2_000_000
-
-RULES: Mapping[str, str] = {
-    "F": "pyflakes: undefined names, unused imports and variables, redefinitions",
-    "E9": "syntax and I/O errors: the file does not even parse",
-    "E722": "bare except swallows KeyboardInterrupt and SystemExit",
-    "B": "bugbear: mutable defaults, loop-variable closures, silently ignored results",
-    "PLE": "pylint errors: code that fails at run time",
-    "ASYNC": "blocking calls and lost tasks inside async functions",
-    "RUF006": "asyncio task created and dropped: may be garbage-collected mid-run",
-    "RUF018": "assignment inside assert disappears under python -O",
-    "S102": "exec of dynamic code",
-    "S301": "pickle loads arbitrary code from untrusted data",
-    "S307": "eval of dynamic code",
-    "S501": "TLS certificate verification turned off",
-    "S506": "yaml.load without a safe loader runs arbitrary constructors",
-    "S602": "subprocess with shell=True invites shell injection",
-    "S608": "SQL built by string formatting invites injection",
-}
+LINTERS: tuple[Linter, ...] = (
+    ruff.LINTER,
+    oxlint.LINTER,
+    shellcheck.LINTER,
+    zizmor.LINTER,
+    hadolint.LINTER,
+)
 
 
-def build_ruff_argv(ruff: str, paths: Sequence[str]) -> list[str]:
-    """The ruff command line; every option that could read repository config is pinned."""
-    return [
-        ruff,
-        "check",
-        "--isolated",
-        "--no-cache",
-        "--no-fix",
-        "--output-format=json",
-        "--exit-zero",
-        "--quiet",
-        f"--select={','.join(RULES)}",
-        "--",
-        *paths,
-    ]
+@dataclass(frozen=True, slots=True)
+class LintRun:
+    """Every linter's diagnostics on the changed files, and the linters that could not run."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    failures: tuple[tuple[str, str], ...] = ()
 
 
-def decode_ruff_json(stdout: bytes) -> list[dict[str, Any]]:
-    """ruff's JSON output as a list of rows."""
-    try:
-        rows = json.loads(stdout or b"[]")
-    except json.JSONDecodeError as exc:
-        raise ToolError(f"ruff printed output that is not JSON: {exc}", tool=TOOL) from exc
-    if not isinstance(rows, list):
-        raise ToolError("ruff printed JSON that is not a list", tool=TOOL)
-    return rows
-
-
-def row_path(row: Mapping[str, Any], root: Path) -> str:
-    return Path(row["filename"]).resolve().relative_to(root.resolve()).as_posix()
-
-
-def parse_ruff_json(
-    rows: Sequence[Mapping[str, Any]], root: Path, sources: Mapping[str, str] | None = None
-) -> tuple[Diagnostic, ...]:
-    """ruff's rows as diagnostics with workspace-relative paths, sorted by place.
-
-    ``sources`` maps a path to its text, used to turn single-line fixes into the new line.
-    """
-    found = []
-    for row in rows:
-        path = row_path(row, root)
-        code = row.get("code") or "invalid-syntax"
-        start, end = row["location"], row.get("end_location") or row["location"]
-        text = (sources or {}).get(path)
-        found.append(
-            Diagnostic(
-                source="ruff",
-                path=path,
-                line=int(start["row"]),
-                column=int(start["column"]),
-                end_line=int(end["row"]),
-                code=code,
-                severity="error" if code in ("invalid-syntax", "E902") else "warning",
-                message=str(row["message"]),
-                fix=single_line_fix(row.get("fix"), text) if text is not None else None,
-            )
-        )
-    return tuple(sorted(found, key=lambda d: (d.path, d.line, d.column or 0, d.code or "")))
-
-
-def single_line_fix(fix: Mapping[str, Any] | None, source: str) -> str | None:
-    """The new text of the one line a single-edit fix touches, or None.
-
-    An edit that removes a whole line yields the empty string.
-    """
-    if not fix or fix.get("applicability") == "display-only" or len(fix["edits"]) != 1:
-        return None
-    edit = fix["edits"][0]
-    row, col = int(edit["location"]["row"]), int(edit["location"]["column"])
-    end_row, end_col = int(edit["end_location"]["row"]), int(edit["end_location"]["column"])
-    lines = source.splitlines()
-    if not 1 <= row <= len(lines):
-        return None
-    line = lines[row - 1]
-    content = str(edit["content"])
-    if end_row == row:
-        return line[: col - 1] + content + line[end_col - 1 :]
-    if end_row == row + 1 and end_col == 1:
-        return (line[: col - 1] + content).removesuffix("\n")
+def linter_for(ws: Workspace, path: str) -> Linter | None:
+    """The linter that reads ``path`` (workspace-relative, inside the jail), if any."""
+    for linter in LINTERS:
+        if lintable(ws, [path], linter.handles):
+            return linter
     return None
 
 
-def python_paths(ws: Workspace, paths: Sequence[str]) -> list[str]:
-    """The workspace-relative Python files among ``paths``, in order, without repeats.
+async def lint_changed(ws: Workspace, paths: Sequence[str]) -> LintRun:
+    """Run every linter on its files among ``paths``, concurrently."""
 
-    Paths that are missing (deleted by the PR), not regular files, or that leave the workspace
-    (a symlink out of it) are left out: they cannot be linted.
-    """
-    out: list[str] = []
-    for path in paths:
-        if PurePosixPath(path).suffix not in PYTHON_SUFFIXES:
-            continue
+    async def one(linter: Linter) -> tuple[Diagnostic, ...] | ToolError:
         try:
-            resolved = resolve_in_workspace(ws.root, path)
-        except JailError:
-            continue
-        rel = relative_to_root(ws.root, resolved)
-        if resolved.is_file() and rel not in out:
-            out.append(rel)
-    return out
+            return await linter.diagnostics(ws, paths)
+        except ToolError as exc:
+            return exc
 
-
-def _read_sources(root: Path, paths: Sequence[str]) -> dict[str, str]:
-    sources: dict[str, str] = {}
-    for rel in paths:
-        file = root / rel
-        if file.stat().st_size <= MAX_FIX_SOURCE_BYTES:
-            sources[rel] = file.read_text(encoding="utf-8", errors="replace")
-    return sources
-
-
-def _check_completed(done: Completed) -> None:
-    if done.truncated:
-        raise ToolError("ruff printed more output than the cap", tool=TOOL)
-    if done.returncode != 0:
-        reason = done.stderr.decode("utf-8", errors="replace").strip()[:300]
-        raise ToolError(f"ruff failed (exit {done.returncode}): {reason}", tool=TOOL)
-
-
-async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    """Run ruff on the Python files among ``paths`` (workspace-relative) and parse its findings.
-
-    Used by the static review over every changed file, so unusable paths are skipped rather
-    than failing the review (see ``python_paths``).
-    """
-    targets = python_paths(ws, paths)
-    if not targets:
-        return ()
-    argv = build_ruff_argv(find_program("ruff"), targets)
-    done = await run_program(
-        argv, cwd=ws.root.resolve(), time_limit=ws.timeout, max_output=MAX_RUFF_OUTPUT, tool=TOOL
-    )
-    _check_completed(done)
-    rows = decode_ruff_json(done.stdout)
-    fixable = {row_path(row, ws.root) for row in rows if row.get("fix")}
-    sources = _read_sources(ws.root.resolve(), [p for p in targets if p in fixable])
-    return parse_ruff_json(rows, ws.root, sources)
+    results = await asyncio.gather(*(one(linter) for linter in LINTERS))
+    diagnostics: list[Diagnostic] = []
+    failures: list[tuple[str, str]] = []
+    for linter, result in zip(LINTERS, results, strict=True):
+        if isinstance(result, ToolError):
+            failures.append((linter.name, str(result)))
+        else:
+            diagnostics += result
+    return LintRun(tuple(diagnostics), tuple(failures))
 
 
 def _normalise(path: str) -> str:
     return PurePosixPath(path).as_posix().removeprefix("./")
 
 
-def render(path: str, diagnostics: Sequence[Diagnostic]) -> str:
+def render(linter: str, path: str, diagnostics: Sequence[Diagnostic]) -> str:
     if not diagnostics:
-        return f"ruff: no findings in {path}"
-    out = [f"ruff: {len(diagnostics)} findings in {path}"]
+        return f"{linter}: no findings in {path}"
+    out = [f"{linter}: {len(diagnostics)} findings in {path}"]
     for d in diagnostics:
         fix = " (fix available)" if d.fix is not None else ""
         out.append(f"{d.path}:{d.line}:{d.column} {d.code} {d.message}{fix}")
     return "\n".join(out)
 
 
+def supported() -> str:
+    return "; ".join(f"{linter.name} for {linter.languages}" for linter in LINTERS)
+
+
 async def run_linter(ws: Workspace, path: str) -> ToolResult:
-    """Run the Python linter (ruff, a fixed set of bug-finding rules) on one changed file.
+    """Run the linter for one changed file's type, with a fixed set of bug-finding rules.
 
     `path` must be one of the files this pull request changed, relative to the repository root.
-    Only .py and .pyi files are linted.
+    Python (ruff), JavaScript and TypeScript (oxlint), shell scripts (shellcheck), GitHub
+    Actions workflows (zizmor) and Dockerfiles (hadolint) are linted.
     """
     wanted = _normalise(path)
     if not resolve_in_workspace(ws.root, path).is_file():
         raise ToolError(f"not a file: {path!r}", tool=TOOL)
     if wanted not in {_normalise(p) for p in ws.changed_files}:
         raise ToolError(f"not a file changed by this pull request: {path!r}", tool=TOOL)
-    if PurePosixPath(wanted).suffix not in PYTHON_SUFFIXES:
-        raise ToolError(f"only Python files (.py, .pyi) can be linted: {path!r}", tool=TOOL)
-    diagnostics = await ruff_diagnostics(ws, [wanted])
-    content, truncated = cap_text(render(wanted, diagnostics), ws.output_cap)
+    linter = linter_for(ws, wanted)
+    if linter is None:
+        raise ToolError(
+            f"no linter for this file type: {path!r}; linters: {supported()}", tool=TOOL
+        )
+    diagnostics = await linter.diagnostics(ws, [wanted])
+    content, truncated = cap_text(render(linter.name, wanted, diagnostics), ws.output_cap)
     return ToolResult(
         tool=TOOL, ok=True, content=content, diagnostics=diagnostics, truncated=truncated
     )

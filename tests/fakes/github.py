@@ -39,7 +39,15 @@ from aiohttp import web
 from yarl import URL
 
 import corpora
-from review.diff import Diff, FileDiff, parse_diff
+from tests.fakes import hunks
+from tests.fakes.github_apps import (
+    DEFAULT_GRANTED,
+    ManifestFlow,
+    TokenScope,
+    conversion_json,
+    token_scope,
+    version_error,
+)
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -53,7 +61,7 @@ REVIEW_THREADS_SHAPE = re.sub(
     """query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
   repository(owner: $owner, name: $name) { pullRequest(number: $number) {
     reviewThreads(first: 100, after: $cursor) { pageInfo { hasNextPage endCursor }
-      nodes { isResolved comments(first: 100) { nodes { databaseId } } } } } } }""",
+      nodes { isResolved comments(first: 100) { nodes { fullDatabaseId } } } } } } }""",
 )
 DOCS = "https://docs.github.com/rest"
 TOO_LARGE_MESSAGE = (
@@ -122,7 +130,7 @@ class FakePull:
     user: str
     draft: bool
     diff_text: str
-    diff: Diff
+    diff: hunks.Files
     diff_too_large: bool = False
     reviews: list[dict[str, Any]] = field(default_factory=list)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -212,54 +220,38 @@ def build_tarball(prefix: str, files: Mapping[str, bytes], *, comment: str = "")
     return buf.getvalue()
 
 
-def file_patch(f: FileDiff) -> str | None:
+def file_patch(f: hunks.File) -> str | None:
     """The ``patch`` field GitHub gives a file in the files list: its hunks, no headers."""
     if f.is_binary or not f.hunks:
         return None
-    lines = f.patch.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("@@"):
-            return "\n".join(lines[i:])
-    return None
+    return f.patch
 
 
-def _hunk_index(f: FileDiff, line: int, side: str) -> int | None:
-    for index, hunk in enumerate(f.hunks):
-        for ln in hunk.lines:
-            if side == "RIGHT" and ln.kind in "+ " and ln.new == line:
-                return index
-            if side == "LEFT" and ln.kind in "- " and ln.old == line:
-                return index
-    return None
-
-
-def _position_count(f: FileDiff) -> int:
-    return sum(len(h.lines) for h in f.hunks) + max(len(f.hunks) - 1, 0)
-
-
-def anchor_error(diff: Diff, comment: Mapping[str, Any]) -> str | None:
+def anchor_error(diff: hunks.Files, comment: Mapping[str, Any]) -> str | None:
     """GitHub's reason for refusing an inline comment's anchor, or None when it resolves."""
     f = diff.file(str(comment.get("path", "")))
     if f is None:
         return "Pull request review thread path is invalid"
     if "line" not in comment:
         position = comment.get("position")
-        if isinstance(position, int) and 1 <= position <= _position_count(f):
+        if isinstance(position, int) and 1 <= position <= f.positions:
             return None
         return "Line could not be resolved"
     side = str(comment.get("side", "RIGHT"))
     line = comment["line"]
-    if side not in ("RIGHT", "LEFT") or not f.commentable(line, side):  # type: ignore[arg-type]
+    if side not in ("RIGHT", "LEFT") or not isinstance(line, int) or not f.commentable(line, side):
         return "Line could not be resolved"
     start = comment.get("start_line")
     if start is None:
         return None
     start_side = str(comment.get("start_side", side))
-    if start_side not in ("RIGHT", "LEFT") or not f.commentable(start, start_side):  # type: ignore[arg-type]
+    if start_side not in ("RIGHT", "LEFT") or not isinstance(start, int):
+        return "Start line could not be resolved"
+    if not f.commentable(start, start_side):
         return "Start line could not be resolved"
     if (start_side, start) == (side, line) or (start_side == side and start > line):
         return "Pull request review thread start_line must precede the end line."
-    if _hunk_index(f, start, start_side) != _hunk_index(f, line, side):
+    if f.hunk_of(start, start_side) != f.hunk_of(line, side):
         return "Pull request review thread start line must be part of the same hunk as the line."
     return None
 
@@ -300,6 +292,10 @@ class FakeGitHub:
         self.reactions: dict[int, list[dict[str, Any]]] = {}
         self.resolved_threads: set[int] = set()
         self.issued_tokens: dict[str, tuple[int, float]] = {}
+        # the scope each token was issued with; a token without an entry may do everything
+        self.token_scopes: dict[str, TokenScope] = {}
+        self.granted: dict[str, str] = dict(DEFAULT_GRANTED)
+        self.manifests = ManifestFlow(clock=clock)
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
         self._ids = itertools.count(1001)
@@ -389,7 +385,7 @@ class FakeGitHub:
             user=user,
             draft=draft,
             diff_text=diff,
-            diff=parse_diff(diff),
+            diff=hunks.read(diff),
             diff_too_large=diff_too_large,
         )
         self.pulls[(repo, number)] = pull
@@ -473,6 +469,8 @@ class FakeGitHub:
             await asyncio.sleep(self.delay)
         if request.path.startswith(CODELOAD_PREFIX):
             return self._codeload(request)
+        if ManifestFlow.handles(request.path):
+            return await self.manifests.new_app(request)
         if request.path == GRAPHQL_PATH:
             return await self._graphql(request)
         raw = await request.read()
@@ -507,9 +505,15 @@ class FakeGitHub:
         if match is None:
             return error_response(404, "Not Found")
         doc = match.operation.documentation_url or DOCS
+        unversioned = version_error(request.headers)
+        if unversioned is not None:
+            return error_response(400, unversioned, documentation_url=doc)
         auth = self._auth_error(match, request.headers.get("Authorization", ""))
         if auth is not None:
             return error_response(401, auth, documentation_url=DOCS)
+        refused = self._scope_refusal(match, request)
+        if refused is not None:
+            return refused
         if parse_error is not None:
             return error_response(400, parse_error, documentation_url=doc)
         if errors:
@@ -551,6 +555,9 @@ class FakeGitHub:
                 errors=tuple(errors),
             )
         )
+        unversioned = version_error(request.headers)
+        if unversioned is not None:
+            return error_response(400, unversioned)
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         issued = self.issued_tokens.get(credential.strip())
         if scheme.lower() not in ("token", "bearer") or issued is None or issued[1] <= self.clock():
@@ -558,6 +565,12 @@ class FakeGitHub:
         if errors:
             return _json({"errors": [{"message": e} for e in errors]})
         variables = body["variables"]
+        scope = self.token_scopes.get(credential.strip())
+        if scope is not None:
+            repo = f"{variables['owner']}/{variables['name']}"
+            if scope.refuses(repo, "pulls/list-review-threads", "GET") is not None:
+                message = f"Could not resolve to a Repository with the name '{repo}'."
+                return _json({"data": {"repository": None}, "errors": [{"message": message}]})
         pull = self.pulls.get((f"{variables['owner']}/{variables['name']}", variables["number"]))
         if pull is None:
             message = "Could not resolve to a PullRequest with that number."
@@ -573,7 +586,7 @@ class FakeGitHub:
         nodes = [
             {
                 "isResolved": root in self.resolved_threads,
-                "comments": {"nodes": [{"databaseId": i} for i in threads[root]]},
+                "comments": {"nodes": [{"fullDatabaseId": str(i)} for i in threads[root]]},
             }
             for root in roots
         ]
@@ -611,7 +624,10 @@ class FakeGitHub:
 
     def _auth_error(self, match: Match, header: str) -> str | None:
         scheme, _, credential = header.partition(" ")
-        if match.operation.template.startswith("/app"):
+        template = match.operation.template
+        if template.startswith("/app-manifests/"):
+            return None
+        if template == "/app" or template.startswith("/app/"):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
             return self._jwt_error(credential.strip())
@@ -621,6 +637,16 @@ class FakeGitHub:
         if issued is None or issued[1] <= self.clock():
             return "Bad credentials"
         return None
+
+    def _scope_refusal(self, match: Match, request: web.Request) -> web.Response | None:
+        """403/404 when a narrowed installation token reaches past its scope."""
+        credential = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        scope = self.token_scopes.get(credential)
+        if scope is None:
+            return None
+        params = match.path_params
+        repo = f"{params['owner']}/{params['repo']}" if "owner" in params else None
+        return scope.refuses(repo, match.operation.operation_id, request.method)
 
     def _jwt_error(self, token: str) -> str | None:
         try:
@@ -719,6 +745,8 @@ class FakeGitHub:
             "apps/get-authenticated": self._get_app,
             "apps/create-installation-access-token": self._create_token,
             "apps/get-repo-installation": self._get_repo_installation,
+            "apps/create-from-manifest": self._create_from_manifest,
+            "apps/list-installations": self._list_installations,
             "rate-limit/get": self._rate_limit,
             "repos/get": self._get_repo,
             "repos/get-content": self._get_content,
@@ -753,13 +781,35 @@ class FakeGitHub:
         installation_id = ctx.int_param("installation_id")
         if installation_id not in self.installations:
             raise _not_found(ctx.match.operation.documentation_url)
+        scope = token_scope(ctx.body, set(self.repos), self.granted)
+        if isinstance(scope, web.Response):
+            raise _Answer(scope)
         token = "ghs_" + secrets.token_urlsafe(27)
         expires = self.clock() + self.token_ttl
         self.issued_tokens[token] = (installation_id, expires)
+        self.token_scopes[token] = scope
         data = self._example("installation-token")
         data.update(token=token, expires_at=_iso(expires))
         data.pop("repositories", None)
         return _json(data, 201)
+
+    async def _create_from_manifest(self, ctx: _Ctx) -> web.Response:
+        app = self.manifests.convert(ctx.param("code"))
+        if app is None:
+            raise _not_found(ctx.match.operation.documentation_url)
+        # from now on this fake is that App: its JWTs are the ones accepted
+        self.app_id = str(app.id)
+        self._public_key = app.public_key
+        self.bot_login = f"{app.slug}[bot]"
+        return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
+
+    async def _list_installations(self, ctx: _Ctx) -> web.Response:
+        items = []
+        for installation_id in sorted(self.installations):
+            data = self._example("base-installation-items")
+            data.update(id=installation_id, app_id=int(self.app_id))
+            items.append(data)
+        return self._paginate(ctx, items)
 
     async def _get_repo_installation(self, ctx: _Ctx) -> web.Response:
         self._repo(ctx)
@@ -838,7 +888,7 @@ class FakeGitHub:
         if ctx.wants_diff:
             return web.Response(body=diff.encode(), content_type=DIFF_MEDIA_TYPE, charset="utf-8")
         data = self._example("commit-comparison")
-        data["files"] = [self._file_entry(f) for f in parse_diff(diff)]
+        data["files"] = [self._file_entry(f) for f in hunks.read(diff)]
         return _json(data)
 
     async def _permission(self, ctx: _Ctx) -> web.Response:
@@ -865,7 +915,8 @@ class FakeGitHub:
             user=self._user(pull.user),
             draft=pull.draft,
             changed_files=len(pull.diff),
-            additions=pull.diff.added_line_count,
+            additions=pull.diff.additions,
+            deletions=pull.diff.deletions,
         )
         data["head"].update(sha=pull.head_sha, ref=pull.head_ref, label=f"x:{pull.head_ref}")
         data["base"].update(sha=pull.base_sha, ref=pull.base_ref, label=f"x:{pull.base_ref}")
@@ -890,10 +941,8 @@ class FakeGitHub:
             )
         return _json(self._pull_json(pull))
 
-    def _file_entry(self, f: FileDiff) -> dict[str, Any]:
-        additions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "+")
-        deletions = sum(1 for h in f.hunks for ln in h.lines if ln.kind == "-")
-        status = {"deleted": "removed"}.get(f.status, f.status)
+    def _file_entry(self, f: hunks.File) -> dict[str, Any]:
+        additions, deletions, status = f.additions, f.deletions, f.status
         entry: dict[str, Any] = {
             "sha": hashlib.sha1(f.patch.encode("utf-8", "surrogatepass")).hexdigest(),
             "filename": f.path,
@@ -983,12 +1032,8 @@ class FakeGitHub:
         f = pull.diff.file(str(comment["path"]))
         hunk_header = ""
         if f is not None and f.hunks:
-            hunk = f.hunks[
-                _hunk_index(f, comment.get("line", 0), comment.get("side", "RIGHT")) or 0
-            ]
-            hunk_header = (
-                f"@@ -{hunk.old_start},{hunk.old_length} +{hunk.new_start},{hunk.new_length} @@"
-            )
+            index = f.hunk_of(int(comment.get("line", 0)), str(comment.get("side", "RIGHT")))
+            hunk_header = f.hunks[index or 0].header
         now = _iso(self.clock())
         stored.update(
             id=comment_id,

@@ -1,0 +1,80 @@
+"""An oracle of its own for posted markdown: render it with cmark-gfm, GitHub's renderer, and
+say what in the HTML would be live on GitHub.
+
+It shares no code with ``security/``: production reads markdown with markdown-it-py; this
+renders with GitHub's own C library and looks at the resulting HTML with the standard
+library's parser. A posted text is clean when ``live(text)`` is empty.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import cmarkgfm
+from cmarkgfm.cmark import Options
+
+# What cmark-gfm itself produces from prwarden's own markdown; any other element came from
+# raw HTML in the text, which GitHub would render.
+MARKDOWN_ELEMENTS = frozenset(
+    {"p", "strong", "em", "code", "pre", "ul", "ol", "li", "br", "hr", "blockquote", "del"}
+)
+_OWN_COMMENT = re.compile(r"^ prwarden:(?:fp=[0-9a-f]+|review sha=[0-9a-f]+(?: run=[a-z0-9-]+)?) $")
+# GitHub turns @name and @org/team in text (not in code or links) into mentions.
+_MENTION = re.compile(r"(?:^|[^\w`])@[A-Za-z0-9][A-Za-z0-9-]*")
+_APPROVAL = re.compile(
+    r"\b(?:lgtm|approve[ds]?|merge (?:this|the|it)|safe to merge|ship ?it)\b", re.IGNORECASE
+)
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore (?:all |any )?(?:previous|prior|above)|disregard|system prompt"
+    r"|you are now|new instructions)\b",
+    re.IGNORECASE,
+)
+
+
+class _Live(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self._code = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.problems.append(f"link {dict(attrs).get('href')!r}")
+        elif tag == "img":
+            self.problems.append(f"image {dict(attrs).get('src')!r}")
+        elif tag not in MARKDOWN_ELEMENTS:
+            self.problems.append(f"HTML element <{tag}>")
+        if tag in ("code", "pre"):
+            self._code += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("code", "pre"):
+            self._code = max(self._code - 1, 0)
+
+    def handle_comment(self, data: str) -> None:
+        if not _OWN_COMMENT.match(data):
+            self.problems.append(f"HTML comment {data[:40]!r}")
+
+    def handle_data(self, data: str) -> None:
+        if self._code:
+            return
+        for pattern, what in ((_MENTION, "mention"), (_APPROVAL, "approval")):
+            for m in pattern.finditer(data):
+                self.problems.append(f"{what} {m.group(0).strip()!r}")
+        for m in _INSTRUCTION.finditer(data):
+            self.problems.append(f"instruction {m.group(0)!r}")
+
+
+def render(markdown: str) -> str:
+    """The HTML GitHub's renderer makes of ``markdown`` (raw HTML kept, as GitHub keeps it)."""
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+
+
+def live(markdown: str) -> list[str]:
+    """What would be live on GitHub in ``markdown``: links, images, HTML, mentions, approvals
+    and instructions outside code."""
+    parser = _Live()
+    parser.feed(render(markdown))
+    parser.close()
+    return parser.problems
