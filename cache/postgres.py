@@ -244,10 +244,13 @@ class PostgresStore:
         """Move each table's id sequence past its largest id (after copying rows in)."""
         with self.transaction() as tx:
             for table in tables:
-                tx.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
-                )
+                sequence = tx.execute("SELECT pg_get_serial_sequence(?, 'id')", (table,))
+                name = sequence.fetchone()[0]
+                if name is not None:
+                    tx.execute(
+                        f"SELECT setval(?, COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)",
+                        (name,),
+                    )
 
     def close(self) -> None:
         self._pool.close()

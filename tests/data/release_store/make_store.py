@@ -1,16 +1,17 @@
-"""Write the SQLite store prwarden 0.1.0 leaves behind, for the migrate-from-sqlite tests.
+"""Write the SQLite store a released prwarden leaves behind, for the migrate-from-sqlite tests.
 
-Run it with that release's code (commit cf894ed), not the current one::
+``store-d8a4755.db`` was written by commit d8a4755 (schema version 4), with that commit's code,
+not the current one::
 
-    git archive cf894ed | tar -x -C /tmp/prwarden-0.1.0
-    PYTHONPATH=/tmp/prwarden-0.1.0 python tests/data/release_store/make_store.py \\
-        tests/data/release_store/prwarden-0.1.0.db
+    git archive d8a4755 | tar -x -C /tmp/prwarden-d8a4755
+    cd /tmp/prwarden-d8a4755 && PYTHONPATH=. python \
+        /path/to/this/checkout/tests/data/release_store/make_store.py store-d8a4755.db
 
 It serves the release's app against the fake GitHub and the scripted fake model, reviews the
 bundled example PR once (deliveries, jobs, a cached review, per-file entries, the review run,
-model and tool calls, the posted comment), then records what the other tables hold in use: an
-installation, a paused repository, a held finding that was approved, feedback on the posted
-comment and a shadow signal.
+model calls, the posted comment), then records what the other tables hold in use: an
+installation, a paused repository, a tool call, a held finding that was approved, feedback on
+the posted comment and a shadow signal.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import cache.db
 from bot.context import CTX
-from cache import deliveries, feedback, shadow
+from cache import accounting, deliveries, feedback, shadow
 from cache.held import HeldFindings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
@@ -53,6 +54,10 @@ async def main(out: Path) -> None:
         db = client.app[CTX].db
         deliveries.remember_installation(db, 1, "Codertocat", ["Codertocat/Hello-World"])
         deliveries.set_paused(db, "Codertocat/Paused", True, by="octocat")
+        accounting.record_tool_call(
+            db, tool="search_codebase", args={"pattern": "total_spent"}, duration_ms=4.0,
+            bytes=120, error=None, installation_id=1, repo=s.repo, pr_number=s.number,
+        )  # fmt: skip
         held = HeldFindings(db)
         held_id = held.hold(
             installation_id=1,
