@@ -107,6 +107,8 @@ class JobRunner:
         """A review superseded after it started: its check run must not stay in progress."""
         if job.payload.get("kind") != "review":
             return
+        if self.ctx.queue.has_live("review", job.repo, job.pr_number, job.head_sha):
+            return  # a live review of this very head owns its check run now
         check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
         if await check.close_if_open("neutral", "Superseded", SUPERSEDED_SUMMARY):
             log.info("closed the check run of a superseded review", extra=job_fields(job))

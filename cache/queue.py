@@ -302,6 +302,16 @@ class JobQueue:
             if cursor.rowcount:
                 conn.notify_jobs()
 
+    def has_live(self, kind: str, repo: str, pr_number: int, head_sha: str) -> bool:
+        """Whether a job of ``kind`` for this PR head is queued or running."""
+        rows = fetch_all(
+            self._db,
+            "SELECT 1 FROM jobs WHERE kind = ? AND repo = ? AND pr_number = ? AND head_sha = ?"
+            f" AND dedupe_key IS NULL AND {_LIVE}",
+            (kind, repo, pr_number, head_sha),
+        )
+        return bool(rows)
+
     def get(self, job_id: int) -> Job | None:
         """The job with this id, or ``None``."""
         row = fetch_one(self._db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
