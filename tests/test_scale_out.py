@@ -15,17 +15,23 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import psycopg
 import pytest
 
 from bench.loadgen import Delivery, TinyPull, delivery, pull_event, send_all, tiny_pulls
 from tests.fakes.github import FakeGitHub
+from tests.fakes.openai import FakeOpenAI, slow
 from tests.fleet import Fleet
 from tests.helpers import SECRET, payload
 from tests.pgcluster import Cluster
-from tests.scenario import wait_for
+from tests.reviewing import another_pull, model_settings, reviewer
+from tests.scenario import PullScenario, pull_scenario, wait_for
 
 PRS = int(os.environ.get("PRWARDEN_SCALE_PRS", "30"))
 REPO = "Codertocat/Hello-World"
@@ -124,3 +130,96 @@ async def test_receivers_and_workers_on_postgres_lose_nothing_and_do_nothing_twi
     states = dict(fleet.query("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
     assert states.get("failed", 0) == 0, states
     assert gh.invalid_requests == []
+
+
+def _model_env(fake: FakeOpenAI) -> dict[str, str]:
+    settings = model_settings(fake)
+    return {
+        "OPENAI_BASE_URL": str(settings.base_url),
+        "OPENAI_API_KEY": str(settings.api_key),
+        "PRWARDEN_TRIAGE_MODEL": str(settings.triage_model),
+        "PRWARDEN_REVIEW_MODEL": str(settings.review_model),
+    }
+
+
+def _completed_check(s: PullScenario) -> dict[str, Any] | None:
+    done = [r for r in s.check_runs() if r["status"] == "completed"]
+    return max(done, key=lambda r: r["id"]) if done else None
+
+
+async def test_two_workers_racing_for_the_last_of_a_daily_budget(
+    fake_github: FakeGitHub, fleet: Fleet, fake: FakeOpenAI
+) -> None:
+    """990 of the installation's 1,000 daily tokens are spent when two PRs of two repositories
+    (no shared cache) reach two worker processes at once: one is reviewed, the other gets the
+    budget check run."""
+    fake.script(*[slow(0.5, reviewer())] * 50)  # both reviews are in flight together
+    first = pull_scenario(fake_github)
+    second = another_pull(first, 3, repo="Codertocat/Another-Repo")
+    fleet.env.update(_model_env(fake), PRWARDEN_DAILY_TOKENS_INSTALLATION="1000")
+    with psycopg.connect(fleet.database_url) as conn:
+        conn.execute(
+            "INSERT INTO llm_calls (at, purpose, model, prompt_version, tokens_in, tokens_out,"
+            " latency_ms, cost, installation_id, repo, pr_number, outcome)"
+            " VALUES (%s, 'review', 'gpt-4o', 'v', 990, 0, 1, 0, %s, %s, 1, 'ok')",
+            (time.time(), first.event["installation"]["id"], first.repo),
+        )
+    receiver = await asyncio.to_thread(fleet.add_receiver)
+    await asyncio.gather(*(asyncio.to_thread(fleet.add_worker, 1) for _ in range(2)))
+    for s in (first, second):
+        body, headers = s.delivery()
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(receiver.url + "/webhook", data=body, headers=headers)
+            assert response.status == 202
+    await wait_for(
+        lambda: (
+            all(_completed_check(s) is not None for s in (first, second)) and fleet.live_jobs() == 0
+        ),
+        within=90,
+        interval=0.1,
+    )
+    checks = {s.number: _completed_check(s) for s in (first, second)}
+    reviewed = [s for s in (first, second) if s.reviews]
+    assert len(reviewed) == 1, {n: c and c["output"]["title"] for n, c in checks.items()}
+    [other] = [s for s in (first, second) if not s.reviews]
+    budget = checks[other.number]
+    assert budget is not None and budget["conclusion"] == "neutral"
+    assert budget["output"]["title"].startswith("Budget exhausted")
+    assert "daily token budget of this installation" in budget["output"]["summary"]
+    modes = sorted(str(row[0]) for row in fleet.query("SELECT mode FROM review_runs"))
+    assert modes == ["budget", "model"]
+
+
+async def test_the_per_installation_limit_holds_across_worker_processes(
+    fake_github: FakeGitHub, fleet: Fleet
+) -> None:
+    """PRWARDEN_PER_INSTALLATION=2 and three worker processes of one task each: never more
+    than two jobs of the one installation run at once, counted over every process."""
+    fake_github.delay = 0.02
+    pulls = tiny_pulls(fake_github, REPO, 10)
+    base_sha = fake_github.repos[REPO].branches["main"]
+    fleet.env["PRWARDEN_PER_INSTALLATION"] = "2"
+    receiver = await asyncio.to_thread(fleet.add_receiver)
+    await asyncio.gather(*(asyncio.to_thread(fleet.add_worker, 1) for _ in range(3)))
+    template = payload("pull_request.opened.2")
+    batch = [
+        delivery(
+            pull_event(template, p.number, p.final_sha, base_sha, "opened"), "pull_request", SECRET
+        )
+        for p in pulls
+    ]
+    assert all(a.status == 202 for a in await send_all(receiver.url + "/webhook", batch))
+    await wait_for(lambda: _done(fake_github, pulls), within=120, interval=0.2)
+    await wait_for(lambda: fleet.live_jobs() == 0, within=60, interval=0.2)
+    rows = fleet.query("SELECT started_at, finished_at, lease_owner FROM jobs WHERE state = 'done'")
+    assert len(rows) >= len(pulls)
+    events = sorted(
+        [(float(start), 1) for start, _, _ in rows] + [(float(end), -1) for _, end, _ in rows]
+    )
+    running = most = 0
+    for _, change in events:  # a finish at the same instant as a start comes first
+        running += change
+        most = max(most, running)
+    assert most <= 2, rows
+    processes = {str(owner).split("-")[0] for _, _, owner in rows}
+    assert len(processes) >= 2, "the jobs were spread over several worker processes"
