@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cache.queue import JobQueue
+from cache.queue import SUPERSEDED_KIND, JobQueue
 from cache.store import Store
 from prwarden.errors import StoreError
 from tests.conftest import StoreOpener
@@ -275,3 +275,39 @@ def test_two_threads_never_claim_the_same_job(
     assert not set(claimed["a"]) & set(claimed["b"])
     assert len(claimed["a"]) + len(claimed["b"]) == 60
     assert len(set(claimed["a"]) | set(claimed["b"])) == 60
+
+
+def test_two_commands_on_one_pr_do_not_supersede_each_other(queue: JobQueue) -> None:
+    """``/prwarden pause`` then ``/prwarden review`` before a worker claims the first: both run."""
+    pause = _enqueue(queue, kind="command", sha="command:1", dedupe_key="command:1")
+    review = _enqueue(queue, kind="command", sha="command:2", dedupe_key="command:2")
+    assert pause != review and not queue.is_superseded(pause)
+    assert _enqueue(queue, kind="command", sha="command:1", dedupe_key="command:1") == pause
+    _enqueue(queue, sha="b" * 40)  # a push supersedes reviews, never the commands
+    claimed = {queue.claim("w", 30).id for _ in range(3)}  # type: ignore[union-attr]
+    assert {pause, review} <= claimed
+
+
+def test_a_started_job_superseded_leaves_a_job_to_close_its_check_run(
+    queue: JobQueue, clock: Clock
+) -> None:
+    old = _enqueue(queue, sha="1" * 40)
+    assert queue.claim("busy", 30) is not None
+    _enqueue(queue, sha="2" * 40)
+    follow = [j for j in queue.jobs(state="queued") if j.kind == SUPERSEDED_KIND]
+    assert [(j.head_sha, j.payload) for j in follow] == [
+        ("1" * 40, {"job_id": old, "kind": "review"})
+    ]
+    assert follow[0].not_before == clock.now + 30, "due when the old worker's lease runs out"
+    new = queue.claim("w", 30, kinds=["review"])
+    assert new is not None and new.head_sha == "2" * 40
+    assert queue.claim("w", 30, kinds=[SUPERSEDED_KIND]) is None
+    queue.stopped_superseded(old)  # the old worker saw it lost the job and stopped
+    job = queue.claim("w", 30, kinds=[SUPERSEDED_KIND])
+    assert job is not None and job.id == follow[0].id
+
+
+def test_a_job_superseded_before_it_started_leaves_nothing_behind(queue: JobQueue) -> None:
+    _enqueue(queue, sha="1" * 40)
+    _enqueue(queue, sha="2" * 40)
+    assert [j.kind for j in queue.jobs()] == ["review", "review"]
