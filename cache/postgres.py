@@ -1,8 +1,9 @@
 """The PostgreSQL store: the same schema, queries and contract as SQLite, for several processes.
 
 Selected by ``PRWARDEN_DATABASE_URL=postgresql://…``. Connections come from a
-``psycopg_pool.ConnectionPool``; each runs in autocommit and a write transaction is an explicit
-``BEGIN … COMMIT`` on one of them (nested ones are savepoints on the same connection).
+``psycopg_pool.ConnectionPool`` (which opens, caps and replaces them); each thread keeps the one
+it took. They run in autocommit, and a write transaction is an explicit ``BEGIN … COMMIT``
+(nested ones are savepoints on the same connection).
 
 Queries are the ones the SQLite store runs: ``?`` and ``:name`` placeholders are rewritten to
 psycopg's ``%s`` and ``%(name)s`` once per statement text. Migrations are ``cache.db``'s own,
@@ -15,12 +16,12 @@ processes starting together apply each one once. ``Transaction.lock`` is
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 import re
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
@@ -145,9 +146,24 @@ class PostgresStore:
     def __init__(self, url: str, pool: ConnectionPool[Any]) -> None:
         self.url = url
         self._pool = pool
-        self._current: contextvars.ContextVar[psycopg.Connection[Any] | None] = (
-            contextvars.ContextVar(f"prwarden_pg_{id(self)}", default=None)
-        )
+        # Each thread keeps the connection it took from the pool: taking one from the pool and
+        # giving it back costs more than the statements of a short transaction.
+        self._local = threading.local()
+        self._taken: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.broken and not conn.closed:
+            return conn
+        with self._lock:
+            if conn is not None:
+                self._taken.remove(conn)
+                self._pool.putconn(conn)  # the pool discards a broken connection
+            conn = self._pool.getconn()
+            self._taken.append(conn)
+        self._local.conn = conn
+        return conn
 
     @classmethod
     def connect(
@@ -183,29 +199,15 @@ class PostgresStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        conn = self._current.get()
-        if conn is not None:
-            with conn.transaction():
-                yield _PostgresTransaction(conn)
-            return
-        with self._pool.connection() as conn:
-            token = self._current.set(conn)
-            try:
-                with conn.transaction():
-                    yield _PostgresTransaction(conn)
-            finally:
-                self._current.reset(token)
+        conn = self._connection()
+        with conn.transaction():  # inside an open one: a savepoint
+            yield _PostgresTransaction(conn)
 
     def read(self, sql: str, params: Params = ()) -> list[Any]:
-        conn = self._current.get()
-        if conn is not None:
-            return _execute(conn, sql, params).fetchall()
-        with self._pool.connection() as conn:
-            return _execute(conn, sql, params).fetchall()
+        return _execute(self._connection(), sql, params).fetchall()
 
     def schema_version(self) -> int:
-        with self._pool.connection() as conn:
-            return _version(conn)
+        return _version(self._connection())
 
     def migrate(self) -> int:
         """Apply missing migrations, one transaction each, under a session advisory lock."""
@@ -253,6 +255,11 @@ class PostgresStore:
                     )
 
     def close(self) -> None:
+        with self._lock:
+            for conn in self._taken:
+                conn.close()
+                self._pool.putconn(conn)
+            self._taken.clear()
         self._pool.close()
 
 

@@ -24,7 +24,15 @@ import aiohttp
 import psycopg
 import pytest
 
-from bench.loadgen import Delivery, TinyPull, delivery, pull_event, send_all, tiny_pulls
+from bench.loadgen import (
+    Delivery,
+    TinyPull,
+    delivery,
+    opened_deliveries,
+    pull_event,
+    send_all,
+    tiny_pulls,
+)
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, slow
 from tests.fleet import Fleet
@@ -202,12 +210,7 @@ async def test_the_per_installation_limit_holds_across_worker_processes(
     receiver = await asyncio.to_thread(fleet.add_receiver)
     await asyncio.gather(*(asyncio.to_thread(fleet.add_worker, 1) for _ in range(3)))
     template = payload("pull_request.opened.2")
-    batch = [
-        delivery(
-            pull_event(template, p.number, p.final_sha, base_sha, "opened"), "pull_request", SECRET
-        )
-        for p in pulls
-    ]
+    batch = opened_deliveries(template, pulls, base_sha, SECRET)
     assert all(a.status == 202 for a in await send_all(receiver.url + "/webhook", batch))
     await wait_for(lambda: _done(fake_github, pulls), within=120, interval=0.2)
     await wait_for(lambda: fleet.live_jobs() == 0, within=60, interval=0.2)
