@@ -7,7 +7,7 @@ GitHub redelivery would be), ``synchronize`` to the final head (to both), and a 
 of the same push. They are shuffled and spread over both receivers; halfway through, one worker
 and one receiver get SIGKILL, and what the dead receiver did not acknowledge is delivered again
 to the other (GitHub redelivers what was not acknowledged). ``PRWARDEN_SCALE_PRS`` sets the
-number of PRs (default 30; 200 gives the 1,000 deliveries of ``bench/run.py``).
+number of PRs (default 20; 200 gives the 1,000 deliveries of ``bench/run.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from tests.pgcluster import Cluster
 from tests.reviewing import another_pull, model_settings, reviewer
 from tests.scenario import PullScenario, pull_scenario, wait_for
 
-PRS = int(os.environ.get("PRWARDEN_SCALE_PRS", "30"))
+PRS = int(os.environ.get("PRWARDEN_SCALE_PRS", "20"))
 REPO = "Codertocat/Hello-World"
 
 
@@ -204,7 +204,7 @@ async def test_the_per_installation_limit_holds_across_worker_processes(
     """PRWARDEN_PER_INSTALLATION=2 and three worker processes of one task each: never more
     than two jobs of the one installation run at once, counted over every process."""
     fake_github.delay = 0.02
-    pulls = tiny_pulls(fake_github, REPO, 10)
+    pulls = tiny_pulls(fake_github, REPO, 6)
     base_sha = fake_github.repos[REPO].branches["main"]
     fleet.env["PRWARDEN_PER_INSTALLATION"] = "2"
     receiver = await asyncio.to_thread(fleet.add_receiver)
