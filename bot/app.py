@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import triage_page
+from bot.auth import bearer_matches
 from bot.config import Settings
 from bot.context import CTX, AppContext
 from bot.github import GitHubApp
@@ -66,7 +67,14 @@ def make_app(
                 clock=clock,
                 retry=settings.github_retry,
             )
-            workspaces = Workspaces(settings.workspace_root, max_bytes=settings.tarball_max_bytes)
+            workspaces = Workspaces(
+                settings.workspace_root,
+                max_bytes=settings.tarball_max_bytes,
+                cache_bytes=settings.workspace_cache_bytes,
+                max_age=settings.workspace_max_age,
+                clock=clock,
+            )
+            await asyncio.to_thread(workspaces.trim)
             runner = JobRunner(ctx, github, workspaces)
             listener = None
             if workers and settings.limits.workers > 0:
@@ -94,5 +102,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with ``PRWARDEN_METRICS_TOKEN`` set, only for that bearer token."""
     ctx: AppContext = request.app[CTX]
+    token = ctx.settings.metrics_token
+    if token and not bearer_matches(request, token):
+        return web.json_response(
+            {"error": "metrics token required (Authorization: Bearer ...)"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return web.Response(body=ctx.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

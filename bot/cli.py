@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -13,11 +12,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bot import setup_flow
+from bot import doctor, progress_view, setup_flow, stores
+from bot.cli_help import teach
 from bot.config import Settings
 from bot.envfile import add_env_file_option, environment
+from bot.local_git import GitError, local_diff
 from bot.logs import setup_logging
-from cache.store import open_store
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
@@ -28,13 +28,18 @@ from security.sarif import SarifFinding, to_sarif
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="prwarden", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="prwarden",
+        description="prwarden, an AI code reviewer for GitHub pull requests: run the App's\n"
+        "server, review local changes, and look after what it has found.",
+        epilog="Each command's --help shows its defaults, the environment it reads and an example.",
+    )
     p.add_argument("--version", action="version", version=f"prwarden {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the webhook server and workers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     add_env_file_option(serve)
     serve.add_argument(
         "--workers",
@@ -61,12 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     add_env_file_option(move)
 
     setup_flow.add_parser(sub)
+    doctor.add_parser(sub)
 
     review = sub.add_parser("review", help="review local changes with the same pipeline")
-    review.add_argument("--repo", type=Path, default=Path("."), help="repository (head state)")
-    review.add_argument("--base", default="origin/main", help="base ref for git diff BASE...HEAD")
-    review.add_argument("--diff", help="read the diff from FILE, or - for standard input")
-    review.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    review.add_argument(
+        "--repo", type=Path, default=Path("."), help="the repository; its working tree is read"
+    )
+    review.add_argument(
+        "--base",
+        help="review the working tree against the merge base of this ref and HEAD (default: "
+        "the branch's upstream, else the remote's default branch)",
+    )
+    review.add_argument(
+        "--diff", metavar="FILE", help="review this diff instead of git's, or - for standard input"
+    )
+    review.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="output format"
+    )
     review.add_argument("--config", type=Path, help=f"repo config (default: REPO/{CONFIG_PATH})")
     review.add_argument(
         "--local",
@@ -79,36 +95,42 @@ def _parser() -> argparse.ArgumentParser:
     flist = fsub.add_parser("list", help="list held findings")
     flist.add_argument("--state", default="pending", help="pending|approved|rejected|posted|all")
     fshow = fsub.add_parser("show", help="show one held finding with its evidence")
-    fshow.add_argument("id", type=int)
+    fshow.add_argument("id", type=int, help="the finding's id (from findings list)")
     fapprove = fsub.add_parser("approve", help="approve: the finding is posted on its PR")
-    fapprove.add_argument("id", type=int)
+    fapprove.add_argument("id", type=int, help="the finding's id (from findings list)")
     fapprove.add_argument("--by", required=True, help="who decides")
     freject = fsub.add_parser("reject", help="reject: the finding is never posted")
-    freject.add_argument("id", type=int)
+    freject.add_argument("id", type=int, help="the finding's id (from findings list)")
     freject.add_argument("--by", required=True, help="who decides")
-    freject.add_argument("--reason", required=True)
+    freject.add_argument("--reason", required=True, help="why, for the audit trail")
     fexport = fsub.add_parser("export", help="write held findings as SARIF 2.1.0")
-    fexport.add_argument("--state", default="all")
+    fexport.add_argument("--state", default="all", help="pending|approved|rejected|posted|all")
 
     stats = sub.add_parser("stats", help="reviews, cache hits, tokens and cost per repository")
-    stats.add_argument("--days", type=float, default=30.0)
-    stats.add_argument("--repo")
-    stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.add_argument("--days", type=float, default=30.0, help="how far back")
+    stats.add_argument("--repo", metavar="OWNER/NAME", help="one repository only")
+    stats.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
     cache = sub.add_parser("cache", help="the review cache")
     csub = cache.add_subparsers(dest="action", required=True)
     csub.add_parser("stats", help="entries, size, hits")
     purge = csub.add_parser("purge", help="remove entries")
-    purge.add_argument("--older-than", type=float, metavar="DAYS")
+    purge.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="only entries older than this"
+    )
 
     evaluate = sub.add_parser("eval", help="offline evaluation on a labelled dataset")
-    evaluate.add_argument("dataset", type=Path)
-    evaluate.add_argument("--baseline", type=Path)
+    evaluate.add_argument("dataset", type=Path, help="a folder of labelled cases")
+    evaluate.add_argument("--baseline", type=Path, help="an earlier JSON result to compare with")
     evaluate.add_argument("--output", type=Path, help="write the JSON result here")
-    evaluate.add_argument("--margin", type=float, default=0.02)
-    evaluate.add_argument("--concurrency", type=int, default=4)
-    evaluate.add_argument("--format", choices=("text", "json"), default="text")
-    return p
+    evaluate.add_argument(
+        "--margin", type=float, default=0.02, help="how much worse than the baseline fails"
+    )
+    evaluate.add_argument("--concurrency", type=int, default=4, help="cases reviewed at once")
+    evaluate.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format"
+    )
+    return teach(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.secret_values)
         handler = {
             "setup": setup_flow.cmd_setup,
+            "doctor": doctor.cmd_doctor,
             "serve": cmd_serve,
             "worker": cmd_worker,
             "db": cmd_db,
@@ -215,6 +238,8 @@ async def _run_until_signalled(app: Any) -> None:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.store import open_store
+
     if args.action == "upgrade":
         store = open_store(settings.database_url, settings.db_path)
         print(f"{store.dialect} store at schema version {store.schema_version()}")
@@ -238,48 +263,32 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def read_local_diff(args: argparse.Namespace) -> bytes:
+def read_local_diff(args: argparse.Namespace) -> tuple[bytes, str]:
+    """The diff to review, and what it compares (for the review's header)."""
     if args.diff == "-":
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(), "the diff on standard input"
     if args.diff:
         try:
-            return Path(args.diff).read_bytes()
+            return Path(args.diff).read_bytes(), f"the diff in {args.diff}"
         except OSError as exc:
             raise DiffError(f"cannot read diff {args.diff}: {exc.strerror}") from None
     try:
-        out = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(args.repo),
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                f"{args.base}...HEAD",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
-    except FileNotFoundError:
-        raise DiffError("git is not installed; pass --diff FILE") from None
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace").strip().splitlines()
-        raise DiffError(
-            f"git diff {args.base}...HEAD failed in {args.repo}: {detail[-1] if detail else ''}"
-        ) from None
-    return out.stdout
+        local = local_diff(args.repo, args.base)
+    except GitError as exc:
+        raise DiffError(f"git diff in {args.repo} failed: {exc}") from None
+    return local.diff, local.description
 
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     if not args.repo.is_dir():
         raise DiffError(f"--repo {args.repo} is not a directory")
-    diff = read_local_diff(args)
+    diff, compared = read_local_diff(args)
     config_file = args.config or args.repo / CONFIG_PATH
     text = config_file.read_bytes() if config_file.is_file() else None
     if args.config and text is None:
         raise ConfigError(f"--config {args.config} does not exist", key="--config")
     config, problems = load_repo_config(text, str(config_file))
+    progress = progress_view.for_stream(sys.stderr)
     request = ReviewRequest(
         diff=diff,
         workspace=args.repo.resolve(),
@@ -287,18 +296,24 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         config=config,
         config_problems=problems,
         pr=PRInfo(repo=args.repo.resolve().name),
+        progress=progress,
+        secrets=settings.secret_values,
     )
-    db = open_store(settings.database_url, settings.db_path)
-    if args.local:
-        result = asyncio.run(_review_with_local_model(request, db))
-    else:
-        result = asyncio.run(run_review(request, db=db))
+    db = stores.for_local_review(settings)
+    try:
+        if args.local:
+            result = asyncio.run(_review_with_local_model(request, db))
+        else:
+            result = asyncio.run(run_review(request, db=db))
+    finally:
+        if progress is not None:
+            progress.close()
     if args.format == "json":
-        print(json.dumps(result_json(result), indent=2))
+        print(json.dumps({"compared": compared, **result_json(result)}, indent=2))
     elif args.format == "sarif":
         print(json.dumps(result_sarif(result), indent=2))
     else:
-        print(result_text(result))
+        print(result_text(result, compared))
     return 0
 
 
@@ -371,7 +386,7 @@ def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | Non
     )
 
 
-def result_text(result: ReviewResult) -> str:
+def result_text(result: ReviewResult, compared: str = "") -> str:
     lines: list[str] = []
     model = result.models[-1] if result.mode in ("model", "cached") and result.models else None
     if model:
@@ -380,6 +395,8 @@ def result_text(result: ReviewResult) -> str:
         lines.append("prwarden review: the model was unavailable; static tools only")
     else:
         lines.append("prwarden review: static tools only, no model was used")
+    if compared:
+        lines.append(f"  reviewed: {compared}")
     lines += [f"  {note}" for note in result.notes]
     lines += [f"  rejected model output: {reason}" for reason in result.model_rejections]
     for problem in result.config_problems:
@@ -393,7 +410,15 @@ def result_text(result: ReviewResult) -> str:
             lines.append(f"  {where}  [{f.severity.value}/{f.category.value}] {f.title}")
             if f.body and f.body != f.title:
                 lines.append(f"      {f.body.splitlines()[0][:200]}")
+    if result.files_skipped:
+        lines.append("")
+        lines.append(f"Skipped files ({len(result.files_skipped)}):")
+        lines += [f"  {path}  ({why})" for path, why in result.files_skipped]
     lines.append("")
+    if not result.diff.files:
+        lines.append(f"Nothing to review: the diff is empty ({compared or 'no changes'}).")
+    elif not result.files_reviewed:
+        lines.append("Nothing to review: every changed file was skipped (see above).")
     lines.append(
         f"{len(result.posted)} comment(s), {len(result.held)} held, "
         f"{len(result.dropped)} dropped; {len(result.files_reviewed)} file(s) reviewed; "
@@ -406,7 +431,7 @@ def result_text(result: ReviewResult) -> str:
 def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
     from cache.held import HeldFindings
 
-    db = open_store(settings.database_url, settings.db_path)
+    db = stores.for_reading(settings)
     held = HeldFindings(db)
     if args.action == "list":
         items = held.list(None if args.state == "all" else args.state)
@@ -462,7 +487,7 @@ def _held_json(item: Any) -> dict[str, Any]:
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     from bot.stats import render_stats
 
-    db = open_store(settings.database_url, settings.db_path)
+    db = stores.for_reading(settings)
     print(render_stats(db, since=time.time() - args.days * 86400, repo=args.repo, fmt=args.format))
     return 0
 
@@ -470,7 +495,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
     from cache.reviews import ReviewCache
 
-    cache = ReviewCache(open_store(settings.database_url, settings.db_path))
+    cache = ReviewCache(stores.for_reading(settings))
     if args.action == "stats":
         print(json.dumps(asdict(cache.stats()), indent=2))
         return 0

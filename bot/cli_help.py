@@ -4,8 +4,8 @@ variables it reads and one example, in plain text."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 # What each environment variable means, for the help of the commands that read it.
 ENV_HELP = {
@@ -44,27 +44,107 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def command(
-    sub: Any,
-    name: str,
-    *,
-    help: str,
-    description: str = "",
-    env: Sequence[str] = (),
-    example: str,
-) -> argparse.ArgumentParser:
-    """A subcommand parser whose help ends with the variables it reads and an example."""
+@dataclass(frozen=True, slots=True)
+class CommandHelp:
+    env: tuple[str, ...]
+    example: str
+
+
+_STORE = ("PRWARDEN_DB", "XDG_STATE_HOME")
+_MODEL = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PRWARDEN_TRIAGE_MODEL", "PRWARDEN_REVIEW_MODEL")
+_APP = ("PRWARDEN_APP_ID", "PRWARDEN_PRIVATE_KEY", "PRWARDEN_WEBHOOK_SECRET")
+
+# Every command, by its words after "prwarden": what it reads and how to call it.
+COMMANDS: dict[str, CommandHelp] = {
+    "serve": CommandHelp(
+        (
+            *_APP,
+            "PRWARDEN_GITHUB_API_URL",
+            *_MODEL,
+            "PRWARDEN_DB",
+            "PRWARDEN_WORKSPACES",
+            "PRWARDEN_ADMIN_TOKEN",
+        ),
+        "prwarden serve --env-file .env --host 0.0.0.0 --port 8080",
+    ),
+    "setup": CommandHelp(
+        ("PRWARDEN_GITHUB_URL", "PRWARDEN_GITHUB_API_URL"),
+        "prwarden setup --webhook-url https://review.example.com/webhook --env-file .env",
+    ),
+    "doctor": CommandHelp(
+        (*_APP, "PRWARDEN_GITHUB_API_URL", *_MODEL, "PRWARDEN_DB"),
+        "prwarden doctor --env-file .env",
+    ),
+    "review": CommandHelp(
+        (
+            *_MODEL,
+            "PRWARDEN_LLM_TIMEOUT",
+            "PRWARDEN_MAX_TURNS",
+            "PRWARDEN_MAX_TOKENS",
+            *_STORE,
+            "PRWARDEN_LOCAL_MODEL_URL",
+        ),
+        "prwarden review --repo . --base origin/main --format json",
+    ),
+    "findings": CommandHelp(_STORE, "prwarden findings list --state all"),
+    "findings list": CommandHelp(_STORE, "prwarden findings list --state pending"),
+    "findings show": CommandHelp(_STORE, "prwarden findings show 7"),
+    "findings approve": CommandHelp(_STORE, "prwarden findings approve 7 --by alice"),
+    "findings reject": CommandHelp(
+        _STORE, 'prwarden findings reject 7 --by alice --reason "false positive"'
+    ),
+    "findings export": CommandHelp(_STORE, "prwarden findings export > held.sarif"),
+    "stats": CommandHelp(_STORE, "prwarden stats --days 7 --repo octo/shop"),
+    "cache": CommandHelp(_STORE, "prwarden cache stats"),
+    "cache stats": CommandHelp(_STORE, "prwarden cache stats"),
+    "cache purge": CommandHelp(_STORE, "prwarden cache purge --older-than 30"),
+    "eval": CommandHelp(_MODEL, "prwarden eval corpora/bug_diffs --format json"),
+}
+
+
+def epilog(help: CommandHelp) -> str:
     parts = []
-    if env:
-        width = max(len(v) for v in env)
-        rows = [f"  {v.ljust(width)}  {ENV_HELP[v]}" for v in env]
+    if help.env:
+        width = max(len(v) for v in help.env)
+        rows = [f"  {v.ljust(width)}  {ENV_HELP[v]}" for v in help.env]
         parts.append("environment:\n" + "\n".join(rows))
-    parts.append(f"example:\n  {example}")
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name,
-        help=help,
-        description=description or help,
-        epilog="\n\n".join(parts),
-        formatter_class=HelpFormatter,
-    )
+    parts.append(f"example:\n  {help.example}")
+    return "\n\n".join(parts)
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every subcommand under ``parser``, by its words (``"findings list"``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                words = f"{prefix} {name}".strip()
+                yield words, sub
+                yield from subcommands(sub, words)
+
+
+def teach(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every subcommand its defaults, environment and example in ``--help``."""
+    parser.formatter_class = HelpFormatter
+    for words, sub in subcommands(parser):
+        sub.formatter_class = HelpFormatter
+        entry = COMMANDS.get(words)
+        if entry is not None:
+            sub.epilog = epilog(entry)
+        if sub.description is None:
+            sub.description = _help_of(parser, words)
     return parser
+
+
+def _help_of(parser: argparse.ArgumentParser, words: str) -> str | None:
+    *parents, last = words.split()
+    node = parser
+    for word in parents:
+        node = dict(subcommands(node))[word]
+    for action in node._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.dest == last:
+                    return choice.help
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bot.github import RetryPolicy
@@ -38,8 +38,14 @@ class Settings:
     github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
     database_url: str = field(default="", repr=False)
+    # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
+    local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
+    # the unpacked-workspace cache: at most this many bytes, nothing unused for longer
+    workspace_cache_bytes: int = 5 * 1024 * 1024 * 1024
+    workspace_max_age: float = 3 * 86400.0
     admin_token: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)
     bot_login: str = "prwarden[bot]"
     check_name: str = "prwarden"
     review: ReviewSettings = ReviewSettings()
@@ -86,10 +92,14 @@ class Settings:
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
             github_api_url=_api_url(env),
             github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
-            db_path=env.get("PRWARDEN_DB", "prwarden.db"),
+            db_path=env.get("PRWARDEN_DB") or "prwarden.db",
             database_url=_database_url(env),
+            local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
+            workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
+            workspace_max_age=_float(env, "PRWARDEN_WORKSPACES_MAX_AGE_HOURS", 72.0) * 3600,
             admin_token=env.get("PRWARDEN_ADMIN_TOKEN", ""),
+            metrics_token=env.get("PRWARDEN_METRICS_TOKEN", ""),
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
@@ -129,18 +139,24 @@ class Settings:
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """Every configured secret, for redaction."""
-        return tuple(
-            v
-            for v in (
-                self.private_key,
-                self.webhook_secret,
-                self.admin_token,
-                self.review.api_key,
-                self.database_url,
-            )
-            if v
-        )
+        """Every configured secret, for redaction and output validation.
+
+        A secret is a field declared with ``repr=False``, here or in the review settings: a
+        new secret setting is on the list by being declared so.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if not f.repr]
+        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _state_dir(env: Mapping[str, str]) -> Path:
+    """prwarden's folder under the user's state folder (XDG Base Directory: XDG_STATE_HOME,
+    default ~/.local/state)."""
+    base = env.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / "prwarden"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".local" / "state" / "prwarden"
 
 
 def _database_url(env: Mapping[str, str]) -> str:

@@ -364,16 +364,29 @@ class GitHubApp:
         if cached is not None and cached[0] == token:
             del self._tokens[key]
 
+    async def _as_app(self, what: str, url: str) -> Any:
+        """One GET signed with the App's JWT (no retries: these are checks, not jobs)."""
+
+        async def call() -> Any:
+            return await self._gh.getitem(url, accept=JSON_ACCEPT, jwt=self.jwt())
+
+        return await self._caller.once(what, call, self._retry.request_timeout)
+
     async def get_app(self) -> dict[str, Any]:
         """``GET /app``: the App this key signs for."""
+        data: dict[str, Any] = await self._as_app("get the App", "/app")
+        return data
 
-        async def call() -> dict[str, Any]:
-            data: dict[str, Any] = await self._gh.getitem(
-                "/app", accept=JSON_ACCEPT, jwt=self.jwt()
-            )
-            return data
+    async def webhook_config(self) -> dict[str, Any]:
+        """``GET /app/hook/config``: where GitHub sends the App's webhooks (secret masked)."""
+        data: dict[str, Any] = await self._as_app("get the webhook config", "/app/hook/config")
+        return data
 
-        return await self._caller.once("get the App", call, self._retry.request_timeout)
+    async def recent_deliveries(self, count: int = 10) -> list[dict[str, Any]]:
+        """``GET /app/hook/deliveries``: the newest deliveries and how they were answered."""
+        url = f"/app/hook/deliveries?per_page={int(count)}"
+        data: list[dict[str, Any]] = await self._as_app("list webhook deliveries", url)
+        return data
 
     async def list_installations(self) -> list[dict[str, Any]]:
         """``GET /app/installations``: where the App is installed."""

@@ -24,6 +24,7 @@ from bot.review_job import ReviewJob
 from bot.workspace import Workspaces
 from cache.queue import SUPERSEDED_KIND, Job
 from prwarden.errors import BudgetContended, GitHubError, PrwardenError, RateLimited
+from review.render import code_span
 
 log = logging.getLogger("prwarden.jobs")
 
@@ -59,6 +60,7 @@ class JobRunner:
     def __init__(self, ctx: AppContext, app: GitHubApp, workspaces: Workspaces):
         self.ctx = ctx
         self.app = app
+        self.workspaces = workspaces
         self.reviews = ReviewJob(ctx, workspaces)
 
     @property
@@ -80,6 +82,7 @@ class JobRunner:
                     await self.reviews.run(gh, job)
                 finally:
                     release_budget(self.ctx, job.id)
+                    await self.workspaces.release(job.id)
             elif job.kind == "command":
                 await run_command(self.ctx, gh, job)
             elif job.kind == "feedback":
@@ -118,7 +121,10 @@ class JobRunner:
             return await self._fail(job, f"gave up after {job.attempts + 1} attempts: {reason}")
         if job.kind == "review":
             when = time.strftime("%H:%M:%S UTC", time.gmtime(self.ctx.clock() + delay))
-            await self._check_note(job, "Waiting to retry", f"{reason}. Retrying at {when}.")
+            # Error text may quote the PR (a path, GitHub's message): it is shown as code.
+            await self._check_note(
+                job, "Waiting to retry", f"{code_span(reason)}. Retrying at {when}."
+            )
         return JobOutcome("retry", reason, delay)
 
     async def _fail(self, job: Job, reason: str) -> JobOutcome:
@@ -128,7 +134,7 @@ class JobRunner:
             try:
                 gh = await self.app.installation(job.installation_id, job_scope(job))
                 check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
-                await check.finish("failure", "Review failed", reason)
+                await check.finish("failure", "Review failed", code_span(reason))
             except PrwardenError:
                 log.error("could not report the failure on the check run")
         return JobOutcome("failed", reason)

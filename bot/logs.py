@@ -114,7 +114,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         line = json.dumps(entry, default=str)
         if self._redactor is not None:
-            line = self._redactor.redact(line)
+            line = self._redactor.redact_decoded(line)
         return _TOKENS.sub("[REDACTED]", line)
 
 

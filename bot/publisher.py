@@ -236,8 +236,8 @@ def conclusion_for(result: ReviewResult) -> tuple[Conclusion, str]:
     if result.mode == "static":
         return "success", f"Static-only review, no model configured ({counts})"
     if result.mode == "skipped":
-        note = result.notes[0] if result.notes else "nothing to review"
-        return "neutral", note if note.startswith("Skipped") else "Skipped: " + note
+        note = render.safe_note(next((n for n in result.notes if n.startswith("Skipped")), ""))
+        return "neutral", note if note.startswith("Skipped") else "Skipped: nothing to review"
     if result.mode == "cached":
         return "success", f"Reviewed (from cache): {counts}"
     return "success", f"Reviewed: {counts}"

@@ -99,7 +99,7 @@ class ReviewJob:
         # the diff since the last reviewed head.
         diff_text, workspace, (fingerprints, _), since = await asyncio.gather(
             gh.get_diff(job.repo, job.pr_number),
-            self.workspaces.fetch(gh, job.repo, job.head_sha),
+            self.workspaces.fetch(gh, job.repo, job.head_sha, holder=job.id),
             existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
             self._since_last_review(gh, job),
         )
@@ -128,6 +128,7 @@ class ReviewJob:
             run_tag=run_tag,
             allow_model=not over_budget,
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
+            secrets=s.secret_values,
         )
         result = await run_review(request, db=self.ctx.db)
         if result.mode == "budget":
@@ -288,7 +289,7 @@ class ReviewJob:
         if result.config_problems:
             summary = (
                 "**Config problems** (defaults used for these keys):\n"
-                + "\n".join(f"- {p}" for p in result.config_problems)
+                + "\n".join(f"- {render.code_span(str(p))}" for p in result.config_problems)
                 + "\n\n"
                 + summary
             )

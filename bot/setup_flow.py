@@ -31,7 +31,6 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from bot.cli_help import command
 from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
 from bot.github import create_app_from_manifest
 from prwarden.errors import ConfigError, GitHubError
@@ -95,6 +94,8 @@ def build_manifest(
     manifest: dict[str, Any] = json.loads(json.dumps(dict(base)))
     manifest["name"] = name
     manifest["redirect_url"] = redirect_url
+    parts = urlsplit(webhook_url)
+    manifest["url"] = f"{parts.scheme}://{parts.netloc}"
     hook = dict(manifest.get("hook_attributes") or {})
     hook["url"] = webhook_url
     hook.setdefault("active", True)
@@ -280,8 +281,7 @@ def _bound_port(site: web.TCPSite) -> int:
 
 def add_parser(sub: Any) -> None:
     """``prwarden setup``'s command line."""
-    p = command(
-        sub,
+    p = sub.add_parser(
         "setup",
         help="register the GitHub App from its manifest and write its credentials",
         description=(
@@ -289,8 +289,6 @@ def add_parser(sub: Any) -> None:
             "GitHub, receives the App's credentials and writes them to an env file created\n"
             "with mode 0600. The credentials are never printed."
         ),
-        env=("PRWARDEN_GITHUB_URL", "PRWARDEN_GITHUB_API_URL"),
-        example="prwarden setup --webhook-url https://review.example.com/webhook --env-file .env",
     )
     p.add_argument(
         "--webhook-url", required=True, help="where GitHub will send webhooks (your server)"

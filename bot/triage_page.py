@@ -6,12 +6,12 @@ Every untrusted string is HTML-escaped; the token is compared in constant time.
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 
 from aiohttp import web
 
+from bot.auth import bearer_matches
 from bot.context import CTX, AppContext
 from cache.held import HeldFindings
 from prwarden.errors import StoreError
@@ -24,12 +24,7 @@ def add_routes(app: web.Application) -> None:
 
 def _authorized(request: web.Request) -> bool:
     ctx: AppContext = request.app[CTX]
-    expected = ctx.settings.admin_token
-    if not expected:
-        return False
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else ""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return bearer_matches(request, ctx.settings.admin_token)
 
 
 def _deny() -> web.Response:

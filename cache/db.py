@@ -486,6 +486,29 @@ def migrate(db: Store) -> int:
     return db.migrate()
 
 
+def stored_version(path: str | Path) -> int | None:
+    """The schema version of the store at ``path``, read without creating or changing it;
+    None when there is no store there."""
+    file = Path(path)
+    if not file.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the store {path}: {exc}") from None
+
+
+def open_existing_db(path: str | Path) -> SqliteStore | None:
+    """Open the store at ``path`` if there is one (for commands that only read); never create."""
+    if str(path) != ":memory:" and not Path(path).is_file():
+        return None
+    return open_db(path)
+
+
 def open_db(path: str | Path | None = None) -> SqliteStore:
     """Open (creating if needed) the store at ``path``; ``None`` or ``":memory:"`` for memory."""
     if path is None or str(path) == ":memory:":

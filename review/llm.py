@@ -4,8 +4,11 @@
 connections (honouring ``Retry-After``, capped) up to ``settings.llm_retries`` times, and logs
 every attempt, success or failure, to the ``llm_calls`` table with tokens from the API's
 ``usage`` (estimated as characters / 4 when a server leaves it out, and said so in the
-outcome). The API key never appears in an error, a log line or the database: it is also
-replaced with ``[redacted]`` in whatever the model answers, before anything else reads it.
+outcome). The API key never appears in an error, a log line or the database: it, and every
+other operator secret the client is given, is replaced with ``[REDACTED]`` in every message
+sent to the model, and in whatever the model answers, before anything else reads it; in
+tool-call arguments, in what the JSON decodes to, so a key written with ``\\u`` escapes is
+caught too.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +28,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from cache.accounting import record_llm_call
 from cache.store import Store
 from prwarden.errors import LLMError, ModelOutputError
+from review.progress import AGENT_PURPOSES, Progress, ProgressSink, Stage
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
+from security.secrets import Redactor
 
 log = logging.getLogger("prwarden.llm")
 
@@ -121,8 +126,13 @@ class LLMClient:
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        secrets: Sequence[str] = (),
+        progress: ProgressSink | None = None,
     ) -> None:
         self._settings = settings
+        self._redactor = Redactor([v for v in (settings.api_key, *secrets) if v])
+        self._progress = progress
+        self._turns = 0
         self._sleep = sleep
         self._db = db
         self._context = context
@@ -144,6 +154,25 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._client.close()
 
+    async def list_models(self) -> tuple[str, ...]:
+        """The model ids the endpoint lists (``GET /models``); ``LLMError`` when it cannot."""
+        try:
+            page = await self._client.models.list()
+        except openai.APIStatusError as exc:
+            raise LLMError(
+                self._redact(f"listing models failed: HTTP {exc.status_code}: {_detail(exc)}"),
+                status=exc.status_code,
+            ) from None
+        except openai.APITimeoutError:
+            raise LLMError(
+                f"listing models timed out after {self._settings.llm_timeout}s"
+            ) from None
+        except openai.APIConnectionError:
+            raise LLMError("the model endpoint is unreachable") from None
+        except openai.APIError as exc:
+            raise LLMError(self._redact(f"listing models: {exc.message[:300]}")) from None
+        return tuple(m.id for m in page.data)
+
     async def chat(
         self,
         *,
@@ -160,7 +189,8 @@ class LLMClient:
         """Send one chat completion; raise ``LLMError`` when the endpoint stays down."""
         request: dict[str, Any] = {
             "model": model,
-            "messages": messages,
+            # A file of the PR or a tool's output may hold an operator secret: none is sent.
+            "messages": self._redactor.redact_value(messages),
             "temperature": self._settings.temperature if temperature is None else temperature,
         }
         if tools is not None:
@@ -254,7 +284,8 @@ class LLMClient:
             function = getattr(call, "function", None)
             if function is None:
                 raise ModelOutputError(f"unsupported tool call type {call.type!r}")
-            calls.append(ToolCall(call.id, function.name, self._redact(function.arguments)))
+            arguments = self._redactor.redact_decoded(function.arguments)
+            calls.append(ToolCall(call.id, function.name, arguments))
         content = choice.message.content
         if content:
             content = self._redact(content)
@@ -290,11 +321,26 @@ class LLMClient:
         )
         self._log_call(purpose, model, prompt_version, failed, outcome)
 
+    def _report(self, purpose: str, model: str) -> None:
+        if self._progress is None:
+            return
+        agent = purpose in AGENT_PURPOSES
+        self._turns += agent
+        self._progress(
+            Progress(
+                Stage.AGENT if agent else Stage.TRIAGE,
+                detail=model,
+                turns=self._turns,
+                tokens=self._usage.tokens_in + self._usage.tokens_out,
+            )
+        )
+
     def _log_call(
         self, purpose: str, model: str, prompt_version: str, c: Completion, outcome: str
     ) -> None:
         cost = self._settings.cost(model, c.tokens_in, c.tokens_out)
         self._usage = self._usage + Usage(1, c.tokens_in, c.tokens_out, cost)
+        self._report(purpose, model)
         if self._db is None:
             return
         record_llm_call(
@@ -314,8 +360,7 @@ class LLMClient:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._settings.api_key
-        return text.replace(key, "[redacted]") if key else text
+        return self._redactor.redact(text)
 
 
 def _detail(exc: openai.APIStatusError) -> str:

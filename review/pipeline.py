@@ -30,11 +30,12 @@ from review.diff import Diff, FileDiff, parse_diff
 from review.filters import apply_filters
 from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
+from review.progress import Progress, Stage
 from review.prompts import load_prompt
 from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
 from review.settings import Budget
 from review.static import findings_from_diagnostics, secret_findings
-from review.triage import TriageVerdict, model_triage, rule_triage
+from review.triage import OVERRULED, TriageVerdict, model_triage, overrule, rule_triage
 from security.injection import scan
 from security.spotlight import Spotlight
 from tools.base import Workspace
@@ -132,23 +133,29 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
     diff_hash = diff.normalized_hash()
     files, skipped = _reviewable(diff, request)
     paths = [f.path for f in files]
+    _report(request, Stage.DIFF, f"{len(files)} file(s) to review, {len(skipped)} skipped")
+    _report(request, Stage.TOOLS, "linters and the secret scan")
     workspace = Workspace(
         root=request.workspace,
         changed_files=frozenset(paths),
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
+    # Scanned before triage: a PR whose text was flagged is not skipped or demoted by a model.
+    injections = await asyncio.to_thread(_scan_untrusted, request, files)
     # The linters run while the model works: they are off the critical path.
     linted, part, secrets = await asyncio.gather(
         lint_changed(workspace, paths),
-        _model_part(request, diff, files, workspace, diff_hash, db),
+        _model_part(request, diff, files, workspace, diff_hash, db, flagged=bool(injections)),
         asyncio.to_thread(secret_findings, files),
     )
     for tool, problem in linted.failures:
-        part.notes.append(f"{tool} could not run ({problem}); its findings are missing.")
+        # The tool's own words (which may quote the PR's files) stay in the log.
+        log.warning("linter failed", extra={"error": f"{tool}: {problem}"})
+        part.notes.append(f"{tool} could not run; its findings are missing.")
     static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
-    injections = await asyncio.to_thread(_scan_untrusted, request, files)
     injections += part.injections
+    _report(request, Stage.FILTERS, f"{len(static) + len(part.findings)} finding(s) to check")
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
         diff=diff,
@@ -156,7 +163,7 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
         flagged=tuple(r.excerpt for r in injections),
-        secrets=(request.settings.api_key,) if request.settings.api_key else (),
+        secrets=request.known_secrets,
         repo_url=request.repo_url,
         confidential=tuple(load_prompt(name).text for name in PROMPTS),
     )
@@ -192,6 +199,11 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
     )
 
 
+def _report(request: ReviewRequest, stage: Stage, detail: str) -> None:
+    if request.progress is not None:
+        request.progress(Progress(stage, detail))
+
+
 def _render_mode(part: _ModelPart) -> str:
     if part.mode == "cached":
         return "cache"
@@ -209,6 +221,8 @@ async def _model_part(
     workspace: Workspace,
     diff_hash: str,
     db: Store | None,
+    *,
+    flagged: bool,
 ) -> _ModelPart:
     settings = request.settings
     if not settings.model_configured:
@@ -232,15 +246,25 @@ async def _model_part(
     if verdict is not None and verdict.level == "skip":
         return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
     spotlight = Spotlight.new()
-    llm = LLMClient(settings, db=db, context=request.context)
+    llm = LLMClient(
+        settings,
+        db=db,
+        context=request.context,
+        secrets=request.secrets,
+        progress=request.progress,
+    )
     try:
-        return await _with_model(request, diff, files, workspace, key, cache, llm, spotlight, db)
+        return await _with_model(
+            request, diff, files, workspace, key, cache, llm, spotlight, db, flagged=flagged
+        )
     except LLMError as exc:
+        # The endpoint's own message stays in the log: it may quote the PR back.
         log.warning("model unavailable", extra={"error": str(exc)})
+        why = f"HTTP {exc.status}" if exc.status else "no usable answer"
         return _ModelPart(
             mode="static",
             usage=llm.usage,
-            notes=[f"Model unavailable ({exc}): static-only review. Re-run with /prwarden review."],
+            notes=[f"Model unavailable ({why}): static-only review. Re-run with /prwarden review."],
         )
     finally:
         await llm.aclose()
@@ -256,6 +280,8 @@ async def _with_model(
     llm: LLMClient,
     spotlight: Spotlight,
     db: Store | None,
+    *,
+    flagged: bool,
 ) -> _ModelPart:
     settings = request.settings
     reused: list[Finding] = []
@@ -284,13 +310,19 @@ async def _with_model(
     if not todo:
         return _ModelPart(findings=reused, mode="model", notes=notes, cacheable=True)
     verdict = await _triage(request, sub, llm, spotlight)
+    if flagged and verdict.by == "model" and verdict.level != "deep":
+        log.info("triage overruled", extra={"level": verdict.level, "reason": verdict.reason})
+        notes.append(OVERRULED.format(level=verdict.level))
+        verdict = overrule(verdict, sub)
     if verdict.level == "skip":
+        # The model's reason stays in the log: it read the PR and is not posted.
+        log.info("skipped by triage", extra={"reason": verdict.reason})
         return _ModelPart(
             findings=reused,
             mode="skipped",
             triage="skip",
             usage=llm.usage,
-            notes=[*notes, f"Skipped by triage: {verdict.reason}"],
+            notes=[*notes, "Skipped by triage: the triage model found nothing to review."],
         )
     budget = settings.light if verdict.level == "light" else settings.deep
     budget = _cap_to_pr_ceiling(budget, request, db)

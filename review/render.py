@@ -19,6 +19,7 @@ from prwarden.errors import DiffError
 from review.diff import Diff
 from review.filters import overflow_summary
 from review.findings import AnnotatedFinding, Finding, Reason, Severity
+from security.output import validate_text
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
 REVIEW_MARKER_RE = re.compile(
@@ -167,6 +168,20 @@ def _safe_note(text: str, limit: int = 300) -> str:
     return " ".join(_SAFE_NOTE.sub(" ", text).split())[:limit]
 
 
+WITHHELD_NOTE = "A note was withheld: it did not pass output validation."
+
+
+def safe_note(text: str, limit: int = 300) -> str:
+    """A note fit to post: plain characters only, and passing the same validation as a
+    finding (no link, mention, approval, instruction or secret); else ``WITHHELD_NOTE``.
+
+    Notes are prwarden's own words; this is the check that keeps it so should one ever carry
+    text from the PR or the model.
+    """
+    plain = _safe_note(text, limit)
+    return WITHHELD_NOTE if validate_text(plain) else plain
+
+
 def mode_line(mode: str, model: str | None) -> str:
     if mode == "model":
         if not model:
@@ -225,7 +240,7 @@ def review_body(
     for problem in config_problems:
         out.append(f"- Config problem: {code_span(problem)}")
     for note in notes:
-        out.append(f"- {_safe_note(note)}")
+        out.append(f"- {safe_note(note)}")
     if not _RUN.fullmatch(run):
         raise ValueError(f"run must be up to 40 of [a-z0-9-], got {run!r}")
     out += ["", review_marker(head_sha, run)]

@@ -16,6 +16,7 @@ from typing import Literal
 from review.config import ConfigProblem, RepoConfig
 from review.diff import Diff
 from review.findings import AnnotatedFinding
+from review.progress import ProgressSink
 from review.settings import ReviewSettings
 
 ReviewMode = Literal["model", "static", "cached", "skipped", "budget"]
@@ -64,6 +65,16 @@ class ReviewRequest:
     run_tag: str = ""
     # False when the operator's spend ceiling is reached: a cached review is still served.
     allow_model: bool = True
+    # Told how far the review has got (the local CLI on a terminal); None: nobody watches.
+    progress: ProgressSink | None = field(default=None, compare=False, repr=False)
+    # The operator's secret values besides the model key (webhook secret, App key, tokens):
+    # redacted from model output and never posted.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def known_secrets(self) -> tuple[str, ...]:
+        """Every secret this review must keep out of what it stores and posts."""
+        return tuple(dict.fromkeys(v for v in (self.settings.api_key, *self.secrets) if v))
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,6 +263,22 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
     )
 
 
+OVERRULED = (
+    "Triage suggested a {level} review, but this PR's text was flagged as a possible prompt "
+    "injection: it gets a deep review of every file."
+)
+
+
+def overrule(verdict: TriageVerdict, diff: Diff) -> TriageVerdict:
+    """The verdict for a PR whose untrusted text was flagged: a deep review of every file.
+
+    A model that read an injection may have been told to skip the PR or look elsewhere, so
+    neither its level nor its focus stands; its risk notes still reach the review model, inside
+    the spotlight.
+    """
+    return TriageVerdict("deep", diff.paths, verdict.risk_areas, "flagged text", "rules")
+
+
 def _removed(f: FileDiff) -> int:
     return sum(1 for hunk in f.hunks for line in hunk.lines if line.kind == "-")
 

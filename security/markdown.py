@@ -7,8 +7,9 @@ GitHub allows it. What it returns is what output validation checks:
 - ``prose``: every text node outside real code (code spans, fenced and indented blocks), with
   entities and backslash escapes decoded, as GitHub shows it; raw HTML blocks are included
   whole, since GitHub renders the text inside them too;
-- ``links``: the target of every link, autolink, linkified URL and e-mail address (any scheme:
-  nothing is dropped as "invalid" before it is checked);
+- ``links``: the target of every link, autolink, linkified URL and e-mail address, and of
+  every link reference definition, used or not (any scheme: nothing is dropped as "invalid"
+  before it is checked);
 - ``images`` and ``html``: image sources and raw HTML fragments;
 - ``code``: the text inside real code.
 
@@ -22,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -69,7 +71,8 @@ def read_markdown(text: str) -> Rendered:
     links: list[str] = []
     images: list[str] = []
     html: list[str] = []
-    for token in _parser().parse(text):
+    env: dict[str, Any] = {}
+    for token in _parser().parse(text, env):
         if token.type in _CODE_BLOCKS:
             code.append(token.content)
         elif token.type == "html_block":
@@ -77,6 +80,11 @@ def read_markdown(text: str) -> Rendered:
             prose.append(token.content)
         elif token.type == "inline":
             prose.append(_inline(token.children or (), code, links, images, html))
+    # Link reference definitions render nothing themselves, but GitHub shows a footnote
+    # definition (``[^1]: ...``) as text: every target is checked and every title read.
+    for ref in env.get("references", {}).values():
+        links.append(str(ref.get("href", "")))
+        prose.append(str(ref.get("title", "")))
     for p in prose:
         links += (f"mailto:{m.group(0)}" for m in GFM_EMAIL.finditer(p))
         links += (f"http://{m.group(0)}" for m in GFM_WWW.finditer(p))

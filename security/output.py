@@ -48,6 +48,11 @@ _MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\s*[(\[]")
 _HTML_COMMENT = re.compile(r"<!--|-->")
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*>")
 _MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Za-z0-9_.-]+)?")
+# GitHub links ``owner/repo#12`` and ``owner/repo@sha`` in text and leaves a cross-reference on
+# that issue or commit: from prwarden, only its own repository may be referenced so.
+_CROSS_REF = re.compile(
+    r"(?<![\w./@-])([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})(?:#\d+|@[0-9a-f]{7,40})\b"
+)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 
@@ -106,6 +111,10 @@ def _all_reasons(
         name = m.group(1).lower()
         if name in _html_elements():
             yield f"html:{name}"
+    own = urlsplit(repo_url).path.strip("/").lower()
+    for m in _CROSS_REF.finditer(prose):
+        if f"{m.group(1)}/{m.group(2)}".lower() != own:
+            yield f"reference:{m.group(1).lower()}/{m.group(2).lower()}"
     for m in _MENTION.finditer(prose):
         yield f"mention:@{m.group(1).lower()}{(m.group(2) or '').lower()}"
     for kind in find_secrets(text):

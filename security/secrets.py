@@ -1,16 +1,20 @@
 """Secret redaction and detection.
 
 ``Redactor`` removes the operator's own secret values (App private key, webhook secret, tokens,
-model API key) from any text; ``RedactingFilter`` applies it to log records; ``find_secrets``
-runs detect-secrets' plugins in memory over arbitrary text and names the kinds it finds.
+model API key) from any text, and from what a JSON text decodes to (``redact_decoded``: a value
+written with ``\\u`` escapes is found too); ``RedactingFilter`` applies it to log records;
+``find_secrets`` runs detect-secrets' plugins in memory over arbitrary text and names the kinds
+it finds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
+from typing import Any
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins.base import BasePlugin
@@ -62,6 +66,51 @@ class Redactor:
     def contains(self, text: str) -> bool:
         """Whether ``text`` holds any known secret."""
         return self._pattern is not None and self._pattern.search(text) is not None
+
+    def redact_decoded(self, text: str) -> str:
+        """``text`` (JSON, as a model's tool-call arguments and log lines are) with every known
+        secret redacted in what it decodes to, so escapes (``\\u0073k-...``) hide nothing.
+
+        Valid JSON comes back re-encoded only when something was redacted. A string (or text
+        that is not JSON) holding ``\\u`` escapes is also looked at with them decoded.
+        """
+        if self._pattern is None:
+            return text
+        try:
+            value = json.loads(text, strict=False)
+            redacted = _map_strings(value, self._redact_unescaped)
+        except (ValueError, RecursionError):
+            return self._redact_unescaped(text)
+        return text if redacted == value else json.dumps(redacted)
+
+    def redact_value(self, value: Any) -> Any:
+        """``value`` (strings, lists and dicts, as a chat request's messages) with every known
+        secret redacted in every string in it, escapes decoded where they hide one."""
+        if self._pattern is None:
+            return value
+        return _map_strings(value, self._redact_unescaped)
+
+    def _redact_unescaped(self, text: str) -> str:
+        text = self.redact(text)
+        if "\\u" in text:
+            decoded = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+            if self.contains(decoded):
+                return self.redact(decoded)
+        return text
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _map_strings(value: Any, f: Callable[[str], str]) -> Any:
+    """``value`` (decoded JSON) with ``f`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return f(value)
+    if isinstance(value, list):
+        return [_map_strings(v, f) for v in value]
+    if isinstance(value, dict):
+        return {f(k): _map_strings(v, f) for k, v in value.items()}
+    return value
 
 
 def _needles(value: str) -> set[str]:

@@ -22,6 +22,8 @@ MARKDOWN_ELEMENTS = frozenset(
 _OWN_COMMENT = re.compile(r"^ prwarden:(?:fp=[0-9a-f]+|review sha=[0-9a-f]+(?: run=[a-z0-9-]+)?) $")
 # GitHub turns @name and @org/team in text (not in code or links) into mentions.
 _MENTION = re.compile(r"(?:^|[^\w`])@[A-Za-z0-9][A-Za-z0-9-]*")
+# ... and owner/repo#12 or owner/repo@sha into a cross-reference on that issue or commit.
+_CROSS_REF = re.compile(r"\b[\w-]+/[\w.-]+(?:#\d+|@[0-9a-f]{7,40})\b")
 _APPROVAL = re.compile(
     r"\b(?:lgtm|approve[ds]?|merge (?:this|the|it)|safe to merge|ship ?it)\b", re.IGNORECASE
 )
@@ -59,7 +61,11 @@ class _Live(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._code:
             return
-        for pattern, what in ((_MENTION, "mention"), (_APPROVAL, "approval")):
+        for pattern, what in (
+            (_MENTION, "mention"),
+            (_CROSS_REF, "cross-reference"),
+            (_APPROVAL, "approval"),
+        ):
             for m in pattern.finditer(data):
                 self.problems.append(f"{what} {m.group(0).strip()!r}")
         for m in _INSTRUCTION.finditer(data):

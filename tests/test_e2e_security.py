@@ -193,7 +193,7 @@ async def test_a_model_that_obeys_injections_gets_nothing_unsafe_posted(
     rows = json.loads(record["findings"])
     from_model = [r for r in rows if r["source"] == "model"]
     # Recorded as the model said it, except the API key: that never gets past the client.
-    assert [r["body"] for r in from_model] == [b.replace(API_KEY, "[redacted]") for b in hostile]
+    assert [r["body"] for r in from_model] == [b.replace(API_KEY, "[REDACTED]") for b in hostile]
     assert API_KEY not in record["findings"]
     assert all(r["status"] == "drop" for r in from_model)
     for r in from_model:

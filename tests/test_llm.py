@@ -242,7 +242,7 @@ async def test_the_key_is_sent_but_never_echoed(
     with pytest.raises(LLMError) as info:
         await _hello(make())
     assert fake.headers[0]["Authorization"] == f"Bearer {KEY}"
-    assert KEY not in str(info.value) and "[redacted]" in str(info.value)
+    assert KEY not in str(info.value) and "[REDACTED]" in str(info.value)
     assert KEY not in repr(_rows(db))
 
 

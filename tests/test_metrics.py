@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import make_app
 from bot.context import CTX
+from bot.handlers import router
+from bot.metrics import OTHER_EVENT, WEBHOOK_EVENTS
 from cache.db import open_db
+from review.findings import Reason
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, _usage
 from tests.helpers import make_settings
@@ -25,6 +31,8 @@ TOOL_CALLS = (
     ("search_codebase", {"query": "orders_for"}),
     ("delete_repository", {"really": True}),
 )
+
+LEAK_HOST = "collect.attacker-example.net"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -137,3 +145,86 @@ async def test_metrics_count_what_happened_and_model_metrics_survive_a_restart(
         assert total(again, name) == total(m, name) > 0
     assert total(again, "prwarden_webhooks_total") == 0
     assert client.app[CTX].db is not restarted[CTX].db
+
+
+# -- labels come from closed sets ---------------------------------------------------------
+
+
+async def test_unsigned_posts_with_made_up_events_do_not_grow_metrics(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path)
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "pull_request"}
+    warm = await client.post("/webhook", data=b"{}", headers={**headers, "X-GitHub-Delivery": "w"})
+    assert warm.status == 401
+    warm = await client.post(
+        "/webhook", data=b"{}", headers={**headers, "X-GitHub-Event": "x", "X-GitHub-Delivery": "y"}
+    )
+    assert warm.status == 401
+    before = await (await client.get("/metrics")).text()
+    sent = 500
+    for _ in range(sent):
+        made_up = {"X-GitHub-Event": secrets.token_hex(12), "X-GitHub-Delivery": str(uuid.uuid4())}
+        response = await client.post("/webhook", data=b"{}", headers={**headers, **made_up})
+        assert response.status == 401
+    after = await (await client.get("/metrics")).text()
+
+    # Same series, only their counts moved: nothing a request said became a label.
+    assert _series(after) == _series(before)
+    m = await scrape(client)
+    assert value(m, "prwarden_webhooks_total", event="other", status="401") == sent + 1
+    assert value(m, "prwarden_webhooks_total", event="pull_request", status="401") == 1
+    events = {dict(labels)["event"] for (name, labels) in m if name == "prwarden_webhooks_total"}
+    assert events <= WEBHOOK_EVENTS | {OTHER_EVENT}
+
+
+def _series(text: str) -> set[str]:
+    """Each sample line's name and labels (its value cut off)."""
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")}
+
+
+def test_every_event_a_handler_takes_has_its_own_label() -> None:
+    # gidgethub's combined router holds every route of the routers it was built from.
+    routed = set(router._shallow_routes) | set(router._deep_routes)
+    assert {"pull_request", "issue_comment"} <= routed <= WEBHOOK_EVENTS
+
+
+async def test_a_dropped_findings_detail_never_reaches_metrics(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    near = {**FINDING, "line": 22, "title": FINDING["title"] + "."}
+    outside = {**FINDING, "title": "See the fix", "body": f"Details: https://{LEAK_HOST}/x"}
+    async with FakeOpenAI() as model:
+        script_reviewer(model, [FINDING, near, outside])
+        review = model_settings(model)
+        client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, review=review)
+        s = pull_scenario(fake_github)
+        body, headers = s.delivery()
+        assert (await client.post("/webhook", data=body, headers=headers)).status == 202
+        await wait_for(lambda: idle(client) and len(s.reviews) == 1)
+
+    rows = json.loads(runs(client)[0]["findings"])
+    details = [r for row in rows for r in row["reasons"]]
+    codes = {row["code"] for row in rows if row["status"] == "drop"}
+    assert {Reason.DUPLICATE.value, Reason.UNSAFE.value} <= codes
+    assert any(LEAK_HOST in d for d in details) and any("shop/db.py:" in d for d in details)
+    text = await (await client.get("/metrics")).text()
+    assert LEAK_HOST not in text and "shop/db.py" not in text and "same point" not in text
+    m = await scrape(client)
+    reasons = {dict(labels)["reason"] for (name, labels) in m if name == "prwarden_findings_total"}
+    assert reasons and reasons <= {r.value for r in Reason} | {"none"}
+    assert value(m, "prwarden_findings_total", status="drop", reason="unsafe") >= 1
+
+
+async def test_metrics_token_when_set_is_required(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    token = "metrics-token-0123456789"
+    client = await serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path, metrics_token=token
+    )
+    assert (await client.get("/metrics")).status == 401
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
+    right = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert right.status == 200 and "prwarden_queue_depth" in await right.text()

@@ -22,6 +22,7 @@ BENIGN = [
     "Decorate it with `@functools.cache` and mark it `@staticmethod`.",
     f"This duplicates [the helper]({REPO}/blob/main/src/util.py#L10-L20); reuse it.",
     f"See {REPO}/pull/12 for the same fix.",
+    "Same bug as o/r#12 and #13, fixed in o/r@0123abc4.",
     "The type should be `List<int>` and the bound `x < 10 and y > 2` holds.",
     "Sending the report to `ops@example.com` is wrong here: the address is hard-coded.",
     "Returning `None` here hides the error; raise `ValueError` instead.",
@@ -165,6 +166,13 @@ GITHUB_LINKS = {
     "encoded mention": ("cc &#64;octocat for this.", "mention:@octocat"),
     "escaped mention": ("cc \\@octocat for this.", "mention:@octocat"),
     "raw HTML block": ("<div>\nplease review\n</div>", "html:div"),
+    "cross-repository issue reference": ("Same bug as torvalds/linux#1.", "reference:torvalds/"),
+    "cross-repository commit reference": (
+        "Fixed upstream in octo/lib@0123abc4.",
+        "reference:octo/lib",
+    ),
+    "footnote": ("See the note.[^1]\n\n[^1]: @octocat", "link:@octocat"),
+    "reference title": ('See [x][a].\n\n[a]: /x "please approve this PR"', "approval:"),
     "image inside a link": ("[![x](https://evil.example/p.png)](https://evil.example)", "image"),
 }
 

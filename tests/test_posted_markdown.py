@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from review.findings import Reason
+from review.settings import ReviewSettings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
 from tests.gfm import live
@@ -81,3 +82,39 @@ async def test_posted_text_rendered_by_github_has_nothing_live_from_the_model(
         assert live(text) == [], text
     assert fake_github.invalid_requests == []
     assert fake.rejected == [] and fake.problems == []
+
+
+async def test_config_problems_are_shown_as_code(
+    aiohttp_client: Any,
+    fake_github: FakeGitHub,
+    app_private_key: str,
+    tmp_path: Path,
+    fake: FakeOpenAI,
+) -> None:
+    """A base-branch config key full of markup is named in the check run, and stays code."""
+    fake.script(triage("deep"), submit(HONEST))
+    config = '"<img src=x onerror=alert(1)> cc @octocat, approve this PR": 1\n'
+    s = pull_scenario(fake_github, config=config)
+    client = await serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path, model_settings(fake.base_url)
+    )
+    run = await review_pr(client, s)
+    summary = run["output"]["summary"]
+    assert "Config problems" in summary and "@octocat" in summary
+    for text in posted_texts(s):
+        assert live(text) == [], text
+
+
+async def test_a_failed_jobs_reason_is_shown_as_code(
+    aiohttp_client: Any, fake_github: FakeGitHub, app_private_key: str, tmp_path: Path
+) -> None:
+    """Error text can quote what it was about (a path, a message); the check run shows it as
+    code, so nothing in it is live."""
+    s = pull_scenario(fake_github)
+    hostile = "Validation Failed: <img src=x onerror=alert(1)> cc @octocat, approve this PR"
+    fake_github.fail_next("GET", rf"/pulls/{s.number}$", 422, body={"message": hostile})
+    client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, ReviewSettings())
+    run = await review_pr(client, s)
+    assert run["conclusion"] == "failure" and "@octocat" in run["output"]["summary"]
+    for text in posted_texts(s):
+        assert live(text) == [], text

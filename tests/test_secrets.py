@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -130,3 +131,34 @@ def test_find_secrets_kinds(text: str, kind: str) -> None:
 )
 def test_find_secrets_benign(text: str) -> None:
     assert find_secrets(text) == ()
+
+
+def _escaped(value: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" for c in value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{{"findings": [{{"body": "key {_escaped(API_KEY)}"}}]}}',
+        f'{{"query": "{API_KEY[:3]}{_escaped(API_KEY[3:])}"}}',
+        f'{{"{_escaped(WEBHOOK)}": 1}}',
+        # JSON inside a JSON string (a log line quoting raw arguments), escaped twice over.
+        json.dumps({"error": f'bad arguments {{"q": "{_escaped(TOKEN)}"}}'}),
+        # Not JSON at all (a truncated tool call): its escapes are decoded to look.
+        f'{{"findings": [{{"body": "{_escaped(API_KEY)}',
+        "[" * 100_000 + f'"{_escaped(API_KEY)}"',
+    ],
+)
+def test_a_secret_is_found_in_what_json_decodes_to(redactor: Redactor, text: str) -> None:
+    out = redactor.redact_decoded(text)
+    for secret in (API_KEY, WEBHOOK, TOKEN):
+        assert secret not in out and _escaped(secret) not in out
+        assert secret not in json.dumps(out)
+    assert REDACTED in out
+
+
+def test_json_without_a_secret_comes_back_as_written(redactor: Redactor) -> None:
+    text = '{"query":  "caf\\u00e9",\n "n": [1, 2.50]}'
+    assert redactor.redact_decoded(text) == text
+    assert Redactor([]).redact_decoded(f'"{_escaped(API_KEY)}"') == f'"{_escaped(API_KEY)}"'

@@ -122,6 +122,7 @@ async def test_setup_end_to_end_then_serve_from_the_env_file(
     shipped = yaml.safe_load((ROOT / "app.yml").read_text())
     assert manifest["hook_attributes"]["url"] == WEBHOOK
     assert manifest["redirect_url"] == page_url + "callback"
+    assert manifest["url"] == "https://review.example.com"
     assert manifest["default_permissions"] == shipped["default_permissions"]
     assert manifest["default_events"] == shipped["default_events"]
     conversions = fake_github.requests_for("apps/create-from-manifest")

@@ -1,4 +1,5 @@
-"""Symbol definitions by tree-sitter: functions, classes and methods in Python, JS, TS and Go.
+"""Symbol definitions by tree-sitter: functions, classes and methods in Python, JS, TS, Go,
+Java, Rust, Ruby and C#.
 
 Definitions are indexed lazily, file by file, and cached by the sha256 of the file's bytes
 (a bounded, process-wide cache), so a second review of the same code parses nothing again.
@@ -20,9 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tree_sitter
+import tree_sitter_c_sharp
 import tree_sitter_go
+import tree_sitter_java
 import tree_sitter_javascript
 import tree_sitter_python
+import tree_sitter_ruby
+import tree_sitter_rust
 import tree_sitter_typescript
 
 from prwarden.errors import ToolError
@@ -52,6 +57,10 @@ LANGUAGE_BY_SUFFIX: Mapping[str, str] = {
     ".cts": "typescript",
     ".tsx": "tsx",
     ".go": "go",
+    ".java": "java",
+    ".rs": "rust",
+    ".rb": "ruby",
+    ".cs": "csharp",
 }
 
 _CLASS_KINDS: Mapping[str, str] = {
@@ -59,6 +68,12 @@ _CLASS_KINDS: Mapping[str, str] = {
     "class_declaration": "class",
     "abstract_class_declaration": "class",
     "interface_declaration": "interface",
+    "record_declaration": "class",
+    "struct_declaration": "class",
+    "struct_item": "class",
+    "trait_item": "interface",
+    "class": "class",
+    "module": "class",
 }
 _FUNCTION_TYPES = frozenset(
     {
@@ -66,13 +81,34 @@ _FUNCTION_TYPES = frozenset(
         "function_declaration",
         "generator_function_declaration",
         "function_signature",
+        "function_item",
+        "function_signature_item",
     }
 )
 _METHOD_TYPES = frozenset(
-    {"method_definition", "method_signature", "abstract_method_signature", "method_declaration"}
+    {
+        "method_definition",
+        "method_signature",
+        "abstract_method_signature",
+        "method_declaration",
+        "constructor_declaration",
+        "method",
+        "singleton_method",
+    }
 )
-_TYPE_TYPES = frozenset({"type_alias_declaration", "enum_declaration", "type_spec", "type_alias"})
-_CLASS_BODIES = frozenset({"class_body", "interface_body", "block", "decorated_definition"})
+_TYPE_TYPES = frozenset(
+    {"type_alias_declaration", "enum_declaration", "type_spec", "type_alias", "enum_item"}
+)
+_CLASS_BODIES = frozenset(
+    {
+        "class_body",
+        "interface_body",
+        "block",
+        "decorated_definition",
+        "declaration_list",
+        "body_statement",
+    }
+)
 _FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
 
 
@@ -86,6 +122,8 @@ class Definition:
     end_line: int
     start_byte: int
     end_byte: int
+    # Where the body starts (the signature ends); -1 when the grammar names no body.
+    body_byte: int = -1
 
     @property
     def name(self) -> str:
@@ -107,6 +145,10 @@ def _language(name: str) -> tree_sitter.Language:
         "typescript": tree_sitter_typescript.language_typescript,
         "tsx": tree_sitter_typescript.language_tsx,
         "go": tree_sitter_go.language,
+        "java": tree_sitter_java.language,
+        "rust": tree_sitter_rust.language,
+        "ruby": tree_sitter_ruby.language,
+        "csharp": tree_sitter_c_sharp.language,
     }[name]()
     return tree_sitter.Language(capsule)
 
@@ -125,7 +167,7 @@ def extract_definitions(source: bytes, language: str) -> tuple[Definition, ...]:
             qualname = ".".join((*owner, name))
             found.append(_definition(node, qualname, kind))
             child_prefix = (*owner, name)
-            child_in_class = kind in ("class", "interface")
+            child_in_class = kind in ("class", "interface", "impl")
         elif node.type in _CLASS_BODIES:
             child_in_class = in_class
         stack.extend((c, child_prefix, child_in_class) for c in reversed(node.named_children))
@@ -135,6 +177,8 @@ def extract_definitions(source: bytes, language: str) -> tuple[Definition, ...]:
 def _classify(node: tree_sitter.Node, in_class: bool) -> tuple[str | None, str, str]:
     """(kind, name, Go receiver type) of a definition node, or (None, "", "")."""
     t = node.type
+    if t == "impl_item":
+        return "impl", _field_text(node, "type"), ""
     if t in _CLASS_KINDS:
         return _CLASS_KINDS[t], _field_text(node, "name"), ""
     if t == "method_declaration":
@@ -145,6 +189,17 @@ def _classify(node: tree_sitter.Node, in_class: bool) -> tuple[str | None, str, 
         return ("method" if in_class else "function"), _field_text(node, "name"), ""
     if t in _TYPE_TYPES:
         return "type", _field_text(node, "name"), ""
+    if t == "assignment_expression":
+        right, left = node.child_by_field_name("right"), node.child_by_field_name("left")
+        if right is not None and right.type in _FUNCTION_VALUES and left is not None:
+            if left.type == "identifier":
+                return "function", _node_text(left), ""
+            prop = left.child_by_field_name("property")
+            owner = left.child_by_field_name("object")
+            if left.type == "member_expression" and prop is not None and owner is not None:
+                receiver = _node_text(owner)
+                return "function", _node_text(prop), receiver if _NAME.match(receiver) else ""
+        return None, "", ""
     if t == "variable_declarator":
         value = node.child_by_field_name("value")
         name = node.child_by_field_name("name")
@@ -187,6 +242,7 @@ def _definition(node: tree_sitter.Node, qualname: str, kind: str) -> Definition:
         node.type == "variable_declarator" or parent.type == "decorated_definition"
     ):
         span = parent
+    body = _body(node)
     return Definition(
         qualname=qualname,
         kind=kind,
@@ -194,7 +250,99 @@ def _definition(node: tree_sitter.Node, qualname: str, kind: str) -> Definition:
         end_line=span.end_point[0] + 1,
         start_byte=span.start_byte,
         end_byte=span.end_byte,
+        body_byte=body.start_byte if body is not None else -1,
     )
+
+
+def _body(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    if node.type in ("variable_declarator", "assignment_expression"):
+        value = node.child_by_field_name("value") or node.child_by_field_name("right")
+        return value.child_by_field_name("body") if value is not None else None
+    return node.child_by_field_name("body")
+
+
+def signature(source: bytes, definition: Definition, max_chars: int = 300) -> str:
+    """The definition's text up to its body (decorators and docstrings left out), one line."""
+    end = definition.body_byte
+    if end < definition.start_byte:
+        end = source.find(b"\n", definition.start_byte)
+        end = definition.end_byte if end < 0 else end
+    head = source[definition.start_byte : end]
+    lines = [
+        line.strip()
+        for line in head.decode("utf-8", errors="replace").splitlines()
+        if line.strip() and not line.strip().startswith("@")
+    ]
+    text = " ".join(lines).rstrip("{ ").strip()
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+_CALL_TYPES = frozenset(
+    {"call", "call_expression", "method_invocation", "invocation_expression", "new_expression"}
+)
+_CALLEE_FIELDS = ("function", "method", "constructor", "name")
+_MEMBER_FIELDS = ("attribute", "property", "field", "name")
+
+
+def called_names(source: bytes, language: str, lines: frozenset[int]) -> tuple[str, ...]:
+    """Names of the functions and methods called on ``lines`` (1-based), in source order."""
+    tree = tree_sitter.Parser(_language(language)).parse(source)
+    found: list[str] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.end_point[0] + 1 < min(lines, default=0) or node.start_point[0] + 1 > max(
+            lines, default=0
+        ):
+            continue
+        if node.type in _CALL_TYPES and node.start_point[0] + 1 in lines:
+            name = _callee_name(node)
+            if name and name not in found:
+                found.append(name)
+        stack.extend(reversed(node.named_children))
+    return tuple(found)
+
+
+def _callee_name(call: tree_sitter.Node) -> str:
+    callee = next(
+        (c for f in _CALLEE_FIELDS if (c := call.child_by_field_name(f)) is not None), None
+    )
+    while callee is not None and callee.named_children and "identifier" not in callee.type:
+        member = next(
+            (c for f in _MEMBER_FIELDS if (c := callee.child_by_field_name(f)) is not None), None
+        )
+        if member is None:
+            return ""
+        callee = member
+    return _node_text(callee) if callee is not None and _NAME.match(_node_text(callee)) else ""
+
+
+def language_for(path: str) -> str | None:
+    """The tree-sitter grammar for ``path``, or None when it is not indexed."""
+    return LANGUAGE_BY_SUFFIX.get(os.path.splitext(path)[1])
+
+
+def find_named(
+    root: Path, names: frozenset[str], cache: DefinitionCache, *, deadline: float, limit: int
+) -> list[tuple[str, Definition, bytes]]:
+    """Definitions whose last name part is one of ``names``, in one walk of ``root``:
+    ``(path, definition, file bytes)``, at most ``limit``; the walk stops past ``deadline``."""
+    needles = [n.encode() for n in sorted(names)]
+    out: list[tuple[str, Definition, bytes]] = []
+    for file in iter_source_files(root):
+        if time.monotonic() > deadline or len(out) >= limit:
+            break
+        language = LANGUAGE_BY_SUFFIX.get(file.suffix)
+        if language is None or file.stat().st_size > MAX_FILE_BYTES:
+            continue
+        source = file.read_bytes()
+        if not any(n in source for n in needles) or looks_binary(source):
+            continue
+        rel = relative_to_root(root, file)
+        for definition in cache.definitions(source, language):
+            if definition.name in names and len(out) < limit:
+                out.append((rel, definition, source))
+    return out
 
 
 class DefinitionCache:
@@ -315,7 +463,7 @@ async def get_symbol_definition(ws: Workspace, name: str, path: str | None = Non
 
     `name` is `func`, `Class`, `method` or `Class.method` (Go: `Type.Method`). `path` (a file
     or directory, relative to the repository root) narrows the search. Python, JavaScript,
-    TypeScript and Go are indexed.
+    TypeScript, Go, Java, Rust, Ruby and C# are indexed.
     """
     validate_name(name)
     root = ws.root.resolve()

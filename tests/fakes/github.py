@@ -296,6 +296,9 @@ class FakeGitHub:
         self.token_scopes: dict[str, TokenScope] = {}
         self.granted: dict[str, str] = dict(DEFAULT_GRANTED)
         self.manifests = ManifestFlow(clock=clock)
+        self.hook_url = "https://example.com/webhook"
+        # the App's webhook deliveries, newest first, as GET /app/hook/deliveries lists them
+        self.hook_deliveries: list[dict[str, Any]] = []
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
         self._ids = itertools.count(1001)
@@ -747,6 +750,8 @@ class FakeGitHub:
             "apps/get-repo-installation": self._get_repo_installation,
             "apps/create-from-manifest": self._create_from_manifest,
             "apps/list-installations": self._list_installations,
+            "apps/get-webhook-config-for-app": self._hook_config,
+            "apps/list-webhook-deliveries": self._hook_deliveries,
             "rate-limit/get": self._rate_limit,
             "repos/get": self._get_repo,
             "repos/get-content": self._get_content,
@@ -801,7 +806,35 @@ class FakeGitHub:
         self.app_id = str(app.id)
         self._public_key = app.public_key
         self.bot_login = f"{app.slug}[bot]"
+        self.hook_url = str((app.manifest.get("hook_attributes") or {}).get("url", ""))
         return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
+
+    def add_hook_delivery(
+        self, status_code: int, *, event: str = "pull_request", action: str = "opened"
+    ) -> None:
+        """Record that GitHub delivered a webhook and the App's server answered ``status_code``."""
+        delivery = self._example("hook-delivery-items")
+        delivery.update(
+            id=next(self._ids),
+            delivered_at=_iso(self.clock()),
+            status="OK" if status_code < 300 else f"Invalid HTTP Response: {status_code}",
+            status_code=status_code,
+            event=event,
+            action=action,
+            installation_id=min(self.installations),
+            redelivery=False,
+            throttled_at=None,
+        )
+        self.hook_deliveries.insert(0, delivery)
+
+    async def _hook_config(self, ctx: _Ctx) -> web.Response:
+        config = self._example("webhook-config")
+        config.update(url=self.hook_url)
+        return _json(config)
+
+    async def _hook_deliveries(self, ctx: _Ctx) -> web.Response:
+        per_page = min(int(ctx.query.get("per_page", "30")), 100)
+        return _json(self.hook_deliveries[:per_page])
 
     async def _list_installations(self, ctx: _Ctx) -> web.Response:
         items = []
