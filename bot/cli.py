@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency", type=_count, help="jobs run at once (default PRWARDEN_WORKERS)"
     )
-    worker.add_argument("--host", default="127.0.0.1")
+    worker.add_argument("--host", default="127.0.0.1", help="address of /healthz and /metrics")
     worker.add_argument("--port", type=int, help="serve /healthz and /metrics on this port")
     add_env_file_option(worker)
 
