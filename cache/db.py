@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
-from cache.store import Cursor, Dialect, Params, Store, Transaction
+from cache.store import Cursor, Dialect, Params, Store, Transaction, Written
 from prwarden.errors import StoreError
 
 if TYPE_CHECKING:
@@ -327,6 +327,14 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """A lone write's result (``cache.store.Written``)."""
+
+    rowcount: int
+    rows: list[Any]
+
+
 class _SqliteTransaction:
     """A ``Transaction`` over the SQLite connection; rows come back as ``sqlite3.Row``."""
 
@@ -389,6 +397,12 @@ class SqliteStore(sqlite_utils.Database):
         cursor = self.conn.cursor()
         cursor.row_factory = sqlite3.Row
         return list(cursor.execute(sql, params))
+
+    def write(self, sql: str, params: Params = ()) -> Written:
+        with self.transaction() as tx:
+            cursor = tx.execute(sql, params)
+            rows = cursor.fetchall()
+            return Done(cursor.rowcount, rows)
 
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])

@@ -21,29 +21,24 @@ def record_delivery(
     """Remember a delivery id; ``True`` when it is new, ``False`` when it was seen before."""
     require_text(delivery_id, "delivery_id")
     require_text(event, "event")
-    with write_transaction(db) as conn:
-        cursor = conn.execute(
-            "INSERT INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (id) DO NOTHING",
-            (delivery_id, event, action, clock()),
-        )
-        return cursor.rowcount == 1
+    written = db.write(
+        "INSERT INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
+        (delivery_id, event, action, clock()),
+    )
+    return written.rowcount == 1
 
 
 def attach_job(db: Store, delivery_id: str, job_id: int) -> None:
     """Record which job a delivery produced."""
-    with write_transaction(db) as conn:
-        cursor = conn.execute(
-            "UPDATE deliveries SET job_id = ? WHERE id = ?", (job_id, delivery_id)
-        )
-        if cursor.rowcount != 1:
-            raise StoreError(f"delivery {delivery_id!r} was never recorded")
+    written = db.write("UPDATE deliveries SET job_id = ? WHERE id = ?", (job_id, delivery_id))
+    if written.rowcount != 1:
+        raise StoreError(f"delivery {delivery_id!r} was never recorded")
 
 
 def forget_delivery(db: Store, delivery_id: str) -> bool:
     """Forget one delivery (its handling failed, so a redelivery must be processed)."""
-    with write_transaction(db) as conn:
-        return conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
+    return db.write("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
 
 
 def forget_deliveries(db: Store, *, before: float) -> int:

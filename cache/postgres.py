@@ -31,8 +31,8 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cache.db import MIGRATIONS, SqliteStore, check_version, open_db
-from cache.store import JOBS_CHANNEL, Cursor, Dialect, Params, Transaction
+from cache.db import MIGRATIONS, Done, SqliteStore, check_version, open_db
+from cache.store import JOBS_CHANNEL, Cursor, Dialect, Params, Transaction, Written
 from prwarden.errors import StoreError
 
 log = logging.getLogger("prwarden.store")
@@ -205,6 +205,11 @@ class PostgresStore:
 
     def read(self, sql: str, params: Params = ()) -> list[Any]:
         return _execute(self._connection(), sql, params).fetchall()
+
+    def write(self, sql: str, params: Params = ()) -> Written:
+        # In autocommit a lone statement is its own transaction: atomic, one round trip.
+        cursor = _execute(self._connection(), sql, params)
+        return Done(cursor.rowcount, cursor.fetchall() if cursor.description else [])
 
     def schema_version(self) -> int:
         return _version(self._connection())

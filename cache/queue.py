@@ -137,18 +137,21 @@ class JobQueue:
                 same = conn.execute(
                     f"SELECT id FROM jobs WHERE dedupe_key = :dedupe AND {_LIVE}", key
                 ).fetchone()
+                if same is not None:
+                    return Enqueued(job_id=int(same[0]), superseded_running=())
+                running: tuple[int, ...] = ()
             else:
                 conn.lock(f"job:{kind}:{repo}#{pr_number}")
-                same = conn.execute(
-                    "SELECT id FROM jobs WHERE kind = :kind AND repo = :repo AND pr_number = :pr"
-                    f" AND head_sha = :sha AND dedupe_key IS NULL AND {_LIVE} ORDER BY id LIMIT 1",
+                live = conn.execute(
+                    "SELECT id, installation_id, head_sha, state, started_at, lease_until"
+                    " FROM jobs WHERE kind = :kind AND repo = :repo AND pr_number = :pr"
+                    f" AND dedupe_key IS NULL AND {_LIVE} ORDER BY id{conn.for_update}",
                     key,
-                ).fetchone()
-            if same is not None:
-                return Enqueued(job_id=int(same[0]), superseded_running=())
-            running: tuple[int, ...] = ()
-            if dedupe_key is None:
-                running = _supersede(conn, key, now)
+                ).fetchall()
+                same = next((row for row in live if row["head_sha"] == head_sha), None)
+                if same is not None:
+                    return Enqueued(job_id=int(same["id"]), superseded_running=())
+                running = _supersede(conn, key, live, now)
             job_id = _insert(
                 conn,
                 (kind, installation_id, repo, pr_number, head_sha, payload_json),
@@ -355,19 +358,16 @@ class JobQueue:
         return None if row[0] is None else max(0.0, now - float(row[0]))
 
 
-def _supersede(conn: Transaction, key: dict[str, Any], now: float) -> tuple[int, ...]:
-    """Supersede the PR's live jobs of this kind for other heads; return the running ones.
+def _supersede(
+    conn: Transaction, key: dict[str, Any], rows: Sequence[Any], now: float
+) -> tuple[int, ...]:
+    """Supersede ``rows``, the PR's live jobs of this kind for other heads; return the running
+    ones.
 
     Each one that had started gets a ``superseded`` job to close what it left open, due
     when the old lease runs out (by then its worker has seen it lost the job, or is dead),
     or as soon as its worker says it stopped (``stopped_superseded``).
     """
-    rows = conn.execute(
-        "SELECT id, installation_id, head_sha, state, started_at, lease_until FROM jobs"
-        " WHERE kind = :kind AND repo = :repo AND pr_number = :pr AND head_sha != :sha"
-        f" AND dedupe_key IS NULL AND {_LIVE} ORDER BY id{conn.for_update}",
-        key,
-    ).fetchall()
     for row in rows:
         conn.execute(
             "UPDATE jobs SET state = 'superseded', finished_at = ? WHERE id = ?", (now, row[0])

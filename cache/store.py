@@ -38,6 +38,16 @@ class Cursor(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
+class Written(Protocol):
+    """What a lone write did: rows it changed, and the rows of its ``RETURNING``."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def rows(self) -> list[Any]: ...
+
+
 class Transaction(Protocol):
     """One open write transaction."""
 
@@ -79,6 +89,11 @@ class Store(Protocol):
 
     def read(self, sql: str, params: Params = ()) -> list[Any]:
         """Rows of a query (inside an open transaction, it sees that transaction's writes)."""
+        ...
+
+    def write(self, sql: str, params: Params = ()) -> Written:
+        """Run one statement that stands alone, committed (or part of the open transaction):
+        one round trip on PostgreSQL instead of ``BEGIN``, the statement and ``COMMIT``."""
         ...
 
     def schema_version(self) -> int: ...
