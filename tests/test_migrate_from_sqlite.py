@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
+from cache.db import MIGRATIONS
 from cache.postgres import PostgresStore
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI
@@ -162,3 +163,24 @@ def test_without_a_database_url_it_says_what_to_set(
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_db_upgrade_brings_a_store_to_the_current_schema(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+) -> None:
+    monkeypatch.delenv("PRWARDEN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PRWARDEN_DB", str(tmp_path / "old.db"))
+    if backend == "sqlite":
+        shutil.copyfile(RELEASED, tmp_path / "old.db")
+    else:
+        monkeypatch.setenv(
+            "PRWARDEN_DATABASE_URL", request.getfixturevalue("postgres").empty_database()
+        )
+    assert main(["db", "upgrade"]) == 0
+    assert f"{backend} store at schema version {len(MIGRATIONS)}" in capsys.readouterr().out
