@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from bot import triage_page
 from bot.auth import bearer_matches
 from bot.config import Settings
+from bot.console.routes import setup_console
 from bot.context import CTX, AppContext
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
@@ -53,7 +53,7 @@ def make_app(
     app[POOL] = pool
     if receive:
         app.router.add_post("/webhook", handle_webhook)
-        triage_page.add_routes(app)
+        setup_console(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 from bot import doctor, progress_view, setup_flow, stores
 from bot.cli_help import teach
+from bot.code_scanning import sarif_finding
 from bot.config import Settings
 from bot.envfile import add_env_file_option, environment
 from bot.local_git import GitError, local_diff
@@ -21,10 +23,9 @@ from bot.logs import setup_logging
 from prwarden import __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
 from review.config import CONFIG_PATH, load_repo_config
-from review.findings import Reason
 from review.pipeline import run_review
 from review.request import PRInfo, ReviewRequest, ReviewResult
-from security.sarif import SarifFinding, to_sarif
+from security.sarif import sarif_log, to_sarif
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,8 +104,19 @@ def _parser() -> argparse.ArgumentParser:
     freject.add_argument("id", type=int, help="the finding's id (from findings list)")
     freject.add_argument("--by", required=True, help="who decides")
     freject.add_argument("--reason", required=True, help="why, for the audit trail")
-    fexport = fsub.add_parser("export", help="write held findings as SARIF 2.1.0")
+    fexport = fsub.add_parser(
+        "export", help="write held findings as SARIF 2.1.0: one run per repository and commit"
+    )
+    fexport.add_argument("--repo", help="only this repository (OWNER/NAME)")
     fexport.add_argument("--state", default="all", help="pending|approved|rejected|posted|all")
+    fupload = fsub.add_parser(
+        "upload",
+        help="send held findings to GitHub code scanning (needs security_events: write)",
+    )
+    fupload.add_argument("--repo", required=True, help="the repository (OWNER/NAME)")
+    fupload.add_argument(
+        "--state", default="open", help="pending|approved|posted|open (all but rejected)|all"
+    )
 
     stats = sub.add_parser("stats", help="reviews, cache hits, tokens and cost per repository")
     stats.add_argument("--days", type=float, default=30.0, help="how far back")
@@ -360,30 +372,11 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
     rows = [
-        _sarif_row(af.finding.to_dict(), af.fingerprint, af.status, af.code)
+        sarif_finding(af.finding.to_dict(), af.fingerprint, status=af.status, code=af.code)
         for af in result.findings
         if af.status in ("post", "hold")
     ]
     return to_sarif(rows, tool_version=__version__)
-
-
-def _sarif_row(finding: dict[str, Any], fp: str, status: str, code: Reason | None) -> SarifFinding:
-    severity = str(finding["severity"])
-    level = {"critical": "error", "high": "error", "medium": "warning"}.get(severity, "note")
-    return SarifFinding(
-        rule_id=str(finding.get("rule") or f"prwarden/{finding['category']}"),
-        title=str(finding["title"]),
-        message=str(finding.get("body") or finding["title"]),
-        path=str(finding["path"]),
-        start_line=int(finding.get("start_line") or finding["line"]),
-        end_line=int(finding["line"]),
-        level=level,
-        severity=severity,
-        category=str(finding["category"]),
-        fingerprint=fp,
-        status=status,
-        code=code.value if code else None,
-    )
 
 
 def result_text(result: ReviewResult, compared: str = "") -> str:
@@ -453,8 +446,8 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.action == "approve":
         item = held.approve(args.id, args.by)
+        from bot.commands import enqueue_post
         from bot.context import AppContext
-        from bot.triage_page import enqueue_post
         from cache.queue import JobQueue
 
         job_id = enqueue_post(AppContext(settings=settings, db=db, queue=JobQueue(db)), item)
@@ -464,9 +457,40 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
         held.reject(args.id, args.by, args.reason)
         print(f"rejected finding {args.id}")
         return 0
-    items = held.list(None if args.state == "all" else args.state)
-    rows = [_sarif_row(item.finding, item.fingerprint, "hold", Reason.HELD) for item in items]
-    print(json.dumps(to_sarif(rows, tool_version=__version__), indent=2))
+    return _code_scanning(args, settings, held)
+
+
+def _code_scanning(args: argparse.Namespace, settings: Settings, held: Any) -> int:
+    from bot import code_scanning
+    from cache.held import HELD_STATES, HeldFilter
+
+    repo = args.repo
+    if repo is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", repo):
+        raise StoreError(f"--repo must be OWNER/NAME, got {repo!r}")
+    if args.state not in (*HELD_STATES, "all", "open"):
+        raise StoreError(f"--state must be one of {', '.join((*HELD_STATES, 'open', 'all'))}")
+    state = None if args.state in ("all", "open") else args.state
+    items = [
+        item
+        for item in held.query(HeldFilter(state=state, repo=repo))
+        if args.state != "open" or item.state != "rejected"
+    ]
+    rules = asyncio.run(code_scanning.rule_catalogue(items))
+    runs = code_scanning.held_runs(items, settings.github_url)
+    if args.action == "export":
+        log = sarif_log(runs, tool_version=__version__, rules=rules)
+        print(json.dumps(log, indent=2))
+        return 0
+    planned = code_scanning.uploads(repo, runs, rules)
+    if not planned:
+        print(f"no held findings of {repo} to upload")
+        return 0
+    ids = asyncio.run(code_scanning.upload_all(settings, planned))
+    for upload, upload_id in zip(planned, ids, strict=True):
+        print(
+            f"uploaded {upload.results} result(s) for {upload.commit_sha[:12]} ({upload.ref})"
+            f" to code scanning: {upload_id}"
+        )
     return 0
 
 

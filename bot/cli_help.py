@@ -26,8 +26,12 @@ ENV_HELP = {
     "PRWARDEN_LLM_TIMEOUT": "seconds per model call (default 60)",
     "PRWARDEN_MAX_TURNS": "agent turns per review (default 8)",
     "PRWARDEN_MAX_TOKENS": "tokens per review (default 60000)",
-    "PRWARDEN_ADMIN_TOKEN": "opens the GET /findings page",
+    "PRWARDEN_ADMIN_TOKEN": "signs in to the security console (/findings) and its JSON API",
     "PRWARDEN_LOCAL_MODEL_URL": "a running llama.cpp server for --local",
+    "PRWARDEN_CLIENT_ID": "the App's OAuth client id, for the console's GitHub sign-in",
+    "PRWARDEN_CLIENT_SECRET": "its secret",
+    "PRWARDEN_SECURITY_TEAM": "org/team-slug whose active members may sign in to the console",
+    "PRWARDEN_SESSION_KEY": "Fernet key of the console's session cookie (default: one per start)",
     "XDG_STATE_HOME": "the state folder (default ~/.local/state); its prwarden/ holds the store",
 }
 
@@ -69,6 +73,10 @@ COMMANDS: dict[str, CommandHelp] = {
             "PRWARDEN_WORKSPACES",
             "PRWARDEN_ADMIN_TOKEN",
             "PRWARDEN_WORKERS",
+            "PRWARDEN_CLIENT_ID",
+            "PRWARDEN_CLIENT_SECRET",
+            "PRWARDEN_SECURITY_TEAM",
+            "PRWARDEN_SESSION_KEY",
         ),
         "prwarden serve --env-file .env --host 0.0.0.0 --port 8080",
     ),
@@ -116,7 +124,13 @@ COMMANDS: dict[str, CommandHelp] = {
     "findings reject": CommandHelp(
         _STORE, 'prwarden findings reject 7 --by alice --reason "false positive"'
     ),
-    "findings export": CommandHelp(_STORE, "prwarden findings export > held.sarif"),
+    "findings export": CommandHelp(
+        (*_STORE, "PRWARDEN_GITHUB_URL"), "prwarden findings export --repo octo/shop > held.sarif"
+    ),
+    "findings upload": CommandHelp(
+        (*_STORE, "PRWARDEN_APP_ID", "PRWARDEN_PRIVATE_KEY", "PRWARDEN_GITHUB_API_URL"),
+        "prwarden findings upload --repo octo/shop",
+    ),
     "stats": CommandHelp(_STORE, "prwarden stats --days 7 --repo octo/shop"),
     "cache": CommandHelp(_STORE, "prwarden cache stats"),
     "cache stats": CommandHelp(_STORE, "prwarden cache stats"),

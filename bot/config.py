@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from bot.github import RetryPolicy
 from cache.store import is_postgres_url
@@ -15,6 +18,8 @@ from review.settings import Budget, ReviewSettings
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
+DEFAULT_SESSION_TTL = 8 * 3600.0
+_TEAM = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,28 @@ class Limits:
     daily_cost_per_repo: float = 0.0
     workers: int = 4
     per_installation: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """The security team's console: GitHub sign-in (OAuth web flow) and the session cookie."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    security_team: str = ""
+    session_key: str = field(default="", repr=False)
+    session_ttl: float = DEFAULT_SESSION_TTL
+
+    @property
+    def oauth(self) -> bool:
+        """Sign-in with GitHub is offered only with client credentials and a team to check."""
+        return bool(self.client_id and self.client_secret and self.security_team)
+
+    @property
+    def team(self) -> tuple[str, str]:
+        """``(org, team_slug)`` of ``PRWARDEN_SECURITY_TEAM``."""
+        org, _, slug = self.security_team.partition("/")
+        return org, slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +83,7 @@ class Settings:
     github_retry: RetryPolicy = RetryPolicy()
     shutdown_grace: float = 20.0
     tarball_max_bytes: int = 200 * 1024 * 1024
+    console: Console = Console()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +115,7 @@ class Settings:
             hold_severity=_severity(env, "PRWARDEN_HOLD_SEVERITY", Severity.CRITICAL),
         )
         return cls(
+            console=_console(env),
             app_id=env.get("PRWARDEN_APP_ID", ""),
             private_key=private_key,
             webhook_secret=env.get("PRWARDEN_WEBHOOK_SECRET", ""),
@@ -141,12 +170,40 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for redaction and output validation.
 
-        A secret is a field declared with ``repr=False``, here or in the review settings: a
-        new secret setting is on the list by being declared so.
+        A secret is a field declared with ``repr=False``, here or in the review or console
+        settings: a new secret setting is on the list by being declared so.
         """
         values = [getattr(self, f.name) for f in fields(self) if not f.repr]
-        values += [getattr(self.review, f.name) for f in fields(self.review) if not f.repr]
+        for part in (self.review, self.console):
+            values += [getattr(part, f.name) for f in fields(part) if not f.repr]
         return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _console(env: Mapping[str, str]) -> Console:
+    team = env.get("PRWARDEN_SECURITY_TEAM", "").strip()
+    if team and not _TEAM.fullmatch(team):
+        raise ConfigError(
+            "PRWARDEN_SECURITY_TEAM must name a team as org/team-slug",
+            key="PRWARDEN_SECURITY_TEAM",
+            expected="org/team-slug",
+        )
+    session_key = env.get("PRWARDEN_SESSION_KEY", "").strip()
+    if session_key:
+        try:
+            Fernet(session_key)
+        except ValueError:
+            raise ConfigError(
+                "PRWARDEN_SESSION_KEY must be a Fernet key (32 url-safe base64-encoded bytes)",
+                key="PRWARDEN_SESSION_KEY",
+                expected="the output of cryptography.fernet.Fernet.generate_key()",
+            ) from None
+    return Console(
+        client_id=env.get("PRWARDEN_CLIENT_ID", "").strip(),
+        client_secret=env.get("PRWARDEN_CLIENT_SECRET", "").strip(),
+        security_team=team,
+        session_key=session_key,
+        session_ttl=_float(env, "PRWARDEN_SESSION_TTL", DEFAULT_SESSION_TTL) or DEFAULT_SESSION_TTL,
+    )
 
 
 def _state_dir(env: Mapping[str, str]) -> Path:

@@ -419,6 +419,19 @@ class GitHubApp:
                     raise GitHubError(f"{what}: malformed answer", status_code=201) from None
         raise AssertionError("unreachable")
 
+    async def repo_installation(self, repo: str) -> int:
+        """The id of the App's installation on ``repo`` (``GitHubError`` 404 when none)."""
+        what = f"installation on {repo}"
+
+        async def call() -> dict[str, Any]:
+            data: dict[str, Any] = await self._gh.getitem(
+                f"{_repo_url(repo)}/installation", accept=JSON_ACCEPT, jwt=self.jwt()
+            )
+            return data
+
+        data = await self._caller.once(what, call, self._retry.request_timeout)
+        return int(data["id"])
+
     async def installation(self, installation_id: int, scope: TokenScope = ALL) -> GitHubClient:
         """A client acting as the installation within ``scope``; it renews its token as needed."""
         await self.installation_token(installation_id, scope)
@@ -715,6 +728,28 @@ class GitHubClient:
         )
         return comment
 
+    async def list_issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        url = f"{_repo_url(repo)}/issues/{int(number)}/comments?per_page=100"
+        return await self._get_all(f"conversation comments of {repo}#{number}", url)
+
+    async def update_issue_comment(self, repo: str, comment_id: int, body: str) -> dict[str, Any]:
+        url = f"{_repo_url(repo)}/issues/comments/{int(comment_id)}"
+        comment: dict[str, Any] = await self._send(
+            "PATCH", f"edit comment {comment_id} in {repo}", url, {"body": body}
+        )
+        return comment
+
+    async def react_to_issue_comment(self, repo: str, comment_id: int, content: str) -> None:
+        url = f"{_repo_url(repo)}/issues/comments/{int(comment_id)}/reactions"
+        await self._send(
+            "POST", f"reaction on comment {comment_id} in {repo}", url, {"content": content}
+        )
+
+    async def pulls_of_commit(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        """The pull requests whose head or history holds commit ``sha``."""
+        url = f"{_repo_url(repo)}/commits/{_ref(sha)}/pulls?per_page=100"
+        return await self._get_all(f"pull requests of {repo}@{sha[:12]}", url)
+
     async def list_comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]]:
         url = f"{_repo_url(repo)}/pulls/comments/{int(comment_id)}/reactions?per_page=100"
         return await self._get_all(f"reactions on comment {comment_id} in {repo}", url)
@@ -769,6 +804,38 @@ class GitHubClient:
             return data if isinstance(data, dict) else {}
 
         return await self._call(what, run)
+
+    async def upload_sarif(self, repo: str, *, commit_sha: str, ref: str, sarif: str) -> str:
+        """Send a SARIF log (gzip + base64 already) to code scanning; return the upload id."""
+        data = {"commit_sha": commit_sha, "ref": ref, "sarif": sarif, "tool_name": "prwarden"}
+        answer = await self._send(
+            "POST", f"SARIF upload to {repo}", f"{_repo_url(repo)}/code-scanning/sarifs", data
+        )
+        return str(answer.get("id", "")) if isinstance(answer, dict) else ""
+
+    # ----- as a signed-in person (user access token) ----------------------------------
+
+    async def authenticated_login(self) -> str:
+        """The login of the person whose token this client holds."""
+        data = await self._get("the signed-in user", "/user")
+        login = data.get("login") if isinstance(data, dict) else None
+        if not isinstance(login, str) or not login:
+            raise GitHubError("the signed-in user: no login in the answer", status_code=200)
+        return login
+
+    async def is_active_team_member(self, org: str, team_slug: str, login: str) -> bool:
+        """Whether ``login`` is an active member of ``org/team_slug`` (pending is not)."""
+        url = (
+            f"/orgs/{quote(org, safe='')}/teams/{quote(team_slug, safe='')}"
+            f"/memberships/{quote(login, safe='')}"
+        )
+        try:
+            data = await self._get(f"membership of {login} in {org}/{team_slug}", url)
+        except GitHubError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return isinstance(data, dict) and data.get("state") == "active"
 
     async def get_permission(self, repo: str, username: str) -> str:
         """The user's permission on the repository ("admin", "write", "read" or "none")."""

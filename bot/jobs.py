@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.budget import release_budget
-from bot.commands import post_held, run_command
+from bot.commands import REFUSED, post_held, react, rerun_reviews, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
@@ -48,6 +48,7 @@ JOB_PERMISSIONS: dict[str, dict[str, str]] = {
     "command": {"pull_requests": "write", "metadata": "read"},
     "feedback": {"pull_requests": "read", "contents": "read", "metadata": "read"},
     "post_held": {"pull_requests": "write", "metadata": "read"},
+    "rerequest": {"pull_requests": "read", "metadata": "read"},
 }
 
 
@@ -91,6 +92,8 @@ class JobRunner:
                 await post_held(self.ctx, gh, job)
             elif job.kind == SUPERSEDED_KIND:
                 await self._close_superseded(gh, job)
+            elif job.kind == "rerequest":
+                await rerun_reviews(self.ctx, gh, job)
             else:
                 raise PrwardenError(f"unknown job kind {job.kind!r}")
         except RateLimited as exc:
@@ -135,6 +138,8 @@ class JobRunner:
                 gh = await self.app.installation(job.installation_id, job_scope(job))
                 check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
                 await check.finish("failure", "Review failed", code_span(reason))
+                if job.payload.get("action") == "command":
+                    await react(gh, job, REFUSED)
             except PrwardenError:
                 log.error("could not report the failure on the check run")
         return JobOutcome("failed", reason)

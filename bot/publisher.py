@@ -10,30 +10,29 @@ body; the review itself is never lost.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from bot.github import GitHubClient
+from bot.publication import CheckReport, Conclusion
 from prwarden.errors import GitHubError
 from review import render
 from review.diff import Diff, parse_diff
-from review.findings import AnnotatedFinding, Severity
+from review.findings import AnnotatedFinding
 from review.request import ReviewResult
 
 log = logging.getLogger("prwarden.publisher")
 
 MAX_SUMMARY = 60_000
-Conclusion = Literal["success", "neutral", "failure", "action_required", "skipped", "cancelled"]
 
 
 async def find_own_review(
     gh: GitHubClient, repo: str, number: int, head_sha: str, bot_login: str, run: str = ""
 ) -> dict[str, Any] | None:
-    marker = render.review_marker(head_sha, run)
     for review in await gh.list_reviews(repo, number):
         login = (review.get("user") or {}).get("login", "")
-        if login == bot_login and marker in (review.get("body") or ""):
+        body = review.get("body") or ""
+        if login == bot_login and render.carries_review_marker(body, head_sha, run):
             return review
     return None
 
@@ -69,14 +68,6 @@ def _comment(af: AnnotatedFinding, diff: Diff) -> dict[str, Any]:
     return comment
 
 
-def review_event(result: ReviewResult, mode: str, threshold: Severity) -> str:
-    if mode == "request_changes" and any(
-        af.finding.severity.at_least(threshold) for af in result.posted
-    ):
-        return "REQUEST_CHANGES"
-    return "COMMENT"
-
-
 @dataclass(frozen=True, slots=True)
 class Posted:
     review_id: int
@@ -93,9 +84,9 @@ async def post_review(
     result: ReviewResult,
     diff: Diff,
     event: str,
+    body: str,
 ) -> Posted:
     posted = list(result.posted)
-    body = result.body
     try:
         review = await gh.create_review(
             repo,
@@ -158,22 +149,28 @@ def _refused_note(refused: list[AnnotatedFinding]) -> str:
 
 
 class CheckRun:
-    """The check run for one head SHA, found or created once, updated as the job goes."""
+    """The check run for one head SHA, found or created once, updated as the job goes.
+
+    A run that is already completed is never rewritten: a new review of that head (a forced
+    one, or one after a failure) gets a check run of its own, in progress until it finishes.
+    """
 
     def __init__(self, gh: GitHubClient, repo: str, head_sha: str, name: str):
         self.gh, self.repo, self.head_sha, self.name = gh, repo, head_sha, name
         self.id: int | None = None
         self.completed = False
 
-    async def start(self, title: str = "Reviewing", summary: str = "") -> int:
+    async def newest(self) -> dict[str, Any] | None:
         runs = await self.gh.list_check_runs(self.repo, self.head_sha, name=self.name)
-        if runs:
-            newest = max(runs, key=lambda r: int(r["id"]))
+        return max(runs, key=lambda r: int(r["id"])) if runs else None
+
+    async def start(self, title: str = "Reviewing", summary: str = "") -> int:
+        newest = await self.newest()
+        if newest is not None and newest.get("status") != "completed":
             self.id = int(newest["id"])
-            self.completed = newest.get("status") == "completed"
-            if not self.completed:
-                await self.update(title, summary or "Review in progress.")
+            await self.update(title, summary or "Review in progress.")
             return self.id
+        self.completed = False
         self.id = await self.gh.create_check_run(
             self.repo,
             head_sha=self.head_sha,
@@ -205,39 +202,53 @@ class CheckRun:
         )
 
     async def finish(self, conclusion: Conclusion, title: str, summary: str) -> None:
-        if self.id is None:
+        await self.report(CheckReport(conclusion, title, summary, ""))
+
+    async def report(self, report: CheckReport) -> None:
+        """Complete the run; annotations go 50 to a request, the last with the conclusion."""
+        if self.id is None or self.completed:
             await self.start()
         assert self.id is not None
+        output: dict[str, Any] = {
+            "title": report.title[:200],
+            "summary": report.summary[:MAX_SUMMARY],
+        }
+        if report.text:
+            output["text"] = report.text[:MAX_SUMMARY]
+        batches = report.batches()
+        for batch in batches[:-1]:
+            await self.gh.update_check_run(
+                self.repo,
+                self.id,
+                status="in_progress",
+                output={**output, "annotations": list(batch)},
+            )
+        last = {**output, "annotations": list(batches[-1])} if batches[-1] else output
         await self.gh.update_check_run(
-            self.repo,
-            self.id,
-            status="completed",
-            conclusion=conclusion,
-            output={"title": title[:200], "summary": summary[:MAX_SUMMARY]},
+            self.repo, self.id, status="completed", conclusion=report.conclusion, output=last
         )
         self.completed = True
 
 
-_TAG = re.compile(r"<!--.*?-->", re.DOTALL)
+async def find_summary(
+    gh: GitHubClient, repo: str, number: int, bot_login: str
+) -> dict[str, Any] | None:
+    """prwarden's summary comment on the PR (its own, by marker), or None."""
+    for comment in await gh.list_issue_comments(repo, number):
+        login = (comment.get("user") or {}).get("login", "")
+        if login == bot_login and render.is_summary(str(comment.get("body") or "")):
+            return comment
+    return None
 
 
-def check_summary(result: ReviewResult, pending_held: int) -> str:
-    text = _TAG.sub("", result.body).strip()
-    if pending_held:
-        text += f"\n\n**{pending_held} finding(s) await security review.**"
-    return text
-
-
-def conclusion_for(result: ReviewResult) -> tuple[Conclusion, str]:
-    """The check's verdict on the review itself: never a silent green check."""
-    counts = f"{len(result.posted)} comment(s), {len(result.held)} held"
-    if result.mode == "static" and any("unavailable" in n for n in result.notes):
-        return "neutral", f"Model unavailable: static-only review ({counts})"
-    if result.mode == "static":
-        return "success", f"Static-only review, no model configured ({counts})"
-    if result.mode == "skipped":
-        note = render.safe_note(next((n for n in result.notes if n.startswith("Skipped")), ""))
-        return "neutral", note if note.startswith("Skipped") else "Skipped: nothing to review"
-    if result.mode == "cached":
-        return "success", f"Reviewed (from cache): {counts}"
-    return "success", f"Reviewed: {counts}"
+async def write_summary(
+    gh: GitHubClient, repo: str, number: int, body: str, existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Edit the summary in place, or create it when there is none (or it was deleted)."""
+    if existing is not None:
+        try:
+            return await gh.update_issue_comment(repo, int(existing["id"]), body)
+        except GitHubError as exc:
+            if exc.status_code != 404:
+                raise
+    return await gh.create_issue_comment(repo, number, body)

@@ -7,18 +7,20 @@ import logging
 from typing import Any
 
 from bot.budget import BudgetState, budget_state
+from bot.commands import DONE, react
 from bot.config import Settings
+from bot.console.evidence import hunk_excerpt
 from bot.context import AppContext
 from bot.github import GitHubClient
+from bot.publication import plan_report, plan_review
 from bot.publisher import (
     CheckRun,
-    check_summary,
-    conclusion_for,
     existing_fingerprints,
     find_own_review,
+    find_summary,
     has_own_review,
     post_review,
-    review_event,
+    write_summary,
 )
 from bot.workspace import Workspaces
 from cache import feedback, runs
@@ -29,9 +31,10 @@ from review import render
 from review.anchors import anchored_code
 from review.config import CONFIG_PATH, load_repo_config
 from review.diff import Diff
-from review.findings import AnnotatedFinding
+from review.findings import AnnotatedFinding, Reason
 from review.pipeline import run_review
 from review.request import CallContext, PRInfo, ReviewRequest, ReviewResult
+from review.summary import Current, links_by_fingerprint
 from security.secrets import redact_found_secrets
 
 log = logging.getLogger("prwarden.jobs")
@@ -49,19 +52,29 @@ class ReviewJob:
         return self.ctx.settings
 
     async def run(self, gh: GitHubClient, job: Job) -> None:
+        await self._review(gh, job)
+        if job.payload.get("action") == "command":
+            await react(gh, job, DONE)
+
+    async def _review(self, gh: GitHubClient, job: Job) -> None:
         s = self.settings
         check = CheckRun(gh, job.repo, job.head_sha, s.check_name)
-        # /prwarden review asks for a fresh review even of a reviewed head (say, after the
-        # model was down); its own marker keeps that run idempotent too.
-        run_tag = f"cmd-{job.id}" if job.payload.get("action") == "command" else ""
+        # /prwarden review and the Re-run button ask for a fresh review even of a reviewed
+        # head (say, after the model was down); its own marker keeps that run idempotent too,
+        # and it gets a check run of its own.
+        run_tag = forced_run_tag(job)
         existing = await find_own_review(
             gh, job.repo, job.pr_number, job.head_sha, s.bot_login, run_tag
         )
         if existing is not None:
-            await check.start()
-            if not check.completed:
+            newest = await check.newest()
+            if newest is None or newest.get("status") != "completed":
+                await check.start()
                 await check.finish("success", "Reviewed", "This commit was already reviewed.")
             return
+        # A finished check run is never rewritten: start() opens a new one when the newest is
+        # completed (a forced review of a reviewed head), and takes up an unfinished one
+        # (an earlier attempt of this job that is being retried).
         await check.start()
         pull = await gh.get_pull(job.repo, job.pr_number)
         if pull.get("head", {}).get("sha") != job.head_sha or pull.get("state") != "open":
@@ -212,20 +225,34 @@ class ReviewJob:
                     "code": af.code.value if af.code else None,
                     "reasons": list(af.disposition.reasons),
                     "injections": [r.excerpt for r in result.injections],
+                    "hunk": hunk_excerpt(diff, af.finding),
                 },
             )
-        shadow = request.config.mode == "shadow"
-        review_id: int | None = None
-        posted: tuple[AnnotatedFinding, ...] = ()
+        config = request.config
+        shadow = config.mode == "shadow"
+        login = self.settings.bot_login
         unchanged = (
             not shadow
             and result.mode == "cached"
             and not result.posted
-            and await has_own_review(gh, job.repo, job.pr_number, self.settings.bot_login)
+            and await has_own_review(gh, job.repo, job.pr_number, login)
         )
+        summary = None if shadow else await find_summary(gh, job.repo, job.pr_number, login)
+        model = self.settings.review.review_model if result.mode in ("model", "cached") else None
+        plan = plan_review(
+            result,
+            config,
+            head_sha=job.head_sha,
+            run=request.run_tag,
+            summary_url=str((summary or {}).get("html_url") or ""),
+            unchanged=unchanged,
+            model=model,
+        )
+        review_id: int | None = None
+        posted: tuple[AnnotatedFinding, ...] = ()
+        own: list[dict[str, Any]] = []
         outcome_label = "shadow" if shadow else "unchanged" if unchanged else "posted"
-        if not shadow and not unchanged:
-            event = review_event(result, request.config.mode, request.config.request_changes_at)
+        if plan.post:
             outcome = await post_review(
                 gh,
                 job.repo,
@@ -233,10 +260,13 @@ class ReviewJob:
                 head_sha=job.head_sha,
                 result=result,
                 diff=diff,
-                event=event,
+                event=plan.event,
+                body=plan.body,
             )
             review_id, posted = outcome.review_id, outcome.posted
-            await self._record_comments(gh, job, review_id, posted, result, diff)
+        if not shadow:
+            _, own = await existing_fingerprints(gh, job.repo, job.pr_number, login)
+            self._record_comments(job, own, posted, result, diff)
         for af in result.findings:
             self.ctx.metrics.finding(af.status, af.code)
         runs.record_run(
@@ -276,37 +306,30 @@ class ReviewJob:
         if result.mode in ("cached", "model"):
             hit = result.mode == "cached"
             self.ctx.metrics.cache.labels(result="hit" if hit else "miss").inc()
-        pending = held_store.pending_count(job.repo, job.pr_number)
-        conclusion, title = conclusion_for(result)
-        if shadow:
-            title = f"Shadow mode: nothing posted ({title})"
-        summary = check_summary(result, pending)
-        if unchanged:
-            summary = (
-                "Served from cache: this change was already reviewed on this PR and nothing "
-                "new would be posted, so no new review was added.\n\n" + summary
-            )
-        if result.config_problems:
-            summary = (
-                "**Config problems** (defaults used for these keys):\n"
-                + "\n".join(f"- {render.code_span(str(p))}" for p in result.config_problems)
-                + "\n\n"
-                + summary
-            )
-        await check.finish(conclusion, title, summary)
+        report = plan_report(
+            result,
+            config,
+            head_sha=job.head_sha,
+            posted=posted,
+            current=standing(result, posted, own),
+            pending_held=held_store.pending_count(job.repo, job.pr_number),
+            model=model,
+            unchanged=unchanged,
+        )
+        if report.summary_comment is not None:
+            await write_summary(gh, job.repo, job.pr_number, report.summary_comment, summary)
+        await check.report(report.check)
 
-    async def _record_comments(
+    def _record_comments(
         self,
-        gh: GitHubClient,
         job: Job,
-        review_id: int,
+        own: list[dict[str, Any]],
         posted: tuple[AnnotatedFinding, ...],
         result: ReviewResult,
         diff: Diff,
     ) -> None:
         if not posted:
             return
-        _, own = await existing_fingerprints(gh, job.repo, job.pr_number, self.settings.bot_login)
         by_fp = {af.fingerprint: af for af in posted}
         version = next((v for v in result.prompt_versions if v.startswith("review@")), "")
         for comment in own:
@@ -331,6 +354,29 @@ class ReviewJob:
                         source=af.finding.source,
                         anchored_code=stored_code(af, diff),
                     )
+
+
+def forced_run_tag(job: Job) -> str:
+    """The marker tag of a review a person asked for again (a command, the Re-run button)."""
+    action = job.payload.get("action")
+    if action == "command":
+        return f"cmd-{job.id}"
+    if action == "rerequested":
+        return f"rerun-{job.id}"
+    return ""
+
+
+def standing(
+    result: ReviewResult, posted: tuple[AnnotatedFinding, ...], own: list[dict[str, Any]]
+) -> list[Current]:
+    """The findings that stand on the PR after this review, each with its thread's URL:
+    the ones posted now and the ones an earlier push posted that this head still has (a
+    comment someone deleted was dismissed: it no longer stands)."""
+    links = links_by_fingerprint(own)
+    earlier = [
+        af for af in result.dropped if af.code is Reason.ALREADY_POSTED and af.fingerprint in links
+    ]
+    return [Current(af, links.get(af.fingerprint, "")) for af in (*posted, *earlier)]
 
 
 def stored_code(af: AnnotatedFinding, diff: Diff) -> str:

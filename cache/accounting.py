@@ -7,7 +7,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cache.db import fetch_one, require_text, to_json, write_transaction
+from cache.db import (
+    fetch_all,
+    fetch_one,
+    from_json,
+    from_row,
+    require_text,
+    to_json,
+    write_transaction,
+)
 from cache.store import Store
 from prwarden.errors import StoreError
 
@@ -319,3 +327,52 @@ def release_spend(db: Store, job_id: int) -> None:
     """Drop a review's hold: its calls are logged, so its real spend counts from now on."""
     with write_transaction(db) as tx:
         tx.execute("DELETE FROM budget_holds WHERE job_id = ?", (job_id,))
+
+
+@dataclass(frozen=True)
+class LoggedToolCall:
+    """One tool call from the audit log."""
+
+    at: float
+    tool: str
+    args: dict[str, Any]
+    duration_ms: float
+    bytes: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LoggedModelCall:
+    """One model call from the audit log (no prompt text is kept)."""
+
+    at: float
+    purpose: str
+    model: str
+    prompt_version: str
+    tokens_in: int
+    tokens_out: int
+    outcome: str
+
+
+def calls_on_pr(
+    db: Store, repo: str, pr_number: int, *, since: float, until: float
+) -> tuple[tuple[LoggedToolCall, ...], tuple[LoggedModelCall, ...]]:
+    """The tool and model calls logged for one PR in ``(since, until]``, oldest first."""
+    window = "repo = ? AND pr_number = ? AND at > ? AND at <= ?"
+    params = (repo, pr_number, since, until)
+    tools = fetch_all(
+        db,
+        "SELECT at, tool, args, duration_ms, bytes, error FROM tool_calls"
+        f" WHERE {window} ORDER BY at, id",
+        params,
+    )
+    models = fetch_all(
+        db,
+        "SELECT at, purpose, model, prompt_version, tokens_in, tokens_out, outcome FROM llm_calls"
+        f" WHERE {window} ORDER BY at, id",
+        params,
+    )
+    return (
+        tuple(from_row(LoggedToolCall, row, args=from_json) for row in tools),
+        tuple(from_row(LoggedModelCall, row) for row in models),
+    )

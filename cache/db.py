@@ -285,7 +285,23 @@ def _m004_scoped_review_cache(conn: Transaction) -> None:
     conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
 
 
-def _m005_job_dedupe_keys(conn: Transaction) -> None:
+def _m005_finding_decisions(conn: Transaction) -> None:
+    # Every decision on a held finding, in order: who, when, why, and the text before an edit.
+    conn.execute(
+        """CREATE TABLE finding_decisions (
+            id INTEGER PRIMARY KEY,
+            finding_id INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'approve_edited', 'reject', 'post')),
+            "by" TEXT NOT NULL,
+            at REAL NOT NULL,
+            reason TEXT,
+            before TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
+
+
+def _m006_job_dedupe_keys(conn: Transaction) -> None:
     # Jobs that are not reviews of a head (a slash command, posting one held finding) are
     # deduplicated by a key of their own and never superseded by a newer head.
     conn.execute("ALTER TABLE jobs ADD COLUMN dedupe_key TEXT")
@@ -300,7 +316,7 @@ def _m005_job_dedupe_keys(conn: Transaction) -> None:
     )
 
 
-def _m006_budget_holds(conn: Transaction) -> None:
+def _m007_budget_holds(conn: Transaction) -> None:
     # Spend reserved by reviews in flight, so two workers cannot both take the last of a
     # daily budget: a review holds its worst case until its calls are logged.
     conn.execute(
@@ -322,8 +338,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m002_shadow_signals,
     _m003_model_rejections,
     _m004_scoped_review_cache,
-    _m005_job_dedupe_keys,
-    _m006_budget_holds,
+    _m005_finding_decisions,
+    _m006_job_dedupe_keys,
+    _m007_budget_holds,
 )
 
 

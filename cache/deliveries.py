@@ -146,13 +146,17 @@ def is_installed(db: Store, installation_id: int) -> bool:
 def set_paused(db: Store, repo: str, paused: bool, by: str, *, clock: Clock = time.time) -> None:
     """Pause or resume reviews of ``repo``; ``by`` is who asked."""
     _repo_names([repo])
+    _set_state(db, repo, paused, by, clock)
+
+
+def _set_state(db: Store, scope: str, paused: bool, by: str, clock: Clock) -> None:
     require_text(by, "by")
     with write_transaction(db) as conn:
         conn.execute(
             "INSERT INTO repo_state (repo, paused, updated_at, updated_by) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (repo) DO UPDATE SET paused = excluded.paused,"
             " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            (repo, int(bool(paused)), clock(), by),
+            (scope, int(bool(paused)), clock(), by),
         )
 
 
@@ -160,3 +164,31 @@ def is_paused(db: Store, repo: str) -> bool:
     """Whether reviews of ``repo`` are paused."""
     rows = db.read("SELECT paused FROM repo_state WHERE repo = ?", (repo,))
     return bool(rows) and bool(rows[0][0])
+
+
+def pull_scope(repo: str, pr_number: int) -> str:
+    """The pause scope of one pull request (``repo_state`` also holds whole repositories)."""
+    _repo_names([repo])
+    if isinstance(pr_number, bool) or not isinstance(pr_number, int) or pr_number < 1:
+        raise StoreError(f"pr_number must be a positive integer, got {pr_number!r}")
+    return f"{repo}#{pr_number}"
+
+
+def set_pull_paused(
+    db: Store,
+    repo: str,
+    pr_number: int,
+    paused: bool,
+    by: str,
+    *,
+    clock: Clock = time.time,
+) -> None:
+    """Pause or resume reviews of one pull request; ``by`` is who asked."""
+    _set_state(db, pull_scope(repo, pr_number), paused, by, clock)
+
+
+def is_pull_paused(db: Store, repo: str, pr_number: int) -> bool:
+    """Whether reviews of this pull request (or of its whole repository) are paused."""
+    scope = pull_scope(repo, pr_number)
+    rows = db.read("SELECT paused FROM repo_state WHERE repo IN (?, ?)", (repo, scope))
+    return any(bool(row[0]) for row in rows)

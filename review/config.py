@@ -60,6 +60,11 @@ class CategoriesConfig(_Strict):
     disabled: tuple[Category, ...] = ()
 
 
+class CheckConfig(_Strict):
+    # A posted or held finding at or above this severity makes the check run fail.
+    fail_on: Severity | None = None
+
+
 class RepoConfig(_Strict):
     enabled: bool = True
     mode: Literal["shadow", "comment", "request_changes"] = "comment"
@@ -69,6 +74,7 @@ class RepoConfig(_Strict):
     max_comments: int = Field(default=10, ge=0, le=50)
     paths: PathsConfig = PathsConfig()
     categories: CategoriesConfig = CategoriesConfig()
+    check: CheckConfig = CheckConfig()
 
     def ignored(self, path: str) -> bool:
         return bool(self.paths.ignore) and _spec(self.paths.ignore).match_file(path)

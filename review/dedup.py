@@ -5,6 +5,11 @@ category and either the same tool rule code or similar wording (token Jaccard of
 normalized title and body at least ``SIMILARITY``). The "same pattern in several places" case
 becomes one comment, on the most severe and most specific of them, whose ``also_at`` names the
 other locations; the others are dropped as duplicates of it.
+
+Before that, a linter's finding and the model's on the same line about the same problem become
+one thread (``merge_tool_findings``): the model's words, the linter's rule id; the linter's
+finding is dropped as a duplicate. The same problem means the same category and the model names
+the rule, or a name the linter quotes, or their wording overlaps.
 """
 
 from __future__ import annotations
@@ -94,4 +99,52 @@ def collapse(findings: Sequence[AnnotatedFinding]) -> tuple[AnnotatedFinding, ..
         out[group.lead] = replace(
             findings[group.lead], finding=replace(lead, also_at=tuple(sorted(locations)))
         )
+    return tuple(out)
+
+
+MERGE_SIMILARITY = 0.2
+MERGE_SHARED_WORDS = 2
+_QUOTED = re.compile(r"`([^`\n]+)`")
+
+
+def same_problem(model: Finding, tool: Finding) -> bool:
+    """Whether a model finding and a tool finding on its lines say the same thing."""
+    if model.path != tool.path or not model.first_line <= tool.line <= model.line:
+        return False
+    # A different category is a different concern (and a held category must stay held).
+    if model.category != tool.category:
+        return False
+    text = f"{model.title}\n{model.body}"
+    if tool.rule and re.search(rf"\b{re.escape(tool.rule)}\b", text, re.IGNORECASE):
+        return True
+    quoted = {q for q in _QUOTED.findall(tool.title) if len(q) > 1}
+    if any(q in text for q in quoted):
+        return True
+    a, b = tokens(model), tokens(tool) - {(tool.rule or "").lower(), tool.source.lower()}
+    shared = {t for t in a & b if len(t) >= 4}
+    return jaccard(a, b) >= MERGE_SIMILARITY or len(shared) >= MERGE_SHARED_WORDS
+
+
+def merge_tool_findings(findings: Sequence[AnnotatedFinding]) -> tuple[AnnotatedFinding, ...]:
+    """Fold each live tool finding into the model finding on its line that makes its point."""
+    out = list(findings)
+    models = [i for i, af in enumerate(out) if af.status != "drop" and af.finding.source == "model"]
+    for i, af in enumerate(out):
+        tool = af.finding
+        if af.status == "drop" or tool.source == "model" or not tool.rule:
+            continue
+        for j in models:
+            model = out[j].finding
+            if model.tool_rule or not same_problem(model, tool):
+                continue
+            severity = max(model.severity, tool.severity, key=lambda s: s.rank)
+            merged = replace(model, tool_rule=tool.rule, severity=severity)
+            single = model.start_line is None or model.start_line == model.line
+            if merged.suggestion is None and tool.suggestion is not None and single:
+                merged = replace(merged, suggestion=tool.suggestion)
+            out[j] = replace(out[j], finding=merged)
+            out[i] = af.drop(
+                Reason.DUPLICATE, f"{tool.source} {tool.rule} merged into {model.path}:{model.line}"
+            )
+            break
     return tuple(out)

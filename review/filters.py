@@ -20,10 +20,11 @@ The stages run in this order; the first one that drops a finding gives its code 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from review.anchors import anchor, anchored_code
 from review.config import RepoConfig
-from review.dedup import collapse, rank_key
+from review.dedup import collapse, merge_tool_findings, rank_key
 from review.diff import Diff
 from review.findings import (
     AnnotatedFinding,
@@ -33,10 +34,13 @@ from review.findings import (
     Reason,
     Severity,
     fingerprint,
+    is_noop_suggestion,
 )
 from review.settings import ReviewSettings
 from review.specificity import score
 from security.output import validate_text
+
+NOOP_SUGGESTION = "it equals the code it would replace"
 
 
 def apply_filters(
@@ -68,7 +72,7 @@ def apply_filters(
         )
         for f in findings
     ]
-    annotated = list(collapse(annotated))
+    annotated = list(collapse(merge_tool_findings(annotated)))
     for i, af in enumerate(annotated):
         if af.status != "drop" and af.fingerprint in existing_fingerprints:
             annotated[i] = af.drop(Reason.ALREADY_POSTED)
@@ -100,6 +104,12 @@ def _check_one(
         af = AnnotatedFinding(finding, fingerprint=fingerprint(finding, ""))
         return af.drop(Reason.NOT_ANCHORED, anchored)
     notes = _anchor_notes(finding, anchored)
+    # A suggestion that changes nothing is not a fix: it goes, and earns no specificity.
+    if anchored.suggestion is not None and is_noop_suggestion(
+        anchored.suggestion, anchored_code(anchored, diff)
+    ):
+        anchored = replace(anchored, suggestion=None)
+        notes = (*notes, Note(Reason.SUGGESTION_DROPPED, NOOP_SUGGESTION))
     spec = score(anchored, diff)
     af = AnnotatedFinding(
         anchored,

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from prwarden.errors import ModelOutputError
+from review.evidence import Evidence
 
 MAX_TITLE = 200
 MAX_BODY = 4000
@@ -68,6 +69,10 @@ class Finding:
     source: str = "model"
     rule: str | None = None
     also_at: tuple[tuple[str, int], ...] = ()
+    # The agent's tool calls before it submitted this finding (prwarden's record, not model text).
+    evidence: tuple[Evidence, ...] = ()
+    # The rule id of a linter finding on the same problem, merged into this model finding.
+    tool_rule: str | None = None
 
     def __post_init__(self) -> None:
         errors = _check(self)
@@ -94,6 +99,8 @@ class Finding:
             "source": self.source,
             "rule": self.rule,
             "also_at": [list(loc) for loc in self.also_at],
+            "evidence": [e.to_dict() for e in self.evidence],
+            "tool_rule": self.tool_rule,
         }
 
     @classmethod
@@ -112,6 +119,8 @@ class Finding:
                 source=str(data.get("source") or "model"),
                 rule=data.get("rule"),
                 also_at=tuple((str(p), int(n)) for p, n in data.get("also_at") or ()),
+                evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence") or ()),
+                tool_rule=str(data["tool_rule"])[:100] if data.get("tool_rule") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelOutputError(f"invalid finding: {exc!r}", errors=[repr(exc)]) from exc
@@ -253,6 +262,21 @@ class AnnotatedFinding:
     @property
     def code(self) -> Reason | None:
         return self.disposition.code
+
+
+def suggestion_lines(suggestion: str) -> list[str]:
+    """The replacement lines of a suggestion; one trailing newline only ends the last line."""
+    text = suggestion.replace("\r\n", "\n")
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text.split("\n") if text else []
+
+
+def is_noop_suggestion(suggestion: str, anchored_code: str) -> bool:
+    """Whether committing the suggestion would leave the anchored lines as they are."""
+    proposed = [line.rstrip() for line in suggestion_lines(suggestion)]
+    current = [line.rstrip() for line in anchored_code.replace("\r\n", "\n").split("\n")]
+    return proposed == current
 
 
 _WS = re.compile(r"\s+")

@@ -32,11 +32,19 @@ from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
 from review.progress import Progress, Stage
 from review.prompts import load_prompt
-from review.request import InjectionRecord, ReviewMode, ReviewRequest, ReviewResult, Usage
+from review.request import (
+    InjectionRecord,
+    ReviewMode,
+    ReviewRequest,
+    ReviewResult,
+    Usage,
+    Walkthrough,
+)
 from review.settings import Budget
 from review.static import findings_from_diagnostics, secret_findings
 from review.triage import OVERRULED, TriageVerdict, model_triage, overrule, rule_triage
 from security.injection import scan
+from security.output import validate_text
 from security.spotlight import Spotlight
 from tools.base import Workspace
 from tools.linter import lint_changed
@@ -45,6 +53,33 @@ from tools.registry import default_registry
 log = logging.getLogger("prwarden.review")
 
 PROMPTS = ("triage", "review", "repair")
+
+
+@dataclass(frozen=True, slots=True)
+class TextChecks:
+    """What output validation checks model text against, for one review."""
+
+    allowed_hosts: frozenset[str]
+    repo_url: str
+    flagged: tuple[str, ...]
+    secrets: tuple[str, ...]
+    confidential: tuple[str, ...]
+
+    def walkthrough(self, given: Walkthrough | None) -> Walkthrough | None:
+        """The walkthrough with every text that fails validation taken out."""
+        if given is None or not self.passes(given.summary):
+            return None
+        return Walkthrough(given.summary, tuple(f for f in given.files if self.passes(f[1])))
+
+    def passes(self, text: str) -> bool:
+        return not validate_text(
+            text,
+            allowed_hosts=self.allowed_hosts,
+            repo_url=self.repo_url,
+            flagged=self.flagged,
+            secrets=self.secrets,
+            confidential=self.confidential,
+        )
 
 
 @dataclass
@@ -58,6 +93,7 @@ class _ModelPart:
     injections: list[InjectionRecord] = field(default_factory=list)
     reviewed: tuple[str, ...] = ()
     rejections: tuple[str, ...] = ()
+    walkthrough: Walkthrough | None = None
 
 
 def prompt_versions() -> tuple[str, ...]:
@@ -156,16 +192,30 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
     static = [*findings_from_diagnostics(linted.diagnostics, diff), *secrets]
     injections += part.injections
     _report(request, Stage.FILTERS, f"{len(static) + len(part.findings)} finding(s) to check")
+    checks = TextChecks(
+        allowed_hosts=request.settings.allowed_link_hosts,
+        repo_url=request.repo_url,
+        flagged=tuple(r.excerpt for r in injections),
+        secrets=request.known_secrets,
+        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+    )
     annotated = await asyncio.to_thread(
         partial(apply_filters, [*static, *part.findings]),
         diff=diff,
         config=request.config,
         settings=request.settings,
         existing_fingerprints=request.existing_fingerprints,
-        flagged=tuple(r.excerpt for r in injections),
-        secrets=request.known_secrets,
-        repo_url=request.repo_url,
-        confidential=tuple(load_prompt(name).text for name in PROMPTS),
+        flagged=checks.flagged,
+        secrets=checks.secrets,
+        repo_url=checks.repo_url,
+        confidential=checks.confidential,
+    )
+    shown_titles = await asyncio.to_thread(
+        lambda: frozenset(
+            af.fingerprint
+            for af in annotated
+            if af.status == "drop" and checks.passes(af.finding.title)
+        )
     )
     notes = tuple(part.notes)
     model = request.settings.review_model if part.mode in ("model", "cached") else None
@@ -196,6 +246,8 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
         files_reviewed=tuple(paths),
         files_skipped=tuple(skipped),
         model_rejections=part.rejections,
+        shown_titles=shown_titles,
+        walkthrough=await asyncio.to_thread(checks.walkthrough, part.walkthrough),
     )
 
 
@@ -237,6 +289,7 @@ async def _model_part(
             return _ModelPart(
                 findings=[Finding.from_dict(d) for d in hit.result.get("findings", [])],
                 triage=hit.result.get("triage"),
+                walkthrough=Walkthrough.from_dict(hit.result.get("walkthrough")),
                 mode="cached",
                 notes=["Reused the review of an identical change (no model calls)."],
             )
@@ -344,6 +397,7 @@ async def _with_model(
         db=db,
         context=request.context,
         temperature=settings.temperature,
+        walkthrough=verdict.walkthrough.summary if verdict.walkthrough else "",
     )
     if outcome.stop_reason != "submitted":
         notes.append(f"Agent stopped: {outcome.stop_reason.replace('_', ' ')}.")
@@ -363,7 +417,11 @@ async def _with_model(
             cache_scope(request),
             key,
             diff_hash=diff.normalized_hash(),
-            result={"findings": [x.to_dict() for x in findings], "triage": verdict.level},
+            result={
+                "findings": [x.to_dict() for x in findings],
+                "triage": verdict.level,
+                "walkthrough": verdict.walkthrough.to_dict() if verdict.walkthrough else None,
+            },
             models=[m for m in (settings.triage_model, settings.review_model) if m],
             prompt_versions=list(prompt_versions()),
         )
@@ -381,6 +439,7 @@ async def _with_model(
         injections=injections,
         reviewed=tuple(f.path for f in todo),
         rejections=tuple(reason for _, reason in outcome.rejected),
+        walkthrough=verdict.walkthrough,
     )
 
 

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Sequence
 
 from prwarden.errors import DiffError
 from review.diff import Diff
+from review.evidence import Evidence, EvidenceKind
 from review.filters import overflow_summary
-from review.findings import AnnotatedFinding, Finding, Reason, Severity
+from review.findings import AnnotatedFinding, Finding, Reason, Severity, suggestion_lines
+from security.markdown import read_markdown
 from security.output import validate_text
 
 FINGERPRINT_RE = re.compile(r"<!-- prwarden:fp=([0-9a-f]{8,64}) -->")
@@ -28,14 +30,40 @@ REVIEW_MARKER_RE = re.compile(
 _RUN = re.compile(r"[a-z0-9-]{0,40}")
 
 
+SUMMARY_MARKER = "<!-- prwarden:summary -->"
+
+
+def is_summary(body: str) -> bool:
+    """Whether a comment body is prwarden's summary (check its author too: anyone can type it)."""
+    return body.rstrip().endswith(SUMMARY_MARKER)
+
+
 def review_marker(head_sha: str, run: str = "") -> str:
     """The hidden marker that makes a review findable by its head SHA (and forced run)."""
     return f"<!-- prwarden:review sha={head_sha}{f' run={run}' if run else ''} -->"
 
 
+def _live_html(body: str) -> str:
+    """The raw HTML of ``body`` as GitHub reads it. A marker counts only there: one in a code
+    span (a file name listed in a review, say) is text anyone could have written."""
+    return "\n".join(read_markdown(body).html)
+
+
 def has_review_marker(body: str) -> bool:
     """Whether ``body`` carries a review marker, for any head SHA."""
-    return REVIEW_MARKER_RE.search(body) is not None
+    return REVIEW_MARKER_RE.search(_live_html(body)) is not None
+
+
+def carries_review_marker(body: str, head_sha: str, run: str = "") -> bool:
+    """Whether ``body`` carries the review marker of ``head_sha`` (and forced run)."""
+    return review_marker(head_sha, run) in _live_html(body)
+
+
+def without_review_marker(body: str) -> str:
+    """``body`` less the review marker's own line; text that merely contains one stays."""
+    return "\n".join(
+        line for line in body.split("\n") if not REVIEW_MARKER_RE.fullmatch(line.strip())
+    )
 
 
 def fingerprint_marker(fingerprint: str) -> str:
@@ -44,6 +72,7 @@ def fingerprint_marker(fingerprint: str) -> str:
 
 
 MAX_LISTED_FILES = 20
+MAX_EVIDENCE = 15
 
 _SHA = re.compile(r"[0-9a-f]{7,64}")
 _BACKTICKS = re.compile(r"`+")
@@ -71,14 +100,6 @@ def code_span(text: str) -> str:
     return f"{fence}{pad}{flat}{pad}{fence}"
 
 
-def suggestion_lines(suggestion: str) -> list[str]:
-    """The replacement lines of a suggestion; one trailing newline only ends the last line."""
-    text = suggestion.replace("\r\n", "\n")
-    if text.endswith("\n"):
-        text = text[:-1]
-    return text.split("\n") if text else []
-
-
 def suggestion_fits(finding: Finding, diff: Diff) -> bool:
     """Whether the finding's suggestion replaces exactly a range GitHub accepts."""
     fd = diff.file(finding.path)
@@ -92,12 +113,74 @@ def _defang(text: str) -> str:
     return text.replace("<!--", "&lt;!--")
 
 
+_PUNCT = re.compile(r"[\W_]+")
+
+
+def _words(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def body_without_title(title: str, body: str) -> str:
+    """The body with a verbatim repeat of the title taken off its start."""
+    text = body.strip()
+    head = _words(title)
+    if not head:
+        return text
+    if _words(text) == head:
+        return ""
+    first, sep, rest = text.partition("\n")
+    if _words(first) == head:
+        return rest.strip()
+    sentence = re.match(r"(.+?[.!?:])(\s+|$)", first)
+    if sentence and _words(sentence.group(1)) == head:
+        return (first[sentence.end() :] + sep + rest).strip()
+    return text
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def evidence_line(e: Evidence) -> str:
+    """One entry of the Evidence block, in prwarden's words; PR and model text in code spans."""
+    target = code_span(e.target) if e.target else "(nothing)"
+    if not e.ok:
+        return f"- {code_span(e.tool)} on {target}: failed"
+    if e.kind is EvidenceKind.SEARCH:
+        found = f"{_count(e.hits or 0, 'hit')} in {_count(e.files or 0, 'file')}"
+        return f"- searched {target}: {found}"
+    if e.kind is EvidenceKind.READ:
+        lines = f" lines {e.start}-{e.end}" if e.start is not None else ""
+        return f"- read {target}{lines}"
+    if e.kind is EvidenceKind.LINT:
+        rules = ", ".join(code_span(r) for r in e.rules) if e.rules else "no findings"
+        return f"- linted {target}: {rules}"
+    if e.kind is EvidenceKind.SYMBOL:
+        return f"- looked up {target}: {_count(e.hits or 0, 'definition')}"
+    return f"- called {code_span(e.tool)}"
+
+
+def evidence_block(entries: Sequence[Evidence]) -> str:
+    """The collapsed Evidence block of a model comment, built from the agent's tool calls."""
+    if entries:
+        shown = [evidence_line(e) for e in entries[:MAX_EVIDENCE]]
+        if len(entries) > MAX_EVIDENCE:
+            shown.append(f"- and {len(entries) - MAX_EVIDENCE} more tool call(s)")
+        listing = "\n".join(shown)
+    else:
+        listing = "No tool calls: the model read the diff only."
+    return f"<details>\n<summary>Evidence</summary>\n\n{listing}\n\n</details>"
+
+
 def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
     """The markdown of one inline review comment."""
     f = af.finding
     parts = [f"**{f.severity.value.upper()} · {f.category.value}**: {_defang(f.title.strip())}"]
-    if f.body.strip():
-        parts.append(_defang(f.body.strip()))
+    if f.tool_rule:
+        parts[0] += f" ({code_span(f.tool_rule)})"
+    body = body_without_title(f.title, f.body)
+    if body:
+        parts.append(_defang(body))
     if f.suggestion is not None:
         lines = suggestion_lines(f.suggestion)
         content = "".join(line + "\n" for line in lines)
@@ -109,6 +192,8 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
     if f.also_at:
         where = ", ".join(code_span(f"{path}:{line}") for path, line in f.also_at)
         parts.append(f"Also at: {where}")
+    if f.source == "model":
+        parts.append(evidence_block(f.evidence))
     if af.fingerprint:
         parts.append(fingerprint_marker(af.fingerprint))
     return "\n\n".join(parts)
@@ -116,7 +201,7 @@ def comment_body(af: AnnotatedFinding, diff: Diff) -> str:
 
 def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
     """Every fingerprint marker found in the given comment bodies."""
-    return frozenset(fp for body in bodies for fp in FINGERPRINT_RE.findall(body))
+    return frozenset(fp for body in bodies for fp in FINGERPRINT_RE.findall(_live_html(body)))
 
 
 def suggestion_in(body: str) -> str | None:
@@ -161,6 +246,20 @@ def apply_suggestion(file_text: str, start_line: int, end_line: int, suggestion:
 def _severity_counts(counts: Counter[Severity] | dict[Severity, int]) -> str:
     ordered = sorted(counts.items(), key=lambda kv: -kv[0].rank)
     return ", ".join(f"{n} {sev.value}" for sev, n in ordered if n)
+
+
+def summary_mode(mode: str, notes: Sequence[str], model: str | None) -> str:
+    """How the review was made, as the opening words of the summary."""
+    if mode == "cached":
+        key = "cache"
+    elif mode == "static" and any("unavailable" in n for n in notes):
+        key = "unavailable"
+    else:
+        key = mode
+    if key == "model" and not model:
+        key = "static"
+    line = mode_line(key, model)
+    return line[:1].upper() + line[1:]
 
 
 def _safe_note(text: str, limit: int = 300) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from review.config import ConfigProblem, RepoConfig
 from review.diff import Diff
@@ -104,6 +104,28 @@ class InjectionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Walkthrough:
+    """What the PR changes, in the triage model's words: validated before it is shown."""
+
+    summary: str
+    files: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "files": [list(f) for f in self.files]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Walkthrough | None:
+        if not isinstance(data, dict) or not isinstance(data.get("summary"), str):
+            return None
+        files = tuple(
+            (str(f[0]), str(f[1]))
+            for f in data.get("files") or ()
+            if isinstance(f, list | tuple) and len(f) == 2
+        )
+        return cls(data["summary"], files)
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewResult:
     mode: ReviewMode
     diff_hash: str
@@ -122,6 +144,10 @@ class ReviewResult:
     files_skipped: tuple[tuple[str, str], ...] = field(default=())
     # Why model output was refused (schema, anchors, ...): recorded, never patched up.
     model_rejections: tuple[str, ...] = ()
+    # Fingerprints of findings not posted whose titles passed output validation, so the
+    # summary may list them.
+    shown_titles: frozenset[str] = frozenset()
+    walkthrough: Walkthrough | None = None
 
     @property
     def posted(self) -> tuple[AnnotatedFinding, ...]:

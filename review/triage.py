@@ -24,7 +24,7 @@ from review.diff import Diff, FileDiff
 from review.diffview import render_diff
 from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
-from review.request import PRInfo
+from review.request import PRInfo, Walkthrough
 from review.settings import ReviewSettings
 from security.spotlight import Spotlight
 
@@ -37,6 +37,11 @@ TRIAGE_FUNCTION = "triage_verdict"
 MAX_DIFF_CHARS = 24_000
 MAX_FOCUS = 10
 MAX_RISKS = 5
+MAX_SUMMARY = 800
+MAX_CHANGE = 160
+MAX_WALKTHROUGH_FILES = 20
+# Room for the verdict and the walkthrough (a paragraph and up to 20 one-line file notes).
+TRIAGE_OUTPUT_TOKENS = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class TriageVerdict:
     risk_areas: tuple[str, ...]
     reason: str
     by: By
+    walkthrough: Walkthrough | None = None
 
 
 _DOC_EXT = frozenset({".md", ".rst", ".txt", ".adoc", ".asciidoc", ".markdown", ".mdx", ".rdoc"})
@@ -160,17 +166,41 @@ TRIAGE_TOOL: dict[str, Any] = {
                 "focus_files": {"type": "array", "items": {"type": "string"}},
                 "risk_areas": {"type": "array", "items": {"type": "string"}},
                 "reason": {"type": "string"},
+                "summary": {"type": "string"},
+                "files": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"path": {"type": "string"}, "change": {"type": "string"}},
+                        "required": ["path", "change"],
+                        "additionalProperties": False,
+                    },
+                },
             },
-            "required": ["level", "focus_files", "risk_areas", "reason"],
+            "required": ["level", "focus_files", "risk_areas", "reason", "summary", "files"],
             "additionalProperties": False,
         },
     },
 }
+# The walkthrough is asked for, but a verdict without it is still a verdict.
+_WALKTHROUGH_KEYS = ("summary", "files")
 
 _VERDICT = Draft202012Validator(
     {
         "allOf": [
-            TRIAGE_TOOL["function"]["parameters"],
+            {
+                **TRIAGE_TOOL["function"]["parameters"],
+                "properties": {
+                    k: v
+                    for k, v in TRIAGE_TOOL["function"]["parameters"]["properties"].items()
+                    if k not in _WALKTHROUGH_KEYS
+                },
+                "required": [
+                    k
+                    for k in TRIAGE_TOOL["function"]["parameters"]["required"]
+                    if k not in _WALKTHROUGH_KEYS
+                ],
+            },
             {
                 "properties": {
                     "focus_files": {"maxItems": MAX_FOCUS},
@@ -222,7 +252,7 @@ async def model_triage(
         messages=triage_messages(diff, pr, spotlight),
         tools=[TRIAGE_TOOL],
         tool_choice={"type": "function", "function": {"name": TRIAGE_FUNCTION}},
-        max_tokens=600,
+        max_tokens=TRIAGE_OUTPUT_TOKENS,
         temperature=0.0,
     )
     try:
@@ -246,7 +276,7 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-        for e in _VERDICT.iter_errors(data)
+        for e in _VERDICT.iter_errors(_core(data))
     ]
     if not errors:
         unknown = [p for p in data["focus_files"] if diff.file(p) is None]
@@ -260,7 +290,51 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
         risk_areas=tuple(data["risk_areas"]),
         reason=data["reason"],
         by="model",
+        walkthrough=parse_walkthrough(data, diff),
     )
+
+
+_WALKTHROUGH = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "minLength": 1, "maxLength": MAX_SUMMARY},
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string"},
+                        "change": {"type": "string", "maxLength": MAX_CHANGE},
+                    },
+                    "required": ["path", "change"],
+                },
+            },
+        },
+        "required": ["summary"],
+    }
+)
+
+
+def _core(data: Any) -> Any:
+    """The verdict without its walkthrough, which is checked on its own."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if k not in _WALKTHROUGH_KEYS}
+
+
+def parse_walkthrough(data: dict[str, Any], diff: Diff) -> Walkthrough | None:
+    """The walkthrough of a verdict, or None when it is missing or out of shape: a verdict
+    stands without one. Files not in the diff are left out; at most 20 are kept."""
+    if any(_WALKTHROUGH.iter_errors(data)):
+        return None
+    files: dict[str, str] = {}
+    for item in data.get("files") or ():
+        path, change = str(item["path"]), " ".join(str(item["change"]).split())
+        if diff.file(path) is not None and change and len(files) < MAX_WALKTHROUGH_FILES:
+            files.setdefault(path, change)
+    summary = " ".join(str(data["summary"]).split())
+    return Walkthrough(summary, tuple(files.items())) if summary else None
 
 
 OVERRULED = (

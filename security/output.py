@@ -53,6 +53,7 @@ _MENTION = re.compile(r"(?<![\w@./+-])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))(/[A-Z
 _CROSS_REF = re.compile(
     r"(?<![\w./@-])([A-Za-z0-9][A-Za-z0-9-]{0,38})/([A-Za-z0-9._-]{1,100})(?:#\d+|@[0-9a-f]{7,40})\b"
 )
+_PROBE = "prwarden-end-of-text"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _REDACTED = re.compile(r"\[redacted\]", re.IGNORECASE)
 
@@ -95,8 +96,15 @@ def _all_reasons(
 ) -> Iterator[str]:
     shown = read_markdown(markdown)
     prose = shown.prose
+    # Posted text is followed by prwarden's own (a fix, a hidden marker): it must leave no code
+    # block or raw HTML open that would swallow them.
+    probed = read_markdown(f"{markdown}\n\n{_PROBE}")
+    if _PROBE not in probed.prose or any(_PROBE in html for html in probed.html):
+        yield "markdown:unclosed"
     text = f"{markdown}\n{code}"
-    for m in _APPROVAL.finditer(f"{prose}\n{code}"):
+    # Approvals and instructions are read as a person reads them: a code span inside a word
+    # (app`r`ove) does not break it.
+    for m in _APPROVAL.finditer(f"{shown.read}\n{code}"):
         yield "approval:" + " ".join(m.group(0).lower().split())
     for target in shown.links:
         if not _allowed(target, allowed_hosts, repo_url):
@@ -123,7 +131,7 @@ def _all_reasons(
         yield "secret:redacted"
     if secrets and Redactor(secrets).contains(text):
         yield "secret:known"
-    for hit in scan(f"{prose}\n{code}"):
+    for hit in scan(f"{shown.read}\n{code}"):
         yield f"injection:{hit.reasons[0]}"
     if flagged and _echoes(text, flagged):
         yield "echo:flagged"

@@ -2,17 +2,25 @@
 
 Each distinct ``rule_id`` becomes one entry of ``tool.driver.rules`` (id, name, short and full
 description, help, default level, tags, precision, ``problem.severity`` and, for security
-rules, ``security-severity``). Each finding becomes one result with a relative URI, a region,
-and ``partialFingerprints.primaryLocationLineHash`` so GitHub can de-duplicate alerts. A
-result's properties say whether it was posted or held, and for a held one its disposition code
-(the caller's closed set; free-text reasons never reach SARIF).
+rules, ``security-severity``). That metadata comes from the rule, never from a finding: the
+linter's own text for a linter rule (``linter_rule``, given by the caller), else prwarden's
+description of the finding's category (``category_rule``). Each finding becomes one result
+with a relative URI, a region, and ``partialFingerprints.primaryLocationLineHash`` so GitHub
+can de-duplicate alerts. A result's properties say whether it was posted or held, and for a held
+one its disposition code (the caller's closed set; free-text reasons never reach SARIF).
+
+``sarif_log`` writes one run per ``SarifRun`` (one repository and commit), each with its
+``versionControlProvenance`` (repository URI, revision, branch) and an ``automationDetails.id``
+of ``prwarden/held/<commit>/``: the category is the commit's, because GitHub takes one run per
+tool and category in an upload, and held findings are decisions about one commit, not a scan
+of a branch that a later commit's scan would close.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +40,118 @@ _PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommenda
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 STATUSES = frozenset({"post", "hold", "drop"})
 _CODE = re.compile(r"[a-z][a-z_]{0,39}")
+HELD_CATEGORY = "prwarden/held"
+
+# prwarden's own rules: one per finding category (review.findings.Category), with its level.
+CATEGORIES: Mapping[str, tuple[str, str, str]] = {
+    "security": (
+        "Security weakness found in a reviewed change",
+        "A change that lets an attacker read, alter or run what they should not: injection, "
+        "broken access control, unsafe deserialisation, secrets, weak cryptography.",
+        "error",
+    ),
+    "correctness": (
+        "Bug found in a reviewed change",
+        "Code that does not do what it evidently intends: wrong results, crashes, lost "
+        "errors, races, resource leaks.",
+        "warning",
+    ),
+    "performance": (
+        "Needless cost found in a reviewed change",
+        "Work that grows faster than it must, or is repeated, blocked or held longer than needed.",
+        "warning",
+    ),
+    "maintainability": (
+        "Hard-to-maintain code in a reviewed change",
+        "Code that will be hard to change safely: duplication, hidden coupling, misleading "
+        "names or structure.",
+        "note",
+    ),
+    "style": (
+        "Style issue in a reviewed change",
+        "Code that departs from the project's conventions in a way a reader will notice.",
+        "note",
+    ),
+    "tests": (
+        "Missing or weak test in a reviewed change",
+        "A behaviour the change adds or alters that no test checks, or a test that cannot fail.",
+        "note",
+    ),
+    "documentation": (
+        "Documentation gap in a reviewed change",
+        "Documentation that is missing, wrong or out of date for what the change does.",
+        "note",
+    ),
+}
+GENERIC_CATEGORY = ("Finding from prwarden's review", "A finding from prwarden's review.", "note")
+
+
+@dataclass(frozen=True, slots=True)
+class SarifRule:
+    """One rule of ``tool.driver.rules``, described by its owner (a linter, or prwarden)."""
+
+    id: str
+    short: str
+    full: str
+    help_markdown: str
+    level: str
+    category: str
+
+    def __post_init__(self) -> None:
+        if not self.id.strip() or not self.short.strip():
+            raise ValueError("invalid SARIF rule: id and short description must not be empty")
+        if self.level not in LEVELS:
+            raise ValueError(f"invalid SARIF rule: level {self.level!r}")
+
+
+def category_rule(category: str, rule_id: str | None = None) -> SarifRule:
+    """prwarden's rule for a finding category (``prwarden/<category>`` unless given)."""
+    short, full, level = CATEGORIES.get(category, GENERIC_CATEGORY)
+    return SarifRule(
+        id=rule_id or f"{TOOL_NAME}/{category}",
+        short=short,
+        full=full,
+        help_markdown=f"{full}\n\nprwarden holds findings of this kind for review before posting.",
+        level=level,
+        category=category,
+    )
+
+
+def linter_rule(
+    rule_id: str, *, name: str, linter: str, summary: str, explanation: str, category: str
+) -> SarifRule:
+    """A linter rule, described in the linter's own words."""
+    short = f"{name} ({linter} {rule_id})"
+    level = "error" if category == "security" else "warning"
+    return SarifRule(
+        id=rule_id,
+        short=short,
+        full=summary or short,
+        help_markdown=explanation or summary or short,
+        level=level,
+        category=category,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a run's findings were found: repository URI, commit, and branch or PR ref."""
+
+    repository_uri: str
+    revision_id: str
+    branch: str
+
+    def __post_init__(self) -> None:
+        if not (self.repository_uri.strip() and self.revision_id.strip() and self.branch.strip()):
+            raise ValueError("invalid provenance: repository, revision and branch are needed")
+
+
+@dataclass(frozen=True, slots=True)
+class SarifRun:
+    """The findings of one repository at one commit."""
+
+    provenance: Provenance
+    findings: Sequence[SarifFinding]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +204,48 @@ def _problems(f: SarifFinding) -> list[str]:
 
 
 def to_sarif(
-    findings: Sequence[SarifFinding], *, tool_version: str, repo_uri: str | None = None
+    findings: Sequence[SarifFinding],
+    *,
+    tool_version: str,
+    repo_uri: str | None = None,
+    rules: Mapping[str, SarifRule] | None = None,
 ) -> dict[str, Any]:
     """A SARIF 2.1.0 log with one run of prwarden holding ``findings``."""
+    run = _run(findings, tool_version, rules or {}, f"{TOOL_NAME}/")
+    if repo_uri:
+        run["versionControlProvenance"] = [{"repositoryUri": repo_uri}]
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+
+
+def sarif_log(
+    runs: Sequence[SarifRun], *, tool_version: str, rules: Mapping[str, SarifRule] | None = None
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run per repository and commit, each with its provenance."""
+    out = []
+    for run in runs:
+        body = _run(
+            run.findings,
+            tool_version,
+            rules or {},
+            f"{HELD_CATEGORY}/{run.provenance.revision_id}/",
+        )
+        body["versionControlProvenance"] = [
+            {
+                "repositoryUri": run.provenance.repository_uri,
+                "revisionId": run.provenance.revision_id,
+                "branch": run.provenance.branch,
+            }
+        ]
+        out.append(body)
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": out}
+
+
+def _run(
+    findings: Sequence[SarifFinding],
+    tool_version: str,
+    known: Mapping[str, SarifRule],
+    automation_id: str,
+) -> dict[str, Any]:
     if not tool_version.strip():
         raise ValueError("tool_version is empty")
     rule_index: dict[str, int] = {}
@@ -95,9 +254,10 @@ def to_sarif(
     for finding in findings:
         if finding.rule_id not in rule_index:
             rule_index[finding.rule_id] = len(rules)
-            rules.append(_rule(finding))
+            rule = known.get(finding.rule_id) or category_rule(finding.category, finding.rule_id)
+            rules.append(_rule(rule))
         results.append(_result(finding, rule_index[finding.rule_id]))
-    run: dict[str, Any] = {
+    return {
         "tool": {
             "driver": {
                 "name": TOOL_NAME,
@@ -107,33 +267,29 @@ def to_sarif(
                 "rules": rules,
             }
         },
-        "automationDetails": {"id": f"{TOOL_NAME}/"},
+        "automationDetails": {"id": automation_id},
         "columnKind": "unicodeCodePoints",
         "results": results,
     }
-    if repo_uri:
-        run["versionControlProvenance"] = [{"repositoryUri": repo_uri}]
-    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def _rule(f: SarifFinding) -> dict[str, Any]:
-    tags = list(
-        dict.fromkeys((f.category, "security") if f.category == "security" else (f.category,))
-    )
+def _rule(rule: SarifRule) -> dict[str, Any]:
+    security = rule.category == "security"
+    tags = list(dict.fromkeys((rule.category, "security") if security else (rule.category,)))
     properties: dict[str, Any] = {
         "precision": "medium",
-        "problem.severity": _PROBLEM_SEVERITY[f.level],
+        "problem.severity": _PROBLEM_SEVERITY[rule.level],
     }
-    if f.category == "security":
-        properties["security-severity"] = SECURITY_SEVERITY[f.severity]
+    if security:
+        properties["security-severity"] = SECURITY_SEVERITY["high"]
     properties["tags"] = tags
     return {
-        "id": f.rule_id,
-        "name": _rule_name(f.rule_id),
-        "shortDescription": {"text": _clip(f.title)},
-        "fullDescription": {"text": _clip(f.title)},
-        "help": {"text": _clip(f.message), "markdown": _clip(f.message)},
-        "defaultConfiguration": {"level": f.level},
+        "id": rule.id,
+        "name": _rule_name(rule.id),
+        "shortDescription": {"text": _clip(rule.short)},
+        "fullDescription": {"text": _clip(rule.full)},
+        "help": {"text": _clip(rule.help_markdown), "markdown": _clip(rule.help_markdown)},
+        "defaultConfiguration": {"level": rule.level},
         "properties": properties,
     }
 

@@ -407,3 +407,38 @@ def test_spec_resolves_every_operation() -> None:
     assert op is not None
     assert spec.validate_body(op.operation, {"status": "completed"})
     assert spec.validate_body(op.operation, {"conclusion": "success"}) == []
+
+
+def _annotation(n: int) -> dict[str, Any]:
+    return {
+        "path": "f.py",
+        "start_line": n,
+        "end_line": n,
+        "annotation_level": "warning",
+        "message": f"finding {n}",
+    }
+
+
+async def test_check_run_annotations_append_fifty_at_most_per_request_and_read_back(
+    fake_github: FakeGitHub, http: aiohttp.ClientSession, authed: dict[str, str]
+) -> None:
+    fake_github.add_repo(REPO)
+    base = f"/repos/{REPO}/check-runs"
+    status, run = await _call(
+        fake_github, http, "POST", base, authed, {"name": "prwarden", "head_sha": "a" * 40}
+    )
+    assert status == 201
+    output = {"title": "t", "summary": "s"}
+    too_many = {"output": {**output, "annotations": [_annotation(n) for n in range(51)]}}
+    status, _ = await _call(fake_github, http, "PATCH", f"{base}/{run['id']}", authed, too_many)
+    assert status == 422
+    for chunk in (range(1, 51), range(51, 61)):
+        body = {"output": {**output, "annotations": [_annotation(n) for n in chunk]}}
+        status, data = await _call(fake_github, http, "PATCH", f"{base}/{run['id']}", authed, body)
+        assert status == 200
+    assert data["output"]["annotations_count"] == 60
+    path = f"{base}/{run['id']}/annotations?per_page=100"
+    status, listed = await _call(fake_github, http, "GET", path, authed)
+    assert status == 200
+    assert [a["start_line"] for a in listed] == list(range(1, 61))
+    assert all(a["blob_href"].endswith("/f.py") and a["title"] is None for a in listed)

@@ -91,7 +91,6 @@ def test_every_row_arrives_and_a_second_run_changes_nothing(
 
 async def test_a_cached_review_is_a_hit_after_the_move(
     postgres: Cluster,
-    released: Path,
     monkeypatch: pytest.MonkeyPatch,
     aiohttp_client: Any,
     fake_github: FakeGitHub,
@@ -100,25 +99,32 @@ async def test_a_cached_review_is_a_hit_after_the_move(
     fake: FakeOpenAI,
     restore_logging: None,
 ) -> None:
-    url = postgres.empty_database()
-    assert _migrate(monkeypatch, url, str(released)) == 0
+    """A PR reviewed on SQLite; after the move a PR with the same change is served from the
+    cache on PostgreSQL. (The released store's entry was written under an older prompt
+    version, so it is a miss for this code: the review is written here, by this code.)"""
     script_reviewer(fake, [FINDING])
+    review = model_settings(fake)
+    before = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, review=review)
+    first = pull_scenario(fake_github)
+    body, headers = first.delivery()
+    assert (await before.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(before) and len(first.reviews) == 1)
+    assert llm_calls(before) > 0 and runs(before)[-1]["mode"] == "model"
+    await before.close()
+
+    url = postgres.empty_database()
+    assert _migrate(monkeypatch, url, str(tmp_path / "prwarden.db")) == 0
     store = PostgresStore.connect(url)
-    client = await serve(
-        aiohttp_client,
-        fake_github,
-        app_private_key,
-        tmp_path,
-        review=model_settings(fake),
-        db=store,
+    after = await serve(
+        aiohttp_client, fake_github, app_private_key, tmp_path / "pg", review=review, db=store
     )
-    calls = llm_calls(client)
-    s = another_pull(pull_scenario(fake_github), 3)
+    calls = llm_calls(after)
+    s = another_pull(first, 3)
     body, headers = s.delivery()
-    assert (await client.post("/webhook", data=body, headers=headers)).status == 202
-    await wait_for(lambda: idle(client) and len(s.reviews) == 1)
-    assert llm_calls(client) == calls, "no model call: the review came from the cache"
-    assert runs(client)[-1]["mode"] == "cached"
+    assert (await after.post("/webhook", data=body, headers=headers)).status == 202
+    await wait_for(lambda: idle(after) and len(s.reviews) == 1)
+    assert llm_calls(after) == calls, "no model call: the review came from the cache"
+    assert runs(after)[-1]["mode"] == "cached"
     assert any(FINDING["title"] in c["body"] for c in s.comments)
     assert fake_github.invalid_requests == []
     store.close()

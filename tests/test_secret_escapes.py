@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Console, Settings
 from bot.context import CTX
 from bot.logs import setup_logging
 from review.findings import Reason
@@ -27,6 +27,7 @@ from tests.fakes.openai import Call, FakeOpenAI, tool_calls
 from tests.helpers import SECRET
 from tests.model_scripts import (
     API_KEY,
+    Client,
     db_of,
     finding,
     model_settings,
@@ -50,6 +51,22 @@ def escaped(value: str) -> str:
 
 def spellings(secret: str) -> list[str]:
     return [secret, json.dumps(secret)[1:-1], escaped(secret), escaped(secret).upper()]
+
+
+async def _serve(
+    aiohttp_client: Any, gh: FakeGitHub, key: str, tmp_path: Path, fake: FakeOpenAI
+) -> Client:
+    """The real app with the fake model, and every secret setting set."""
+    review = model_settings(fake.base_url)
+    return await serve(
+        aiohttp_client,
+        gh,
+        key,
+        tmp_path,
+        review,
+        admin_token=ADMIN_TOKEN,
+        metrics_token=METRICS_TOKEN,
+    )
 
 
 def _raw_submit(bodies: list[str]) -> str:
@@ -81,15 +98,7 @@ async def test_no_secret_in_any_spelling_is_stored_logged_or_posted(
         triage("deep"), tool_calls(search), tool_calls(("submit_review", _raw_submit(bodies)))
     )
     s = pull_scenario(fake_github)
-    client = await serve(
-        aiohttp_client,
-        fake_github,
-        app_private_key,
-        tmp_path,
-        model_settings(fake.base_url),
-        admin_token=ADMIN_TOKEN,
-        metrics_token=METRICS_TOKEN,
-    )
+    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, fake)
     settings: Settings = client.app[CTX].settings
     handler = setup_logging(settings.secret_values, level=logging.DEBUG)
     buffer = io.StringIO()
@@ -130,9 +139,17 @@ def test_every_secret_setting_is_a_known_secret() -> None:
         "admin_token": "admin-token-value",
         "metrics_token": "metrics-token-value",
     }
-    settings = Settings(**values, review=ReviewSettings(api_key="sk-api-key-value-0000"))
-    assert set(settings.secret_values) == {*values.values(), "sk-api-key-value-0000"}
-    for cls in (Settings, ReviewSettings):
+    console = Console(client_secret="client-secret-value", session_key="session-key-value")
+    settings = Settings(
+        **values, review=ReviewSettings(api_key="sk-api-key-value-0000"), console=console
+    )
+    assert set(settings.secret_values) == {
+        *values.values(),
+        "sk-api-key-value-0000",
+        "client-secret-value",
+        "session-key-value",
+    }
+    for cls in (Settings, ReviewSettings, Console):
         for f in cls.__dataclass_fields__.values():
             if "str" in str(f.type) and SECRET_NAME.search(f.name):
                 assert not f.repr, f"{cls.__name__}.{f.name} looks secret but is not repr=False"
@@ -160,14 +177,7 @@ async def test_no_operator_secret_reaches_a_prompt(
         tool_calls(("submit_review", {"findings": [FINDING]})),
     )
     s = pull_scenario(fake_github, files={**example_files(), path: content.encode()}, diff=diff)
-    client = await serve(
-        aiohttp_client,
-        fake_github,
-        app_private_key,
-        tmp_path,
-        model_settings(fake.base_url),
-        admin_token=ADMIN_TOKEN,
-    )
+    client = await _serve(aiohttp_client, fake_github, app_private_key, tmp_path, fake)
     await review_pr(client, s)
 
     assert len(fake.requests) == 3

@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from cache import accounting, deliveries, feedback, runs, shadow
 from cache.accounting import Ceiling, admit_spend, release_spend
 from cache.db import MIGRATIONS
-from cache.held import HeldFindings
+from cache.held import HeldFilter, HeldFindings
 from cache.postgres import PostgresStore, to_psycopg
 from cache.queue import JobQueue
 from cache.reviews import CacheScope, ReviewCache
@@ -124,6 +124,11 @@ def test_runs_held_findings_and_feedback(store: Store) -> None:
     with pytest.raises(StoreError, match="it is approved"):
         held.approve(first, "lead")
     assert held.mark_posted(first, 5).comment_id == 5
+    assert [d.action for d in held.history(first)] == ["approve", "post"]
+    assert held.history(first)[0].by == "lead"
+    other = held.hold(**fields, fingerprint="fp2", finding={"severity": "high"}, evidence={})
+    assert [f.id for f in held.query(HeldFilter(state=None, severity="high"))] == [other]
+    assert held.counts(HeldFilter(repo="o/r"))["pending"] == 1
     for comment_id, category in ((1, "security"), (2, "security"), (3, "style")):
         feedback.record_posted_comment(
             store, comment_id=comment_id, installation_id=1, repo="o/r", pr_number=3,

@@ -14,11 +14,18 @@ import corpora
 from prwarden.errors import ConfigError
 from review.config import RepoConfig, load_repo_config
 from review.diff import Diff, parse_diff
-from review.llm import LLMClient
+from review.llm import Completion, LLMClient, ToolCall
 from review.prompts import load_prompt
 from review.request import PRInfo
 from review.settings import ReviewSettings
-from review.triage import TRIAGE_FUNCTION, TriageVerdict, rule_triage, skip_reason, triage
+from review.triage import (
+    TRIAGE_FUNCTION,
+    TriageVerdict,
+    parse_verdict,
+    rule_triage,
+    skip_reason,
+    triage,
+)
 from security.spotlight import Spotlight
 from tests.fakes.openai import FakeOpenAI, text, tool_calls
 
@@ -218,3 +225,37 @@ def test_prompts_are_versioned_by_a_hash_of_their_text() -> None:
         load_prompt("missing")
     with pytest.raises(ConfigError, match="invalid prompt name"):
         load_prompt("../review")
+
+
+def _verdict_call(**extra: Any) -> Completion:
+    data = {"level": "deep", "focus_files": [CODE_PATH], "risk_areas": [], "reason": "code"}
+    data.update(extra)
+    call = ToolCall("call_1", TRIAGE_FUNCTION, json.dumps(data))
+    return Completion(None, (call,), "tool_calls", 10, 10, 1.0, "cheap")
+
+
+@pytest.mark.parametrize(
+    ("extra", "walkthrough"),
+    [
+        ({}, None),  # a verdict without a walkthrough still stands
+        ({"summary": "x" * 5000, "files": []}, None),  # an overlong one is left out
+        ({"summary": "Adds a tracer.", "files": "nope"}, None),
+        (
+            {
+                "summary": " Adds   a tracer. ",
+                "files": [
+                    {"path": "ghost.py", "change": "not in the diff"},
+                    *({"path": CODE_PATH, "change": f"change {n}"} for n in range(30)),
+                ],
+            },
+            ("Adds a tracer.", ((CODE_PATH, "change 0"),)),
+        ),
+    ],
+)
+def test_the_walkthrough_never_decides_whether_the_verdict_is_valid(
+    extra: dict[str, Any], walkthrough: tuple[str, tuple[tuple[str, str], ...]] | None
+) -> None:
+    verdict = parse_verdict(_verdict_call(**extra), parse_diff(CODE_DIFF))
+    assert (verdict.level, verdict.by) == ("deep", "model")
+    got = verdict.walkthrough
+    assert (got.summary, got.files) == walkthrough if got else walkthrough is None

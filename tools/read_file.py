@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prwarden.errors import ToolError
 from security.jail import relative_to_root, resolve_in_workspace
-from tools.base import ToolResult, Workspace, cap_text
+from tools.base import Diagnostic, ToolResult, Workspace, cap_text
 
 TOOL = "read_file"
 MAX_WINDOW_LINES = 400
@@ -76,4 +76,14 @@ async def read_file(ws: Workspace, path: str, start: int = 1, end: int | None = 
     if end is not None and end > shown_last and shown_last < total:
         head += f"; windows are at most {MAX_WINDOW_LINES} lines, ask again from {shown_last + 1}"
     content, truncated = cap_text(f"{head}\n{number_lines(window, start)}", ws.output_cap)
-    return ToolResult(tool=TOOL, ok=True, content=content, truncated=truncated)
+    shown = Diagnostic(
+        source=TOOL,
+        path=rel,
+        line=start,
+        end_line=shown_last,
+        message=f"lines {start}-{shown_last} of {total}",
+        severity="info",
+    )
+    return ToolResult(
+        tool=TOOL, ok=True, content=content, diagnostics=(shown,), truncated=truncated
+    )

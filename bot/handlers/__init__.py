@@ -2,8 +2,14 @@
 
 from gidgethub.routing import Router
 
-from bot.handlers import installation, issue_comment, ping, pull_request
+from bot.handlers import check_run, installation, issue_comment, ping, pull_request
 
-router = Router(pull_request.router, installation.router, issue_comment.router, ping.router)
+router = Router(
+    pull_request.router,
+    installation.router,
+    issue_comment.router,
+    check_run.router,
+    ping.router,
+)
 
 __all__ = ["router"]

@@ -1,4 +1,5 @@
-"""``issue_comment``: slash commands on a PR (``/prwarden review``, ``pause``, ``resume``).
+"""``issue_comment``: slash commands on a PR (``/prwarden review``, ``pause``, ``resume``,
+``help``).
 
 Commands take no arguments: anything after the verb makes the comment not a command. Whether
 the commenter has write access is checked by the worker against GitHub, not trusted from the
@@ -12,12 +13,13 @@ import re
 from gidgethub import sansio
 from gidgethub.routing import Router
 
+from bot.commands import COMMAND_HELP
 from bot.context import AppContext, Dispatch
 
 router = Router()
 
-COMMANDS = ("review", "pause", "resume")
-_COMMAND = re.compile(r"^\s*/prwarden\s+(review|pause|resume)\s*$", re.IGNORECASE)
+COMMANDS = tuple(COMMAND_HELP)
+_COMMAND = re.compile(rf"^\s*/prwarden\s+({'|'.join(COMMANDS)})\s*$", re.IGNORECASE)
 
 
 def parse_command(body: str) -> str | None:
@@ -48,7 +50,11 @@ async def on_comment(event: sansio.Event, ctx: AppContext, dispatch: Dispatch) -
         repo=data["repository"]["full_name"],
         pr_number=int(issue["number"]),
         head_sha=f"command:{comment.get('id')}",
-        payload={"command": command, "user": (comment.get("user") or {}).get("login", "")},
+        payload={
+            "command": command,
+            "user": (comment.get("user") or {}).get("login", ""),
+            "comment_id": comment.get("id"),
+        },
         delivery_id=event.delivery_id,
         dedupe_key=f"command:{comment.get('id')}",
     )

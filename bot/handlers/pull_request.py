@@ -44,8 +44,8 @@ async def _enqueue_review(event: sansio.Event, ctx: AppContext, dispatch: Dispat
     if pr.get("state") == "closed":
         dispatch.notes.append("PR is closed")
         return
-    if deliveries.is_paused(ctx.db, repo):
-        dispatch.notes.append("reviews are paused for this repository")
+    if deliveries.is_pull_paused(ctx.db, repo, int(pr["number"])):
+        dispatch.notes.append("reviews are paused for this pull request")
         return
     enqueued = ctx.queue.enqueue(
         "review",

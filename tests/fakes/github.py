@@ -8,8 +8,11 @@ validate are also in ``invalid_requests``.
 
 State is scripted by tests: ``add_commit`` (files per commit, tarball and contents API),
 ``add_pull`` (metadata and a unified diff; inline review comments must anchor on it),
-``set_permission``, ``add_reaction``, ``set_compare``; faults with ``fail_next`` and
-``delay``. Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
+``set_permission``, ``add_reaction``, ``set_compare``, ``add_team_member``; faults with
+``fail_next`` and ``delay``. The web host's OAuth endpoints are served too (``web``, see
+``tests.fakes.github_web``); the user tokens they issue authenticate ``GET /user`` and team
+membership lookups. SARIF uploads to code scanning are decoded and kept in ``sarif_uploads``.
+Tarballs are served as GitHub does: a 302 to a codeload-like URL on this server
 that returns a gzip tar whose top directory is ``<owner>-<repo>-<sha7>/``.
 """
 
@@ -19,6 +22,7 @@ import asyncio
 import base64
 import copy
 import functools
+import gzip
 import hashlib
 import io
 import itertools
@@ -48,6 +52,7 @@ from tests.fakes.github_apps import (
     token_scope,
     version_error,
 )
+from tests.fakes.github_web import WEB_PATHS, GitHubWeb
 from tests.fakes.openapi import Match, OpenAPISpec
 
 SPEC_PATH = corpora.ROOT / "github_openapi" / "review-bot-subset.openapi.json"
@@ -72,6 +77,12 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 MAX_JWT_LIFETIME = 600
+# Operations that act as a signed-in person: they take a user token, not an installation's.
+USER_OPERATIONS = frozenset({"users/get-authenticated", "teams/get-membership-for-user-in-org"})
+# Outside /app, these take the App's JWT too (GitHub: "you must use a JWT to access").
+JWT_OPERATIONS = frozenset({"apps/get-repo-installation"})
+INTEGRATION_REFUSED = "Resource not accessible by integration"
+MAX_SARIF_BYTES = 10 * 1024 * 1024
 EXPIRED_JWT_MESSAGE = (
     "'Expiration time' claim ('exp') must be a numeric value representing the future time "
     "at which the assertion expires"
@@ -301,6 +312,9 @@ class FakeGitHub:
         self.hook_deliveries: list[dict[str, Any]] = []
         self._download_tokens: dict[str, str] = {}
         self._faults: list[Fault] = []
+        self.web = GitHubWeb(clock=clock)
+        self.teams: dict[tuple[str, str], dict[str, str]] = {}
+        self.sarif_uploads: list[dict[str, Any]] = []
         self._ids = itertools.count(1001)
         self._handlers = self._handler_table()
         self.app = web.Application()
@@ -376,6 +390,7 @@ class FakeGitHub:
         diff_too_large: bool = False,
     ) -> FakePull:
         self.add_repo(repo)
+        earlier = self.pulls.get((repo, number))
         pull = FakePull(
             repo=repo,
             number=number,
@@ -391,11 +406,16 @@ class FakeGitHub:
             diff=hunks.read(diff),
             diff_too_large=diff_too_large,
         )
+        if earlier is not None:  # a push: the PR keeps its conversation and reviews
+            pull.reviews, pull.issue_comments = earlier.reviews, earlier.issue_comments
         self.pulls[(repo, number)] = pull
         return pull
 
     def set_permission(self, repo: str, username: str, permission: str) -> None:
         self.permissions[(repo, username)] = permission
+
+    def add_team_member(self, org: str, team_slug: str, login: str, state: str = "active") -> None:
+        self.teams.setdefault((org.lower(), team_slug.lower()), {})[login.lower()] = state
 
     def set_compare(self, repo: str, base: str, head: str, diff: str) -> None:
         self.add_repo(repo).compares[(base, head)] = diff
@@ -476,6 +496,8 @@ class FakeGitHub:
             return await self.manifests.new_app(request)
         if request.path == GRAPHQL_PATH:
             return await self._graphql(request)
+        if request.path in WEB_PATHS:
+            return await self.web.handle(request)
         raw = await request.read()
         body, parse_error = _parse_body(raw)
         match = self.spec.match(request.method, request.path)
@@ -513,7 +535,8 @@ class FakeGitHub:
             return error_response(400, unversioned, documentation_url=doc)
         auth = self._auth_error(match, request.headers.get("Authorization", ""))
         if auth is not None:
-            return error_response(401, auth, documentation_url=DOCS)
+            status = 403 if auth == INTEGRATION_REFUSED else 401
+            return error_response(status, auth, documentation_url=DOCS)
         refused = self._scope_refusal(match, request)
         if refused is not None:
             return refused
@@ -630,12 +653,22 @@ class FakeGitHub:
         template = match.operation.template
         if template.startswith("/app-manifests/"):
             return None
-        if template == "/app" or template.startswith("/app/"):
+        if (
+            template == "/app"
+            or template.startswith("/app/")
+            or (match.operation.operation_id in JWT_OPERATIONS)
+        ):
             if scheme.lower() != "bearer" or not credential:
                 return "A JSON web token could not be decoded"
             return self._jwt_error(credential.strip())
         if scheme.lower() not in ("token", "bearer"):
             return "Requires authentication" if not header else "Bad credentials"
+        if match.operation.operation_id in USER_OPERATIONS:
+            if credential.strip() in self.web.user_tokens:
+                return None
+            if credential.strip() in self.issued_tokens:
+                return INTEGRATION_REFUSED
+            return "Bad credentials"
         issued = self.issued_tokens.get(credential.strip())
         if issued is None or issued[1] <= self.clock():
             return "Bad credentials"
@@ -775,6 +808,15 @@ class FakeGitHub:
             "checks/list-for-ref": self._list_check_runs,
             "issues/list-comments": self._list_issue_comments,
             "issues/create-comment": self._create_issue_comment,
+            "issues/update-comment": self._update_issue_comment,
+            "issues/delete-comment": self._delete_issue_comment,
+            "reactions/list-for-issue-comment": self._list_issue_comment_reactions,
+            "reactions/create-for-issue-comment": self._create_issue_comment_reaction,
+            "repos/list-pull-requests-associated-with-commit": self._pulls_of_commit,
+            "checks/list-annotations": self._list_annotations,
+            "users/get-authenticated": self._get_authenticated_user,
+            "teams/get-membership-for-user-in-org": self._team_membership,
+            "code-scanning/upload-sarif": self._upload_sarif,
         }
 
     async def _get_app(self, ctx: _Ctx) -> web.Response:
@@ -1195,7 +1237,9 @@ class FakeGitHub:
             html_url=f"https://github.com/{ctx.repo_name}/runs/{run_id}",
             output={**run.get("output", {}), **body.get("output", {})},
             _repo=ctx.repo_name,
+            _annotations=[],
         )
+        self._append_annotations(run, body.get("output"))
         run["app"]["id"] = int(self.app_id)
         self.check_runs[run_id] = run
         return _json(self._check_run_json(run), 201)
@@ -1211,10 +1255,43 @@ class FakeGitHub:
                 run[key] = body[key]
         if "output" in body:
             run["output"] = {**run.get("output", {}), **body["output"]}
+            self._append_annotations(run, body["output"])
         if body.get("conclusion"):
             run["status"] = "completed"
             run["completed_at"] = _iso(self.clock())
         return _json(self._check_run_json(run))
+
+    @staticmethod
+    def _append_annotations(run: dict[str, Any], output: Mapping[str, Any] | None) -> None:
+        """GitHub appends each request's annotations (at most 50) to the run's list."""
+        added = list((output or {}).get("annotations") or [])
+        run["_annotations"].extend(added)
+        output_state = run.setdefault("output", {})
+        output_state.pop("annotations", None)
+        output_state["annotations_count"] = len(run["_annotations"])
+
+    def annotations(self, check_run_id: int) -> list[dict[str, Any]]:
+        """Every annotation a check run received, in order, as it was sent."""
+        return list(self.check_runs[check_run_id]["_annotations"])
+
+    async def _list_annotations(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        run = self.check_runs.get(ctx.int_param("check_run_id"))
+        if run is None or run["_repo"] != ctx.repo_name:
+            raise _not_found(ctx.match.operation.documentation_url)
+        keys = ("start_column", "end_column", "annotation_level", "title", "message")
+        items = [
+            {
+                "path": a["path"],
+                "blob_href": f"https://github.com/{ctx.repo_name}/blob/{run['head_sha']}/{a['path']}",
+                "start_line": a["start_line"],
+                "end_line": a["end_line"],
+                **{k: a.get(k) for k in keys},
+                "raw_details": a.get("raw_details"),
+            }
+            for a in run["_annotations"]
+        ]
+        return self._paginate(ctx, items)
 
     async def _list_check_runs(self, ctx: _Ctx) -> web.Response:
         repo = self._repo(ctx)
@@ -1236,21 +1313,134 @@ class FakeGitHub:
 
     async def _create_issue_comment(self, ctx: _Ctx) -> web.Response:
         self._repo(ctx)
-        pull = self._pull(ctx.repo_name, ctx.int_param("issue_number"))
+        number = ctx.int_param("issue_number")
+        self._pull(ctx.repo_name, number)
+        comment = self.add_issue_comment(
+            ctx.repo_name, number, ctx.body["body"], user=self.bot_login
+        )
+        return _json(comment, 201)
+
+    def _issue_comment(self, ctx: _Ctx) -> tuple[FakePull, dict[str, Any]]:
+        self._repo(ctx)
+        wanted = ctx.int_param("comment_id")
+        for (repo, _), pull in self.pulls.items():
+            if repo != ctx.repo_name:
+                continue
+            for comment in pull.issue_comments:
+                if comment["id"] == wanted:
+                    return pull, comment
+        raise _not_found(ctx.match.operation.documentation_url)
+
+    async def _update_issue_comment(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        comment.update(body=ctx.body["body"], updated_at=_iso(self.clock()))
+        return _json(comment)
+
+    async def _delete_issue_comment(self, ctx: _Ctx) -> web.Response:
+        pull, comment = self._issue_comment(ctx)
+        pull.issue_comments.remove(comment)
+        return web.Response(status=204)
+
+    def delete_issue_comment(self, repo: str, number: int, comment_id: int) -> None:
+        """Delete a PR conversation comment, as a person would in the web UI."""
+        pull = self._pull(repo, number)
+        pull.issue_comments[:] = [c for c in pull.issue_comments if c["id"] != comment_id]
+
+    def add_issue_comment(
+        self, repo: str, number: int, body: str, *, user: str = "octocat"
+    ) -> dict[str, Any]:
+        """A conversation comment on the PR written by ``user``."""
+        pull = self._pull(repo, number)
         comment = self._example("issue-comment")
         comment_id = next(self._ids)
         now = _iso(self.clock())
         comment.update(
             id=comment_id,
             node_id=f"IC_{comment_id}",
-            body=ctx.body["body"],
-            user=self._user(self.bot_login),
+            body=body,
+            user=self._user(user),
             created_at=now,
             updated_at=now,
             html_url=f"https://github.com/{pull.repo}/pull/{pull.number}#issuecomment-{comment_id}",
         )
         pull.issue_comments.append(comment)
-        return _json(comment, 201)
+        return comment
+
+    async def _list_issue_comment_reactions(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        items = self.reactions.get(comment["id"], [])
+        if "content" in ctx.query:
+            items = [r for r in items if r["content"] == ctx.query["content"]]
+        return self._paginate(ctx, items)
+
+    async def _create_issue_comment_reaction(self, ctx: _Ctx) -> web.Response:
+        _, comment = self._issue_comment(ctx)
+        mine = [
+            r
+            for r in self.reactions.get(comment["id"], [])
+            if r["content"] == ctx.body["content"] and r["user"]["login"] == self.bot_login
+        ]
+        if mine:  # GitHub answers 200 with the existing reaction
+            return _json(mine[0])
+        reaction = self._reaction(ctx.body["content"], self.bot_login)
+        self.reactions.setdefault(comment["id"], []).append(reaction)
+        return _json(reaction, 201)
+
+    async def _pulls_of_commit(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        sha = ctx.param("commit_sha")
+        found = [
+            self._pull_json(pull)
+            for (repo, _), pull in sorted(self.pulls.items())
+            if repo == ctx.repo_name and pull.head_sha == sha
+        ]
+        return self._paginate(ctx, found)
+
+    def _token_login(self, ctx: _Ctx) -> str:
+        _, _, credential = ctx.request.headers.get("Authorization", "").partition(" ")
+        return self.web.user_tokens[credential.strip()]
+
+    async def _get_authenticated_user(self, ctx: _Ctx) -> web.Response:
+        return _json(self._user(self._token_login(ctx)))
+
+    async def _team_membership(self, ctx: _Ctx) -> web.Response:
+        team = self.teams.get((ctx.param("org").lower(), ctx.param("team_slug").lower()))
+        username = ctx.param("username")
+        if team is None or username.lower() not in team:
+            raise _not_found(ctx.match.operation.documentation_url)
+        org, slug = ctx.param("org"), ctx.param("team_slug")
+        return _json(
+            {
+                "url": f"{self.base_url}/orgs/{org}/teams/{slug}/memberships/{username}",
+                "role": "member",
+                "state": team[username.lower()],
+            }
+        )
+
+    async def _upload_sarif(self, ctx: _Ctx) -> web.Response:
+        self._repo(ctx)
+        doc = ctx.match.operation.documentation_url
+        try:
+            packed = base64.b64decode(ctx.body["sarif"], validate=True)
+            if len(packed) > MAX_SARIF_BYTES:
+                return error_response(413, "Payload Too Large", documentation_url=doc)
+            log = json.loads(gzip.decompress(packed))
+        except (ValueError, OSError, EOFError):
+            return error_response(
+                400, "Invalid sarif: not gzip, base64-encoded JSON", documentation_url=doc
+            )
+        upload_id = secrets.token_hex(16)
+        self.sarif_uploads.append(
+            {
+                "id": upload_id,
+                "repo": ctx.repo_name,
+                "commit_sha": ctx.body["commit_sha"],
+                "ref": ctx.body["ref"],
+                "sarif": log,
+            }
+        )
+        url = f"{self.base_url}/repos/{ctx.repo_name}/code-scanning/sarifs/{upload_id}"
+        return _json({"id": upload_id, "url": url}, 202)
 
 
 def _thread_variable_errors(variables: Any) -> list[str]:

@@ -48,6 +48,8 @@ _PERMISSION_BY_PREFIX = (
     ("repos/get-content", "contents"),
     ("repos/download-tarball-archive", "contents"),
     ("repos/compare-commits", "contents"),
+    ("repos/list-pull-requests-associated-with-commit", "pull_requests"),
+    ("code-scanning/", "security_events"),
 )
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
 DEFAULT_GRANTED = {
