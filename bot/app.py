@@ -35,7 +35,7 @@ def make_app(
 ) -> web.Application:
     """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials.
 
-    ``receive=False`` leaves out ``POST /webhook`` and the triage page (a worker process);
+    ``receive=False`` leaves out ``POST /webhook`` and the security console (a worker process);
     ``workers=False`` or ``settings.limits.workers == 0`` runs no workers (a receiver).
     """
     settings.check_server(receive=receive)
