@@ -28,13 +28,14 @@ BIG_PR = 9000
 TARGET_BYTES = 5 * 1024 * 1024
 RATE = 50.0
 
-_MODULE = '''"""Generated module {n}: a handful of small functions, as a real change would add."""
+_HEADER = '''"""Generated module {n}: a handful of small functions, as a real change would add."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
+'''
+_PART = '''
 
 def load_{n}(path: Path) -> dict[str, object]:
     """Read the settings file of part {n}; an empty mapping when it is missing."""
@@ -74,7 +75,7 @@ def big_change(target: int = TARGET_BYTES) -> tuple[str, dict[str, str]]:
     n = 0
     while size < target:
         path = f"generated/part_{n:05d}.py"
-        text = "".join(_MODULE.format(n=n) for _ in range(4))
+        text = _HEADER.format(n=n) + "".join(_PART.format(n=f"{n}_{k}") for k in range(4))
         lines = text.splitlines()
         body = "".join(f"+{line}\n" for line in lines)
         patch = (

@@ -10,6 +10,8 @@ Rows:
   second process; then the highest rate measured whose p99 stays under 100 ms;
 - the same latency while the server reviews a generated 5 MB diff, next to the idle figure
   (``bench/busy_webhook.py``);
+- the injection scan's CPU time and its cost per character at growing sizes: the ~1k, 10k and
+  50k-line diffs and a comment bomb at 1x, 4x, 16x (``bench/scan_growth.py``);
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
   1k, 10k and 50k changed lines in ``corpora/large_diffs``;
 - the agent's tool phase, parallel against sequential (``bench/tool_parallel.py``);
@@ -52,6 +54,7 @@ from bench.loadgen import (
     tiny_pulls,
 )
 from bench.postgres_bench import postgres_rows
+from bench.scan_growth import scan_rows
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
 from review.anchors import anchor
 from review.diff import parse_diff
@@ -386,7 +389,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections: webhook,busy,diff,tools,cache,e2e,postgres",
+        help="comma-separated sections: webhook,busy,scan,diff,tools,cache,e2e,postgres",
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -399,6 +402,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         steps = (
             ("webhook", webhook_rows(tmp, private, public, options.quick)),
             ("busy", busy(tmp, private, public, options.quick)),
+            ("scan", asyncio.to_thread(lambda: [Row(*r) for r in scan_rows(options.quick)])),
             ("diff", asyncio.to_thread(diff_rows, options.quick)),
             ("tools", tool_rows(tmp, options.quick)),
             ("cache", cache_rows(tmp, options.quick)),

@@ -13,6 +13,7 @@ from bot.auth import bearer_matches
 from bot.config import Settings
 from bot.console.routes import setup_console
 from bot.context import CTX, AppContext
+from bot.cpu import CpuPool
 from bot.github import GitHubApp
 from bot.jobs import JobRunner
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -76,17 +77,23 @@ def make_app(
             )
             await asyncio.to_thread(workspaces.trim)
             runner = JobRunner(ctx, github, workspaces)
+            cpu = CpuPool(settings.limits.cpu_workers) if settings.limits.cpu_workers else None
+            ctx.cpu = cpu
             listener = None
             if workers and settings.limits.workers > 0:
                 pool.start(runner)
                 # Jobs queued by other processes wake this one's idle workers at once.
                 listener = asyncio.create_task(database.listen_jobs(ctx.wake_workers))
-            yield
-            ctx.shutting_down = True
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
-            await pool.stop(settings.shutdown_grace)
+            try:
+                yield
+            finally:
+                ctx.shutting_down = True
+                if listener is not None:
+                    listener.cancel()
+                    await asyncio.gather(listener, return_exceptions=True)
+                await pool.stop(settings.shutdown_grace)
+                if cpu is not None:
+                    cpu.shutdown(wait=False, cancel_futures=True)
 
     app.cleanup_ctx.append(lifecycle)
     return app

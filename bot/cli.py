@@ -191,42 +191,34 @@ def _with_workers(settings: Settings, workers: int | None) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
     from bot.app import make_app
+    from bot.serving import serve
 
-    app = make_app(_with_workers(settings, args.workers))
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        shutdown_timeout=settings.shutdown_grace,
-        print=lambda msg: print(msg, file=sys.stderr),
-    )
+    async def run() -> None:
+        await serve(make_app(_with_workers(settings, args.workers)), args.host, args.port, settings)
+
+    asyncio.run(run())
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
     from bot.app import make_app
+    from bot.serving import serve
 
     settings = _with_workers(settings, args.concurrency)
     if settings.limits.workers < 1:
         raise ConfigError(
             "a worker needs at least one worker task", key="--concurrency", expected=">= 1"
         )
-    app = make_app(settings, receive=False)
-    if args.port is not None:
-        web.run_app(
-            app,
-            host=args.host,
-            port=args.port,
-            shutdown_timeout=settings.shutdown_grace,
-            print=lambda msg: print(msg, file=sys.stderr),
-        )
-    else:
-        asyncio.run(_run_until_signalled(app))
+
+    async def run() -> None:
+        app = make_app(settings, receive=False)
+        if args.port is not None:
+            await serve(app, args.host, args.port, settings)
+        else:
+            await _run_until_signalled(app)
+
+    asyncio.run(run())
     return 0
 
 
@@ -333,7 +325,8 @@ async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewRes
     """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
     from bot.local_model import LocalModelServer, local_review_settings
 
-    print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
+    if sys.stderr.isatty():
+        print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
     async with LocalModelServer.start() as server:
         local = local_review_settings(server, request.settings)
         return await run_review(replace(request, settings=local), db=db)

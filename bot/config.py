@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from bot.cpu import default_workers as default_cpu_workers
 from bot.github import RetryPolicy
 from cache.store import is_postgres_url
 from prwarden.errors import ConfigError
@@ -32,6 +33,7 @@ class Limits:
     daily_cost_per_repo: float = 0.0
     workers: int = 4
     per_installation: int = 2
+    cpu_workers: int = field(default_factory=default_cpu_workers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,9 @@ class Settings:
     github_retry: RetryPolicy = RetryPolicy()
     shutdown_grace: float = 20.0
     tarball_max_bytes: int = 200 * 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    max_connections: int = 1000
     console: Console = Console()
 
     @classmethod
@@ -132,6 +137,9 @@ class Settings:
             review=review,
             lease_seconds=_float(env, "PRWARDEN_LEASE_SECONDS", 120.0) or 120.0,
             shutdown_grace=_float(env, "PRWARDEN_SHUTDOWN_GRACE", 20.0),
+            header_timeout=_float(env, "PRWARDEN_HEADER_TIMEOUT", 10.0) or 10.0,
+            body_timeout=_float(env, "PRWARDEN_BODY_TIMEOUT", 10.0) or 10.0,
+            max_connections=_int(env, "PRWARDEN_MAX_CONNECTIONS", 1000) or 1000,
             limits=Limits(
                 daily_tokens_per_installation=_int(env, "PRWARDEN_DAILY_TOKENS_INSTALLATION", 0),
                 daily_cost_per_installation=_float(env, "PRWARDEN_DAILY_COST_INSTALLATION", 0.0),
@@ -139,6 +147,7 @@ class Settings:
                 daily_cost_per_repo=_float(env, "PRWARDEN_DAILY_COST_REPO", 0.0),
                 workers=_int(env, "PRWARDEN_WORKERS", 4),
                 per_installation=_int(env, "PRWARDEN_PER_INSTALLATION", 2),
+                cpu_workers=_int(env, "PRWARDEN_CPU_WORKERS", default_cpu_workers()),
             ),
         )
 

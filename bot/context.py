@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -33,6 +34,7 @@ class AppContext:
     shutting_down: bool = False
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_job: Callable[[int], None] = lambda job_id: None
+    cpu: Executor | None = None
 
     def wake_workers(self) -> None:
         self.wakeup.set()

@@ -13,6 +13,7 @@ import enum
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -309,7 +310,20 @@ def programs() -> list[Check]:
     return out
 
 
-async def run_checks(settings: Settings) -> list[Check]:
+def env_file(path: Path) -> Check:
+    """Credentials on disk must be the owner's alone."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check(
+            "env-file",
+            Verdict.WARN,
+            f"{path} holds the App's credentials and is readable by others (mode {mode:o})",
+            f"chmod 600 {path}",
+        )
+    return Check("env-file", Verdict.OK, f"{path}, mode {mode:o}")
+
+
+async def run_checks(settings: Settings, *, env_path: Path | None = None) -> list[Check]:
     """Every check, in report order."""
     async with aiohttp.ClientSession() as session:
         creds, app = credentials(settings, session)
@@ -317,6 +331,8 @@ async def run_checks(settings: Settings) -> list[Check]:
         installed = await installations(app, gh)
         hook = await webhook(app, gh)
     checks = [creds, gh, installed, webhook_secret(settings), hook]
+    if env_path is not None:
+        checks.insert(0, env_file(env_path))
     checks += await models(settings)
     checks.append(store(settings))
     checks += await asyncio.to_thread(programs)
@@ -337,11 +353,11 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_doctor(args: Any, settings: Settings) -> int:
-    checks = asyncio.run(run_checks(settings))
+    checks = asyncio.run(run_checks(settings, env_path=args.env_file))
     for check in checks:
         print(check.line())
-    bad = [c.name for c in checks if c.verdict is Verdict.FAIL]
-    if bad:
+    if failed(checks):
+        bad = [c.name for c in checks if c.verdict is Verdict.FAIL]
         print(f"\n{len(bad)} check(s) failed: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0

@@ -1,10 +1,12 @@
 """prwarden's GitHub client: App authentication, the REST calls the bot makes, one error shape.
 
 ``GitHubApp`` signs the App JWT (gidgethub.apps) and caches installation tokens until a minute
-before they expire; ``GitHubApp.installation(id)`` hands out a ``GitHubClient`` for one
-installation. Every call goes through gidgethub over the one ``aiohttp.ClientSession`` passed
-in, except the two byte streams (diffs and tarballs), which use the same session directly so
-that bytes stay bytes and large archives go to disk.
+before they expire; ``GitHubApp.installation(id, scope)`` hands out a ``GitHubClient`` for one
+installation, whose token is asked for only the repository and permissions in ``scope``.
+Every request pins the REST API version (``X-GitHub-Api-Version``). Every call goes through
+gidgethub over the one ``aiohttp.ClientSession`` passed in, except the two byte streams (diffs
+and tarballs), which use the same session directly so that bytes stay bytes and large
+archives go to disk.
 
 Failures become ``GitHubError`` (``status_code`` 0 when no response arrived) or
 ``RateLimited``. 5xx answers and connection errors are retried a bounded number of times with
@@ -38,7 +40,7 @@ from gidgethub import sansio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from yarl import URL
 
-from prwarden.errors import ConfigError, GitHubError, RateLimited
+from prwarden.errors import ConfigError, FileTooLarge, GitHubError, RateLimited
 
 log = logging.getLogger("prwarden.github")
 
@@ -576,9 +578,15 @@ class GitHubClient:
             raise
         if not isinstance(data, dict) or data.get("type") != "file":
             return None
+        if data.get("encoding") == "none":
+            size = data.get("size")
+            raise FileTooLarge(
+                f"{path} at {ref} in {repo} is too large for the contents API",
+                size=size if isinstance(size, int) else -1,
+            )
         if data.get("encoding") != "base64":
             raise GitHubError(
-                f"{path} at {ref} in {repo} is too large for the contents API", status_code=413
+                f"{path} at {ref} in {repo}: unknown content encoding", status_code=200
             )
         try:
             return base64.b64decode(str(data.get("content", "")))

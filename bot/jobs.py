@@ -19,6 +19,7 @@ from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
 from bot.github import GitHubApp, GitHubClient, TokenScope
 from bot.logs import job_fields, log_context
+from bot.metrics import JobCrash
 from bot.publisher import CheckRun
 from bot.review_job import ReviewJob
 from bot.workspace import Workspaces
@@ -71,6 +72,15 @@ class JobRunner:
     async def __call__(self, job: Job) -> JobOutcome:
         with log_context(**job_fields(job)):
             log.info("job started", extra={"attempt": job.attempts + 1})
+            if job.attempts >= self.settings.max_attempts:
+                # Only a lease that ran out adds attempts without this runner deciding: the
+                # worker died (killed, out of memory) every time it ran this job. Stop here.
+                self.ctx.metrics.job_crashes.labels(cause=JobCrash.WORKER_LOST).inc()
+                return await self._fail(
+                    job,
+                    f"stopped after {job.attempts} attempts: the server running this job "
+                    "stopped before finishing it each time (killed or out of memory)",
+                )
             outcome = await self._run(job)
             log.info("job finished", extra={"state": outcome.state, "reason": outcome.reason})
             return outcome
@@ -107,6 +117,14 @@ class JobRunner:
             return await self._fail(job, f"GitHub refused a request ({exc.status_code}): {exc}")
         except PrwardenError as exc:
             return await self._fail(job, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the job boundary: however a job ends, its check run says so
+            log.exception("job crashed", extra={"job_id": job.id})
+            self.ctx.metrics.job_crashes.labels(cause=JobCrash.EXCEPTION).inc()
+            return await self._fail(
+                job,
+                f"prwarden hit an unexpected error ({type(exc).__name__}); the details are in "
+                "the server's log",
+            )
         return JobOutcome("done")
 
     async def _close_superseded(self, gh: GitHubClient, job: Job) -> None:
@@ -140,8 +158,8 @@ class JobRunner:
                 await check.finish("failure", "Review failed", code_span(reason))
                 if job.payload.get("action") == "command":
                     await react(gh, job, REFUSED)
-            except PrwardenError:
-                log.error("could not report the failure on the check run")
+            except Exception:
+                log.exception("could not report the failure on the check run")
         return JobOutcome("failed", reason)
 
     async def _check_note(self, job: Job, title: str, summary: str) -> None:

@@ -35,7 +35,9 @@ class LocalDiff:
 
     @property
     def description(self) -> str:
-        tree = "the working tree (with uncommitted edits)" if self.uncommitted else "HEAD"
+        count = len(self.uncommitted)
+        edits = f"uncommitted edits to {count} file{'s' if count != 1 else ''}"
+        tree = f"the working tree (with {edits})" if count else "HEAD"
         return f"{tree} against {self.base.ref} ({self.base.why})"
 
 
@@ -84,11 +86,19 @@ def default_base(repo: Path) -> Base:
     upstream = _try(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
     if upstream:
         return Base(upstream, "the branch's upstream")
-    remotes = (_try(repo, "remote") or "").split()
-    for remote in sorted(remotes, key=lambda r: r != "origin"):
+    remotes = sorted((_try(repo, "remote") or "").split(), key=lambda r: r != "origin")
+    for remote in remotes:
         head = _try(repo, "symbolic-ref", "--quiet", "--short", f"refs/remotes/{remote}/HEAD")
         if head:
             return Base(head, f"the default branch of {remote}")
+    for remote in remotes:
+        for branch in ("main", "master"):
+            if _try(repo, "rev-parse", "--verify", "--quiet", f"refs/remotes/{remote}/{branch}"):
+                why = (
+                    f"{remote} records no default branch (git remote set-head {remote} --auto "
+                    f"records it); its {branch} is used"
+                )
+                return Base(f"{remote}/{branch}", why)
     where = f"remote {', '.join(remotes)}" if remotes else "no remote"
     raise GitError(
         f"no --base given, and neither an upstream for this branch nor a default branch of "

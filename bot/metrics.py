@@ -10,6 +10,7 @@ restarts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
@@ -138,6 +139,13 @@ class StoreCollector(Collector):
         return family
 
 
+class JobCrash(StrEnum):
+    """Why a job ended without the runner deciding how: the ``cause`` label's values."""
+
+    EXCEPTION = "exception"
+    WORKER_LOST = "worker_lost"
+
+
 class Metrics:
     """The app's registry; with a store, ``StoreCollector`` is registered on it too."""
 
@@ -176,6 +184,14 @@ class Metrics:
             ["status", "reason"],
             registry=r,
         )
+        self.job_crashes = Counter(
+            "prwarden_job_crashes",
+            "Jobs that ended on an unexpected error or kept losing their worker, by cause",
+            ["cause"],
+            registry=r,
+        )
+        for cause in JobCrash:
+            self.job_crashes.labels(cause=cause)
         if db is not None:
             r.register(StoreCollector(db))
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from review.progress import Progress, Stage
+from review.progress import Progress
 
 _CLEAR = "\r\x1b[K"
 
@@ -27,9 +27,6 @@ class TerminalProgress:
     def __call__(self, event: Progress) -> None:
         self.turns = max(self.turns, event.turns)
         self.tokens = max(self.tokens, event.tokens)
-        if event.stage is Stage.DONE:
-            self.close()
-            return
         parts = [f"prwarden: {event.stage.value}"]
         if event.detail:
             parts.append(event.detail)

@@ -1,10 +1,12 @@
-"""Publishing a ``ReviewResult`` on GitHub: one review per head SHA, and the check run.
+"""Publishing on GitHub what ``bot.publication`` planned: one review per head SHA, the summary
+comment and the check run. The I/O only; every decision is made in the plan.
 
 Idempotency rests on GitHub, not on local state: the review body carries a hidden marker with
-the head SHA, so before posting the bot looks for its own review with that marker; check runs
-are found by name and head SHA and reused. A 422 for an anchor GitHub will not take is retried
-with the anchors re-checked against a freshly fetched diff, then with the findings listed in the
-body; the review itself is never lost.
+the head SHA, so before posting the bot looks for its own review with that marker; the summary
+comment is found by its marker among the bot's own comments; check runs are found by name and
+head SHA, and an unfinished one is taken up while a finished one is never rewritten. A 422 for
+an anchor GitHub will not take is retried with the anchors re-checked against a freshly fetched
+diff, then with the findings listed in the body; the review itself is never lost.
 """
 
 from __future__ import annotations

@@ -26,10 +26,10 @@ from bot.workspace import Workspaces
 from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
-from prwarden.errors import BudgetContended, GitHubError
+from prwarden.errors import BudgetContended, FileTooLarge, GitHubError
 from review import render
 from review.anchors import anchored_code
-from review.config import CONFIG_PATH, load_repo_config
+from review.config import CONFIG_PATH, RepoConfig, load_repo_config, oversized
 from review.diff import Diff
 from review.findings import AnnotatedFinding, Reason
 from review.pipeline import run_review
@@ -103,8 +103,10 @@ class ReviewJob:
             )
         over_budget = budget.exhausted and s.review.model_configured
         base_sha = str(pull["base"]["sha"])
-        config_text = await gh.get_file(job.repo, CONFIG_PATH, base_sha)
-        config, problems = load_repo_config(config_text)
+        try:
+            config, problems = load_repo_config(await gh.get_file(job.repo, CONFIG_PATH, base_sha))
+        except FileTooLarge as exc:
+            config, problems = RepoConfig(), (oversized(exc.size),)
         if not config.enabled:
             await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
             return
@@ -143,7 +145,7 @@ class ReviewJob:
             repo_url=str((pull.get("base") or {}).get("repo", {}).get("html_url") or ""),
             secrets=s.secret_values,
         )
-        result = await run_review(request, db=self.ctx.db)
+        result = await run_review(request, db=self.ctx.db, cpu=self.ctx.cpu)
         if result.mode == "budget":
             await self._over_budget(job, check, budget)
             return

@@ -21,7 +21,7 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Registered:
     app_id: int
     slug: str
     html_url: str
+    env_file: Path
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
@@ -137,7 +138,16 @@ def setup_page(action: str, manifest: Mapping[str, Any]) -> str:
     )
 
 
-def _done_page(registered: Registered, env_file: Path) -> str:
+def _unwritten(registered: Registered, exc: OSError) -> str:
+    return (
+        f"GitHub registered the App {registered.slug} (id {registered.app_id}), but its "
+        f"credentials could not be written ({exc.strerror or exc}). In the App's settings "
+        f"({registered.html_url}), generate a new private key and a new webhook secret."
+    )
+
+
+def _done_page(registered: Registered) -> str:
+    env_file = registered.env_file
     install = html.escape(f"{registered.html_url}/installations/new", quote=True)
     return (
         "<!doctype html><meta charset=utf-8><title>prwarden setup</title>"
@@ -223,22 +233,28 @@ class SetupFlow:
             data = await create_app_from_manifest(
                 self.session, base_url=self.settings.github_api_url, code=code
             )
-            write_secret_file(
-                self.options.env_file,
-                env_file_text(data, self.settings),
-                force=self.options.force,
-            )
-        except (GitHubError, ConfigError) as exc:
+            text = env_file_text(data, self.settings)
+        except GitHubError as exc:
             return web.Response(status=502, text=f"Registration failed: {exc}")
         registered = Registered(
             app_id=int(data["id"]),
             slug=str(data.get("slug") or ""),
             html_url=str(data.get("html_url") or ""),
+            env_file=self.options.env_file,
         )
-        self.done.set_result(registered)
-        return web.Response(
-            text=_done_page(registered, self.options.env_file), content_type="text/html"
-        )
+        # GitHub shows these credentials once: if the file appeared meanwhile, keep both
+        spare = self.options.env_file.with_name(f"{self.options.env_file.name}.app-{data['id']}")
+        for path in (self.options.env_file, spare):
+            try:
+                write_secret_file(path, text, force=self.options.force)
+            except ConfigError:
+                continue
+            except OSError as exc:
+                return web.Response(status=500, text=_unwritten(registered, exc))
+            registered = replace(registered, env_file=path)
+            self.done.set_result(registered)
+            return web.Response(text=_done_page(registered), content_type="text/html")
+        return web.Response(status=500, text=_unwritten(registered, FileExistsError(spare)))
 
 
 async def run_setup(settings: Settings, options: SetupOptions) -> Registered:
@@ -328,11 +344,11 @@ def cmd_setup(args: Any, settings: Settings) -> int:
         return 1
     print(
         f"Registered the GitHub App {registered.slug} (id {registered.app_id}); its "
-        f"credentials are in {options.env_file} (mode 0600).\n"
+        f"credentials are in {registered.env_file} (mode 0600).\n"
         f"Next: install it on your repositories at {registered.html_url}/installations/new\n"
         f"then check the setup and start the server:\n"
-        f"  prwarden doctor --env-file {options.env_file}\n"
-        f"  prwarden serve --env-file {options.env_file} --host 0.0.0.0 --port 8080",
+        f"  prwarden doctor --env-file {registered.env_file}\n"
+        f"  prwarden serve --env-file {registered.env_file} --host 0.0.0.0 --port 8080",
         file=sys.stderr,
     )
     return 0

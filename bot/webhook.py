@@ -7,8 +7,10 @@ the delivery id: a redelivery is acknowledged without enqueuing anything twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +19,7 @@ from aiohttp import web
 from gidgethub import BadRequest, ValidationFailure, sansio
 
 from bot.context import CTX, AppContext, Dispatch
+from bot.github import split_repo
 from bot.handlers import router
 from bot.logs import delivery_fields
 from cache import deliveries
@@ -25,6 +28,7 @@ from prwarden.errors import WebhookError
 log = logging.getLogger("prwarden.webhook")
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REQUIRED = ("x-github-event", "x-github-delivery")
 
 
@@ -57,15 +61,35 @@ def parse_event(headers: Mapping[str, str], body: bytes, secret: str) -> sansio.
         raise WebhookError("signature does not match", status=401) from None
     try:
         event = sansio.Event.from_http(verified, body, secret=secret)
+        if (b"NaN" in body or b"Infinity" in body) and _has_constant(body):
+            raise WebhookError("body is not standard JSON: NaN or Infinity", status=400)
     except ValidationFailure:
         raise WebhookError("signature does not match", status=401) from None
+    except RecursionError:
+        # json's decoder stops at the interpreter's recursion limit; no GitHub payload nests
+        # anywhere near it.
+        raise WebhookError("body nests too deeply to be a GitHub payload", status=400) from None
     except (BadRequest, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise WebhookError(f"body is not valid JSON: {type(exc).__name__}", status=400) from None
     if not isinstance(event.data, dict):
         raise WebhookError("body must be a JSON object", status=400)
-    if (b"NaN" in body or b"Infinity" in body) and _has_constant(body):
-        raise WebhookError("body is not standard JSON: NaN or Infinity", status=400)
+    _check_names(event.data)
     return event
+
+
+def _check_names(data: dict[str, Any]) -> None:
+    """Names that become URLs and paths later are checked here, so a bad one is a 400 that
+    GitHub's delivery log shows, not a job that cannot report back."""
+    repository = data.get("repository")
+    if isinstance(repository, dict) and "full_name" in repository:
+        try:
+            split_repo(str(repository["full_name"]))
+        except ValueError as exc:
+            raise WebhookError(f"repository.full_name: {exc}", status=400) from None
+    pull = data.get("pull_request")
+    head = pull.get("head") if isinstance(pull, dict) else None
+    if isinstance(head, dict) and "sha" in head and not _SHA.fullmatch(str(head["sha"])):
+        raise WebhookError("pull_request.head.sha is not a commit SHA", status=400)
 
 
 def _has_constant(body: bytes) -> bool:
@@ -82,7 +106,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
     if ctx.shutting_down:
         return _answer(ctx, event_name, 503, {"error": "shutting down; GitHub will redeliver"})
     try:
-        body = await request.read()
+        async with asyncio.timeout(ctx.settings.body_timeout):
+            body = await request.read()
         event = parse_event(request.headers, body, ctx.settings.webhook_secret)
     except WebhookError as exc:
         delivery = request.headers.get("X-GitHub-Delivery")
@@ -93,6 +118,11 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return _answer(ctx, event_name, 413, {"error": f"body larger than {MAX_BODY} bytes"})
     except web.RequestPayloadError as exc:
         return _answer(ctx, event_name, 400, {"error": f"unreadable body: {exc}"})
+    except TimeoutError:
+        error = f"body not received within {ctx.settings.body_timeout:g} s"
+        response = _answer(ctx, event_name, 408, {"error": error})
+        response.force_close()
+        return response
     action = str(event.data.get("action") or "")
     fields = delivery_fields(event.delivery_id, event.event, event.data)
     if not deliveries.record_delivery(

@@ -8,7 +8,8 @@ only at the two edges (the webhook handler and the job runner)::
     ├── DiffError            a diff cannot be parsed
     ├── WebhookError         a delivery is refused at the edge (status: 400/401/413)
     ├── GitHubError          GitHub answered with an error (status_code)
-    │   └── RateLimited      primary or secondary rate limit (retry_after seconds)
+    │   ├── RateLimited      primary or secondary rate limit (retry_after seconds)
+    │   └── FileTooLarge     the contents API does not inline a file this large (size)
     ├── LLMError             the model endpoint failed or is unreachable (retryable)
     │   └── BudgetExceeded   a token/cost/turn/time budget is used up (which)
     ├── ModelOutputError     the model's output does not follow the schema (errors)
@@ -66,6 +67,14 @@ class RateLimited(GitHubError):
     def __init__(self, message: str, *, status_code: int, retry_after: float):
         super().__init__(message, status_code=status_code, retryable=True)
         self.retry_after = retry_after
+
+
+class FileTooLarge(GitHubError):
+    """The contents API answered ``encoding: none``: the file is over 1 MB (``size`` bytes)."""
+
+    def __init__(self, message: str, *, size: int):
+        super().__init__(message, status_code=200)
+        self.size = size
 
 
 class LLMError(PrwardenError):

@@ -11,6 +11,7 @@ U+FFFD), may use CRLF, and may contain binary, renamed, mode-only, added and del
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 import io
@@ -271,26 +272,54 @@ def parse_diff(data: str | bytes) -> Diff:
 
     Raises ``DiffError`` when the text is not a diff at all or a hunk is malformed.
     """
+    text, sections = _prepare(data)
+    files = [f for section in sections for f in _section_files(section)]
+    return _whole(text, files)
+
+
+async def parse_diff_stepwise(data: str | bytes, *, step: int = 16 * 1024) -> Diff:
+    """``parse_diff`` for an event loop that must keep answering while it runs.
+
+    Files are parsed in steps of about ``step`` bytes of diff, yielding to the loop between
+    steps; a single file larger than a step is parsed in a worker thread instead.
+    """
+    text, sections = await asyncio.to_thread(_prepare, data)
+    files: list[FileDiff] = []
+    done = 0
+    for section in sections:
+        if len(section) > step:
+            files += await asyncio.to_thread(_section_files, section)
+            continue
+        files += _section_files(section)
+        done += len(section)
+        if done >= step:
+            done = 0
+            await asyncio.sleep(0)
+    return _whole(text, files)
+
+
+def _prepare(data: str | bytes) -> tuple[str, list[str]]:
     text = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
-    sections = _split_sections(text)
-    files: list[FileDiff] = []
-    for section in sections:
-        try:
-            patch = PatchSet(io.StringIO(section))
-        except UnidiffParseError as exc:
-            raise DiffError(f"malformed diff: {exc}") from exc
-        except (ValueError, IndexError) as exc:
-            raise DiffError(f"malformed diff: {exc}") from exc
-        if not list(patch):
-            header = section.splitlines()[0] if section.strip() else ""
-            if header.startswith("diff --git "):
-                files.append(_header_only_file(section))
-            continue
-        single = len(patch) == 1
-        for patched in patch:
-            files.append(_file_from_patched(patched, section if single else str(patched)))
+    return text, _split_sections(text)
+
+
+def _section_files(section: str) -> list[FileDiff]:
+    try:
+        patch = PatchSet(io.StringIO(section))
+    except UnidiffParseError as exc:
+        raise DiffError(f"malformed diff: {exc}") from exc
+    except (ValueError, IndexError) as exc:
+        raise DiffError(f"malformed diff: {exc}") from exc
+    if not list(patch):
+        header = section.splitlines()[0] if section.strip() else ""
+        return [_header_only_file(section)] if header.startswith("diff --git ") else []
+    single = len(patch) == 1
+    return [_file_from_patched(patched, section if single else str(patched)) for patched in patch]
+
+
+def _whole(text: str, files: list[FileDiff]) -> Diff:
     if text.strip() and not files:
         raise DiffError("input is not a unified diff: no file headers found")
     return Diff(tuple(files))

@@ -14,7 +14,7 @@ The stages run in this order; the first one that drops a finding gives its code 
 8. fingerprint already on the PR (``ALREADY_POSTED``)
 9. hold for people: a held category or severity (``HELD``)
 10. ``config.max_comments``: the most severe (then most specific) are posted, the rest
-    dropped ``OVER_MAX`` and counted in the review body.
+    dropped ``OVER_MAX`` and listed in the summary comment.
 """
 
 from __future__ import annotations

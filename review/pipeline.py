@@ -16,9 +16,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from cache.accounting import usage_since
 from cache.reviews import CacheScope, ReviewCache
@@ -26,7 +28,7 @@ from cache.store import Store
 from prwarden.errors import LLMError
 from review import render
 from review.agent import run_agent
-from review.diff import Diff, FileDiff, parse_diff
+from review.diff import Diff, FileDiff, parse_diff_stepwise
 from review.filters import apply_filters
 from review.findings import AnnotatedFinding, Finding
 from review.llm import LLMClient
@@ -41,16 +43,20 @@ from review.request import (
     Walkthrough,
 )
 from review.settings import Budget
-from review.static import findings_from_diagnostics, secret_findings
+from review.static import findings_from_diagnostics, secret_findings_from
 from review.triage import OVERRULED, TriageVerdict, model_triage, overrule, rule_triage
-from security.injection import scan
+from security.injection import scan_many
 from security.output import validate_text
+from security.secrets import secret_lines_many
 from security.spotlight import Spotlight
 from tools.base import Workspace
 from tools.linter import lint_changed
 from tools.registry import default_registry
 
 log = logging.getLogger("prwarden.review")
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 PROMPTS = ("triage", "review", "repair")
 
@@ -147,7 +153,7 @@ def _reviewable(diff: Diff, request: ReviewRequest) -> tuple[list[FileDiff], lis
     return keep, skipped
 
 
-def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[InjectionRecord]:
+def _untrusted_sources(request: ReviewRequest, files: Sequence[FileDiff]) -> list[tuple[str, str]]:
     sources: list[tuple[str, str]] = [
         ("PR title", request.pr.title),
         ("PR body", request.pr.body),
@@ -155,18 +161,51 @@ def _scan_untrusted(request: ReviewRequest, files: Sequence[FileDiff]) -> list[I
     sources += [(f"commit message {i + 1}", m) for i, m in enumerate(request.pr.commit_messages)]
     sources += [(f.path, "\n".join(f.added[n] for n in sorted(f.added))) for f in files]
     sources += [("file names", "\n".join(f.path for f in files))]
-    records: list[InjectionRecord] = []
-    for where, text in sources:
-        for hit in scan(text):
-            records.append(InjectionRecord(where, hit.score, hit.reasons, hit.excerpt))
-    return records
+    return sources
 
 
-async def run_review(request: ReviewRequest, *, db: Store | None = None) -> ReviewResult:
-    # CPU-bound steps run in a thread so a large review does not stall the event loop that
-    # answers webhooks.
-    diff = await asyncio.to_thread(parse_diff, request.diff)
-    diff_hash = diff.normalized_hash()
+async def _off_loop(cpu: Executor | None, fn: Callable[[A], R], arg: A) -> R:
+    """``fn(arg)`` in the server's process pool, or in a thread when there is none."""
+    if cpu is None:
+        return await asyncio.to_thread(fn, arg)
+    # Submitting may start a worker process: that too stays off the loop.
+    future = await asyncio.to_thread(cpu.submit, fn, arg)
+    return await asyncio.wrap_future(future)
+
+
+async def _secret_findings(files: Sequence[FileDiff], cpu: Executor | None) -> list[Finding]:
+    items = await asyncio.to_thread(lambda: [(f.path, dict(f.added)) for f in files])
+    found = await _off_loop(cpu, secret_lines_many, items)
+    return secret_findings_from(
+        (path, line, kind)
+        for (path, _), lines in zip(items, found, strict=True)
+        for line, kind in lines
+    )
+
+
+async def _scan_untrusted(
+    request: ReviewRequest, files: Sequence[FileDiff], cpu: Executor | None
+) -> list[InjectionRecord]:
+    sources = await asyncio.to_thread(_untrusted_sources, request, files)
+    found = await _off_loop(cpu, scan_many, [text for _, text in sources])
+    return [
+        InjectionRecord(where, hit.score, hit.reasons, hit.excerpt)
+        for (where, _), hits in zip(sources, found, strict=True)
+        for hit in hits
+    ]
+
+
+async def run_review(
+    request: ReviewRequest,
+    *,
+    db: Store | None = None,
+    cpu: Executor | None = None,
+) -> ReviewResult:
+    """Review one change. CPU-heavy steps stay off the event loop that answers webhooks: the
+    diff is parsed in yielding steps, the injection scan runs in ``cpu`` (the server's process
+    pool; a thread when ``None``) and the filters in a thread."""
+    diff = await parse_diff_stepwise(request.diff)
+    diff_hash = await asyncio.to_thread(diff.normalized_hash)
     files, skipped = _reviewable(diff, request)
     paths = [f.path for f in files]
     _report(request, Stage.DIFF, f"{len(files)} file(s) to review, {len(skipped)} skipped")
@@ -178,12 +217,12 @@ async def run_review(request: ReviewRequest, *, db: Store | None = None) -> Revi
         timeout=request.settings.tool_timeout,
     )
     # Scanned before triage: a PR whose text was flagged is not skipped or demoted by a model.
-    injections = await asyncio.to_thread(_scan_untrusted, request, files)
+    injections = await _scan_untrusted(request, files, cpu)
     # The linters run while the model works: they are off the critical path.
     linted, part, secrets = await asyncio.gather(
         lint_changed(workspace, paths),
         _model_part(request, diff, files, workspace, diff_hash, db, flagged=bool(injections)),
-        asyncio.to_thread(secret_findings, files),
+        _secret_findings(files, cpu),
     )
     for tool, problem in linted.failures:
         # The tool's own words (which may quote the PR's files) stay in the log.
@@ -354,7 +393,7 @@ async def _with_model(
         notes.append(f"Reused earlier results for {len(files) - len(todo)} unchanged file(s).")
     sub = diff.subset({f.path for f in todo})
     if request.since_diff is not None:
-        sub = sub.since(parse_diff(request.since_diff))
+        sub = sub.since(await parse_diff_stepwise(request.since_diff))
         notes.append(
             f"Incremental review: the model looked at the {len(sub)} file(s) changed since the "
             "last reviewed commit."

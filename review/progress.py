@@ -17,7 +17,6 @@ class Stage(enum.Enum):
     TRIAGE = "triage"
     AGENT = "agent"
     FILTERS = "filters"
-    DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
-"""Markdown for what prwarden posts: one inline comment per finding, and the review body.
+"""Markdown for what prwarden posts, and the hidden markers it finds its own posts by.
 
-An inline comment carries the finding's own (validated) text, its fix and a hidden
-fingerprint marker, which ``fingerprints_in`` reads back from the PR's existing comments so a
-re-push never repeats a comment. Read markers only from prwarden's own comments: anyone can
-type one.
+An inline comment carries the finding's own (validated) text, its fix, an Evidence block built
+from the agent's tool calls (model findings) and a hidden fingerprint marker, which
+``fingerprints_in`` reads back from the PR's existing comments so a re-push never repeats a
+comment. Read markers only from prwarden's own comments: anyone can type one. The review, the
+summary comment (``review.summary``) and the check run each end with or carry their marker.
 
-The review body is built from counts and prwarden's own words; the only text from the PR in
-it is file paths, each in a code span.
+The review body (shown on the check run) is built from counts and prwarden's own words; the
+only text from the PR in it is file paths, each in a code span.
 """
 
 from __future__ import annotations

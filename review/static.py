@@ -102,25 +102,29 @@ def findings_from_diagnostics(diagnostics: Iterable[Diagnostic], diff: Diff) -> 
 def secret_findings(files: Iterable[FileDiff]) -> list[Finding]:
     """A finding for each secret detect-secrets sees on an added line; its text names the kind
     of secret and never the value."""
+    return secret_findings_from(
+        (f.path, line, kind) for f in files for line, kind in secret_lines(f.path, f.added)
+    )
+
+
+def secret_findings_from(found: Iterable[tuple[str, int, str]]) -> list[Finding]:
+    """The findings of ``(path, line, kind)`` secrets (from ``secret_lines``, wherever it ran)."""
     category, severity = classify(SECRETS_SOURCE, None)
-    findings: list[Finding] = []
-    for f in files:
-        for line, kind in secret_lines(f.path, f.added):
-            findings.append(
-                Finding(
-                    path=f.path,
-                    line=line,
-                    severity=severity,
-                    category=category,
-                    title=f"Secret added: {kind}",
-                    body=(
-                        f"`{SECRETS_SOURCE}` recognises a {kind} on this added line. A "
-                        "credential committed to the repository is exposed to everyone who can "
-                        "read it, history included: revoke it, then load it from the "
-                        "environment or a secret store instead."
-                    ),
-                    source=SECRETS_SOURCE,
-                    rule=kind,
-                )
-            )
-    return findings
+    return [
+        Finding(
+            path=path,
+            line=line,
+            severity=severity,
+            category=category,
+            title=f"Secret added: {kind}",
+            body=(
+                f"`{SECRETS_SOURCE}` recognises a {kind} on this added line. A "
+                "credential committed to the repository is exposed to everyone who can "
+                "read it, history included: revoke it, then load it from the "
+                "environment or a secret store instead."
+            ),
+            source=SECRETS_SOURCE,
+            rule=kind,
+        )
+        for path, line, kind in found
+    ]

@@ -8,13 +8,13 @@ with the reason, never patched. Raw dicts go no further than this module.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from prwarden.errors import ModelOutputError
 from review.findings import MAX_BODY, MAX_SUGGESTION, MAX_TITLE, Category, Finding, Severity
+from security import bounded_json
 
 SUBMIT_REVIEW = "submit_review"
 
@@ -90,7 +90,7 @@ def parse_submission(arguments: str) -> tuple[list[Finding], list[tuple[dict[str
     object, no ``findings`` list).
     """
     try:
-        payload = json.loads(arguments, strict=False)
+        payload = bounded_json.loads(arguments, strict=False)
     except (ValueError, TypeError) as exc:
         raise ModelOutputError(
             "submit_review arguments are not JSON", errors=[f"not valid JSON: {exc}"]

@@ -9,7 +9,6 @@ review of every file with ``by="fallback"`` and the validation errors as the rea
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -26,6 +25,7 @@ from review.llm import Completion, LLMClient
 from review.prompts import load_prompt
 from review.request import PRInfo, Walkthrough
 from review.settings import ReviewSettings
+from security import bounded_json
 from security.spotlight import Spotlight
 
 log = logging.getLogger("prwarden.triage")
@@ -271,7 +271,7 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
             "no triage verdict", errors=[f"expected a call to {TRIAGE_FUNCTION}, got none"]
         )
     try:
-        data = json.loads(calls[0].arguments, strict=False)
+        data = bounded_json.loads(calls[0].arguments, strict=False)
     except ValueError as exc:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [

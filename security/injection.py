@@ -27,6 +27,7 @@ from security.prefilter import Prefilter, prefilter
 DEFAULT_THRESHOLD = 0.5
 EXCERPT_CHARS = 200
 _CHUNK_CHARS = 4000
+SEGMENT_CHARS = 256 * 1024
 _MAX_DEPTH = 2
 
 
@@ -85,10 +86,45 @@ class _Match:
 
 
 def scan(text: str, *, threshold: float = DEFAULT_THRESHOLD) -> tuple[InjectionHit, ...]:
-    """Return the flagged spans of ``text``, ordered by position."""
+    """Return the flagged spans of ``text``, ordered by position.
+
+    A text longer than ``SEGMENT_CHARS`` is scanned in segments of that size that overlap by
+    a window (``_CHUNK_CHARS``), so whatever any rule costs on its input is bounded per segment
+    and the whole scan stays linear in the length of the text.
+    """
     if not 0.0 < threshold <= 1.0:
         raise ValueError("threshold must be in (0, 1]")
-    return tuple(sorted(_scan(text, threshold, 0), key=lambda h: (h.start, h.end)))
+    hits: dict[tuple[int, int], InjectionHit] = {}
+    for offset, segment in _segments(text):
+        for hit in _scan(segment, threshold, 0):
+            start, end = hit.start + offset, hit.end + offset
+            if (start, end) not in hits:
+                hits[start, end] = InjectionHit(hit.score, hit.reasons, start, end, hit.excerpt)
+    return tuple(sorted(hits.values(), key=lambda h: (h.start, h.end)))
+
+
+def _segments(text: str) -> Iterator[tuple[int, str]]:
+    if len(text) <= SEGMENT_CHARS:
+        yield 0, text
+        return
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + SEGMENT_CHARS)
+        if end < len(text):
+            cut = text.rfind("\n", start + SEGMENT_CHARS // 2, end)
+            end = cut + 1 if cut >= 0 else end
+        yield start, text[start:end]
+        if end >= len(text):
+            return
+        back = text.rfind("\n", end - _CHUNK_CHARS, end - 1)
+        start = back + 1 if back > start else end - _CHUNK_CHARS
+
+
+def scan_many(
+    texts: list[str], *, threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[InjectionHit, ...]]:
+    """``scan`` of each text, in order: one call for a process pool to run."""
+    return [scan(text, threshold=threshold) for text in texts]
 
 
 def score(text: str) -> tuple[float, tuple[str, ...]]:
@@ -119,8 +155,10 @@ _FOLD = {
     "\u2014": "-",
     "\u2013": "-",
 }
+# Possessive runs of blanks: with backtracking, a line of many spaces costs the square of its
+# length (the two runs and the lookahead try every split of it).
 _LINE_MARKER = re.compile(
-    r"^[ \t]*(?:[+\- ](?=[ \t]*(?:#|//|/\*|\*|<!--|--|;)))?[ \t]*"
+    r"^[ \t]*+(?:[+\-](?=[ \t]*+(?:#|//|/\*|\*|<!--|--|;)))?[ \t]*+"
     r"(?:#+|//+|/\*+|\*+/?|<!--|-->|--+|;+|\"\"\"|''')",
     re.MULTILINE,
 )

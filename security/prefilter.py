@@ -8,9 +8,10 @@ pattern run, so clean text costs one linear pass per rule and never a backtracki
 
 The RE2 pattern is a superset because every construct RE2 lacks or reads differently is
 widened, never narrowed: lookarounds, word boundaries and ``^``/``$`` anchors are dropped (they
-only ever reject a match), and ``\\w``, ``\\s``, ``\\d`` become their full Unicode classes (RE2's
-are ASCII). Inside a negated class the ASCII forms are kept, which widens the negation.
-A pattern the converter cannot vouch for gets no prefilter and always runs.
+only ever reject a match), possessive quantifiers become greedy ones, and ``\\w``, ``\\s``,
+``\\d`` become their full Unicode classes (RE2's are ASCII). Inside a negated class the ASCII
+forms are kept, which widens the negation. A pattern the converter cannot vouch for gets no
+prefilter and always runs.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def superset_source(source: str) -> str | None:
             i += 1
             continue
         if ch in "*+?}" and source.startswith("+", i + 1):
-            return None  # a possessive quantifier
+            out.append(ch)  # possessive: the greedy form matches at least as much
+            i += 2
+            continue
         out.append(ch)
         i += 1
     return "".join(out)

@@ -11,7 +11,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-_DELIMITER = re.compile(r"<{2,}\s*/?\s*untrusted\b[^>]*>{2,}", re.IGNORECASE)
+# The run of "<" is matched from its first character and never given back: a long run would
+# otherwise be retried from each of its characters (quadratic in its length).
+_DELIMITER = re.compile(r"(?<!<)<{2,}+\s*/?\s*untrusted\b[^>]*>{2,}", re.IGNORECASE)
 _KIND = re.compile(r"[^a-z0-9_.-]")
 
 

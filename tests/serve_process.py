@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.helpers import SECRET
@@ -53,6 +53,8 @@ class ServeProcess:
             **env,
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        # Run in the child before exec (say, to lower its file-descriptor limit).
+        self.preexec: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -65,6 +67,7 @@ class ServeProcess:
                 env=self.env,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
+                preexec_fn=self.preexec,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

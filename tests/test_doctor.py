@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 from bot.config import Settings
-from bot.doctor import Check, Verdict, failed, run_checks
-from cache.db import open_db
+from bot.doctor import (
+    Check,
+    Verdict,
+    env_file,
+    failed,
+    run_checks,
+    store,
+    webhook_secret,
+)
+from cache.db import MIGRATIONS, open_db
 from tests.conftest import APP_ID
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, closed_port
 from tests.helpers import SECRET, generate_key_pair
+from tools.process import find_program
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("cheap-model", "capable-model")
@@ -163,8 +173,7 @@ def _python_without_ruff(tmp_path: Path) -> tuple[str, str]:
     (Path(site) / "project.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    scripts = Path(sysconfig.get_path("scripts"))
-    (bin_dir / "rg").symlink_to(scripts / "rg")
+    (bin_dir / "rg").symlink_to(find_program("rg"))
     return str(python), str(bin_dir)
 
 
@@ -198,3 +207,39 @@ async def test_a_webhook_secret_that_does_not_match_is_named(
     fake_github.add_hook_delivery(202)
     hook = _by_name(await run_checks(Settings.from_env(env)))["webhook"]
     assert hook.verdict is Verdict.OK and "got 202" in hook.line()
+
+
+def test_the_store_check_never_creates_a_store_and_names_what_is_wrong(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    check = store(Settings(db_path=str(missing)))
+    assert check.verdict is Verdict.WARN and "does not exist yet" in check.line()
+    assert not missing.exists()
+    current = tmp_path / "current.db"
+    open_db(current).conn.close()
+    assert store(Settings(db_path=str(current))).verdict is Verdict.OK
+    newer = tmp_path / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    check = store(Settings(db_path=str(newer)))
+    assert check.verdict is Verdict.FAIL and "newer than this prwarden" in check.line()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    check = store(Settings(db_path=str(garbage)))
+    assert check.verdict is Verdict.FAIL and "cannot read the store" in check.line()
+
+
+def test_an_unset_or_short_webhook_secret_is_named() -> None:
+    assert webhook_secret(Settings()).verdict is Verdict.FAIL
+    assert webhook_secret(Settings(webhook_secret="short")).verdict is Verdict.WARN
+    assert webhook_secret(Settings(webhook_secret="x" * 32)).verdict is Verdict.OK
+
+
+def test_an_env_file_others_can_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("PRWARDEN_APP_ID=1\n")
+    path.chmod(0o644)
+    check = env_file(path)
+    assert check.verdict is Verdict.WARN and f"chmod 600 {path}" in check.line()
+    path.chmod(0o600)
+    assert env_file(path).verdict is Verdict.OK

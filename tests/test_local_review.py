@@ -77,13 +77,13 @@ def test_uncommitted_edits_are_reviewed_on_the_lines_they_are_on(
     code, out, err = _review(work, capsys, "--format", "json")
     assert code == 0, err
     result = json.loads(out)
-    assert "working tree (with uncommitted edits)" in result["compared"]
-    assert "origin/main" in result["compared"]
     found = _f401(result)
     lines = EDITED.splitlines()
     assert set(found) == {3, 5}, result["findings"]
     assert lines[3 - 1] == "import json" and lines[5 - 1] == "import sys"
     assert "json" in found[3] and "sys" in found[5]
+    assert "the working tree (with uncommitted edits to 1 file)" in result["compared"]
+    assert "origin/main" in result["compared"]
 
 
 def test_without_edits_the_committed_change_is_reviewed(
@@ -143,3 +143,12 @@ def test_every_skipped_file_is_listed_with_its_reason(
     assert "Skipped files (2):" in out
     assert "  logo.png  (binary)" in out and "  app.py  (deleted)" in out
     assert "Nothing to review: every changed file was skipped" in out
+
+
+def test_a_remote_without_a_recorded_default_still_gives_its_main(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(work, "remote", "set-head", "origin", "--delete")
+    code, out, _ = _review(work, capsys)
+    assert code == 0
+    assert "against origin/main (origin records no default branch" in out

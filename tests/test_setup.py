@@ -19,9 +19,17 @@ import yaml
 from dotenv import dotenv_values
 
 from bot.config import Settings
-from bot.setup_flow import SetupOptions, run_setup
+from bot.setup_flow import (
+    SetupOptions,
+    build_manifest,
+    new_app_url,
+    run_setup,
+    setup_page,
+    write_secret_file,
+)
 from prwarden.errors import ConfigError
 from tests.fakes.github import FakeGitHub
+from tests.helpers import delivery_headers, payload
 from tests.serve_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,15 +150,33 @@ async def test_setup_end_to_end_then_serve_from_the_env_file(
         assert secret not in printed and secret not in done_page
     assert f"prwarden serve --env-file {env_file}" in printed
 
+    # doctor, from that file alone, finds GitHub taking the new App's key
+    serve_env = {k: v for k, v in env.items() if not k.startswith("PRWARDEN_GITHUB")}
+    doctor = await _prwarden(["doctor", "--env-file", str(env_file)], serve_env, tmp_path)
+    report, _ = await asyncio.wait_for(doctor.communicate(), 120)
+    lines = {line.split()[1]: line for line in report.decode().splitlines()}
+    assert doctor.returncode == 0, report.decode()
+    assert lines["env-file"].startswith("ok") and "mode 600" in lines["env-file"]
+    assert lines["github-app"].startswith("ok") and app.slug in lines["github-app"]
+    assert lines["webhook"].startswith("ok") and WEBHOOK in lines["webhook"]
+
     # prwarden serve starts from that file alone
     port = free_port()
-    serve_env = {k: v for k, v in env.items() if not k.startswith("PRWARDEN_GITHUB")}
     serve_env.update(PRWARDEN_DB=str(tmp_path / "serve.db"))
     serve = await _prwarden(
         ["serve", "--env-file", str(env_file), "--port", str(port)], serve_env, tmp_path
     )
     try:
-        assert await _healthy(f"http://127.0.0.1:{port}", http, serve) == 200
+        url = f"http://127.0.0.1:{port}"
+        assert await _healthy(url, http, serve) == 200
+        # GitHub's first delivery, signed with the new App's secret, verifies
+        body = json.dumps(payload("ping.1")).encode()
+        headers = delivery_headers("ping", body, secret=app.webhook_secret)
+        async with http.post(url + "/webhook", data=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        forged = delivery_headers("ping", body, secret="not-the-secret")
+        async with http.post(url + "/webhook", data=body, headers=forged) as resp:
+            assert resp.status == 401
     finally:
         serve.terminate()
         _, serve_err = await asyncio.wait_for(serve.communicate(), 30)
@@ -168,6 +194,17 @@ def _options(tmp_path: Path, **overrides: object) -> SetupOptions:
     return SetupOptions(**values)  # type: ignore[arg-type]
 
 
+async def _page_when_up(http: aiohttp.ClientSession, page: str) -> str:
+    """The setup page, once the flow started in the background listens."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                async with http.get(page) as resp:
+                    return await resp.text()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+
+
 def _settings(gh: FakeGitHub, tmp_path: Path) -> Settings:
     return Settings.from_env(_env(gh, tmp_path))
 
@@ -178,14 +215,7 @@ async def test_a_callback_from_another_run_is_refused_and_writes_nothing(
     options = _options(tmp_path)
     task = asyncio.create_task(run_setup(_settings(fake_github, tmp_path), options))
     page = f"http://127.0.0.1:{options.port}/"
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                async with http.get(page) as resp:
-                    form = Form(await resp.text())
-                    break
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
+    form = Form(await _page_when_up(http, page))
     forged = f"{page}callback?code=abc123&state=not-the-state"
     async with http.get(forged) as resp:
         assert resp.status == 403
@@ -215,3 +245,74 @@ async def test_a_webhook_url_that_is_not_a_url_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="--webhook-url"):
         await run_setup(_settings(fake_github, tmp_path), _options(tmp_path, webhook_url="x"))
+
+
+def test_the_new_app_page_is_the_users_or_the_organizations() -> None:
+    assert new_app_url("https://github.com", None, "s1") == (
+        "https://github.com/settings/apps/new?state=s1"
+    )
+    assert new_app_url("https://ghes.example/", "octo-org", "s 2") == (
+        "https://ghes.example/organizations/octo-org/settings/apps/new?state=s%202"
+    )
+
+
+def test_the_page_escapes_what_it_embeds() -> None:
+    manifest = build_manifest(
+        {"name": "x", "default_permissions": {"checks": "write"}},
+        webhook_url='https://h.example/hook?a="><script>',
+        redirect_url="http://127.0.0.1:1/callback",
+        name='pr"warden',
+    )
+    form = Form(setup_page("https://github.com/settings/apps/new?state=s", manifest))
+    assert json.loads(form.fields["manifest"]) == manifest
+    assert "<script>" not in setup_page("https://github.com/x", manifest)
+
+
+def test_an_env_file_is_created_private_and_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "creds.env"
+    write_secret_file(path, "A=1\n", force=False)
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ConfigError, match="already exists"):
+        write_secret_file(path, "A=2\n", force=False)
+    assert path.read_text() == "A=1\n"
+    path.chmod(0o644)
+    write_secret_file(path, "A=3\n", force=True)
+    assert path.read_text() == "A=3\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_credentials_are_kept_when_the_env_file_appeared_meanwhile(
+    fake_github: FakeGitHub, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    options = _options(tmp_path)
+    task = asyncio.create_task(run_setup(_settings(fake_github, tmp_path), options))
+    page = f"http://127.0.0.1:{options.port}/"
+    await _page_when_up(http, page)
+    options.env_file.write_text("KEEP=1\n")
+    status, done_page = await _browse(page)
+    registered = await task
+    assert status == 200, done_page
+    assert options.env_file.read_text() == "KEEP=1\n"
+    spare = registered.env_file
+    assert spare == tmp_path / f".env.app-{registered.app_id}"
+    assert spare.stat().st_mode & 0o777 == 0o600
+    assert dotenv_values(spare)["PRWARDEN_APP_ID"] == str(registered.app_id)
+
+
+async def test_github_refuses_a_manifest_with_a_permission_it_does_not_know(
+    fake_github: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    manifest = {
+        "name": "x",
+        "url": "https://h.example",
+        "redirect_url": "http://127.0.0.1:1/callback",
+        "hook_attributes": {"url": "https://h.example/webhook"},
+        "default_permissions": {"pull_requests": "write", "everything": "write"},
+    }
+    url = f"{fake_github.base_url}/settings/apps/new"
+    async with http.post(url, data={"manifest": json.dumps(manifest)}) as resp:
+        assert resp.status == 422
+        assert "everything" in await resp.text()
+    manifest["default_permissions"] = {"pull_requests": "admin"}
+    async with http.post(url, data={"manifest": json.dumps(manifest)}) as resp:
+        assert resp.status == 422
+    assert fake_github.manifests.apps == []

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from prwarden.errors import ToolError
+from security import bounded_json
 from tools.base import ToolResult, ToolSpec, Workspace, cap_text
 from tools.linter import run_linter
 from tools.read_file import read_file
@@ -87,7 +88,7 @@ def parse_arguments(arguments: str | Mapping[str, Any]) -> dict[str, Any] | str:
     if len(arguments) > MAX_ARGUMENT_CHARS:
         return f"arguments longer than {MAX_ARGUMENT_CHARS} characters"
     try:
-        parsed = json.loads(arguments or "{}", strict=False)
+        parsed = bounded_json.loads(arguments or "{}", strict=False)
     except json.JSONDecodeError as exc:
         return f"arguments are not valid JSON: {exc.msg} at position {exc.pos}"
     if not isinstance(parsed, dict):

@@ -89,6 +89,9 @@ EXPIRED_JWT_MESSAGE = (
 )
 
 
+CONTENTS_INLINE_LIMIT = 1024 * 1024
+
+
 @functools.lru_cache(maxsize=4)
 def load_spec(path: Path = SPEC_PATH) -> OpenAPISpec:
     return OpenAPISpec.load(path)
@@ -306,7 +309,12 @@ class FakeGitHub:
         # the scope each token was issued with; a token without an entry may do everything
         self.token_scopes: dict[str, TokenScope] = {}
         self.granted: dict[str, str] = dict(DEFAULT_GRANTED)
-        self.manifests = ManifestFlow(clock=clock)
+        self.manifests = ManifestFlow(
+            clock=clock,
+            check_permissions=functools.partial(
+                self.spec.validate_schema, "app-permissions", prefix="default_permissions"
+            ),
+        )
         self.hook_url = "https://example.com/webhook"
         # the App's webhook deliveries, newest first, as GET /app/hook/deliveries lists them
         self.hook_deliveries: list[dict[str, Any]] = []
@@ -849,6 +857,7 @@ class FakeGitHub:
         self._public_key = app.public_key
         self.bot_login = f"{app.slug}[bot]"
         self.hook_url = str((app.manifest.get("hook_attributes") or {}).get("url", ""))
+        self.granted = {"metadata": "read", **(app.manifest.get("default_permissions") or {})}
         return _json(conversion_json(app, self._example("integration-from-manifest")), 201)
 
     def add_hook_delivery(
@@ -912,15 +921,17 @@ class FakeGitHub:
         if path not in files:
             raise _not_found(doc)
         content = files[path]
-        encoded = base64.encodebytes(content).decode()
+        # GitHub inlines files up to 1 MB; a larger one comes with an empty content and
+        # encoding "none" (its bytes need the raw media type).
+        inline = len(content) <= CONTENTS_INLINE_LIMIT
         data = self._example("content-file-response-if-content-is-a-file")
         data.update(
             name=path.rsplit("/", 1)[-1],
             path=path,
             sha=hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest(),
             size=len(content),
-            content=encoded,
-            encoding="base64",
+            content=base64.encodebytes(content).decode() if inline else "",
+            encoding="base64" if inline else "none",
         )
         return _json(data)
 

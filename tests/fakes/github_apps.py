@@ -141,6 +141,8 @@ class ManifestFlow:
     """The web side of registering an App: the new-App form and its one-time codes."""
 
     clock: Callable[[], float] = time.time
+    # what GitHub's description says of a permissions object (errors, empty when it is valid)
+    check_permissions: Callable[[Any], list[str]] = lambda _: []
     apps: list[RegisteredApp] = field(default_factory=list)
     pending: dict[str, tuple[RegisteredApp, float]] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)
@@ -162,6 +164,8 @@ class ManifestFlow:
         except ValueError:
             return web.Response(status=422, text="Invalid GitHub App configuration: not JSON")
         problems = manifest_problems(manifest)
+        if not problems and manifest.get("default_permissions") is not None:
+            problems = "; ".join(self.check_permissions(manifest["default_permissions"]))
         if problems:
             return web.Response(status=422, text="Invalid GitHub App configuration: " + problems)
         app = self._register(manifest, owner=match.group(1) or "octocat")

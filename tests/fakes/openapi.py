@@ -173,6 +173,17 @@ class OpenAPISpec:
             errors.extend(_schema_errors(value, p.schema, self._components, prefix=p.name))
         return errors
 
+    def validate_schema(self, name: str, instance: Any, *, prefix: str = "") -> list[str]:
+        """Errors of ``instance`` against ``components.schemas[name]``, unknown keys included."""
+        schema = {"$ref": f"#/components/schemas/{name}"}
+        errors = _schema_errors(instance, schema, self._components, prefix=prefix)
+        known = self.resolve(schema).get("properties")
+        if isinstance(instance, dict) and isinstance(known, dict):
+            errors += [
+                f"{prefix}/{key} is not a known property" for key in instance if key not in known
+            ]
+        return errors
+
     def validate_body(self, op: Operation, body: Any) -> list[str]:
         if op.body_schema is None:
             return []

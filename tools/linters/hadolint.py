@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -63,7 +64,7 @@ def _diagnostic(row: Mapping[str, Any], root: Path) -> Diagnostic:
 
 
 async def hadolint_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    targets = lintable(ws, paths, is_dockerfile)
+    targets = await asyncio.to_thread(lintable, ws, paths, is_dockerfile)
     if not targets:
         return ()
     # hadolint takes no "--" separator: each path starts with "./" so none reads as an option.

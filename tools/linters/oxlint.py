@@ -7,6 +7,7 @@ stops oxlint from reading an ``.oxlintrc.json`` next to the files, and ``--no-ig
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -73,7 +74,7 @@ def _diagnostic(row: Mapping[str, Any], root: Path) -> Diagnostic:
 
 
 async def oxlint_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    targets = lintable(ws, paths, suffix_in(SUFFIXES))
+    targets = await asyncio.to_thread(lintable, ws, paths, suffix_in(SUFFIXES))
     if not targets:
         return ()
     argv = build_oxlint_argv(pinned_config("oxlintrc.json"), targets)

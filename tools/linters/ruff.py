@@ -7,6 +7,7 @@ clean environment (no ``RUFF_*`` variables) and the curated ``RULES`` below.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,7 +148,7 @@ async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnos
     Used by the static review over every changed file, so unusable paths are skipped rather
     than failing the review (see ``lintable``).
     """
-    targets = lintable(ws, paths, suffix_in(PYTHON_SUFFIXES))
+    targets = await asyncio.to_thread(lintable, ws, paths, suffix_in(PYTHON_SUFFIXES))
     if not targets:
         return ()
     argv = build_ruff_argv(find_program("ruff"), targets)
@@ -155,10 +156,14 @@ async def ruff_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnos
         argv, cwd=ws.root.resolve(), time_limit=ws.timeout, max_output=MAX_RUFF_OUTPUT, tool=TOOL
     )
     _check_completed(done)
-    rows = decode_ruff_json(done.stdout)
-    fixable = {row_path(row, ws.root) for row in rows if row.get("fix")}
-    sources = _read_sources(ws.root.resolve(), [p for p in targets if p in fixable])
-    return parse_ruff_json(rows, ws.root, sources)
+    return await asyncio.to_thread(_diagnostics, done.stdout, ws.root, targets)
+
+
+def _diagnostics(stdout: bytes, root: Path, targets: Sequence[str]) -> tuple[Diagnostic, ...]:
+    rows = decode_ruff_json(stdout)
+    fixable = {row_path(row, root) for row in rows if row.get("fix")}
+    sources = _read_sources(root.resolve(), [p for p in targets if p in fixable])
+    return parse_ruff_json(rows, root, sources)
 
 
 LINTER = Linter("ruff", "Python", suffix_in(PYTHON_SUFFIXES), ruff_diagnostics)

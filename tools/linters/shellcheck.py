@@ -6,6 +6,7 @@ the PR cannot make shellcheck open files the PR names.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -57,7 +58,7 @@ def _diagnostic(row: Mapping[str, Any], root: Path) -> Diagnostic:
 
 
 async def shellcheck_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    targets = lintable(ws, paths, is_shell_script)
+    targets = await asyncio.to_thread(lintable, ws, paths, is_shell_script)
     if not targets:
         return ()
     # shellcheck exits 1 when it has comments; 2 and up mean it could not run.

@@ -7,6 +7,7 @@ environment (no ``GH_TOKEN``) keeps it from calling GitHub.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -88,7 +89,7 @@ def _diagnostics(row: Mapping[str, Any], root: Path) -> list[Diagnostic]:
 
 
 async def zizmor_diagnostics(ws: Workspace, paths: Sequence[str]) -> tuple[Diagnostic, ...]:
-    targets = lintable(ws, paths, is_actions_file)
+    targets = await asyncio.to_thread(lintable, ws, paths, is_actions_file)
     if not targets:
         return ()
     stdout = await run_checked(ws, "zizmor", build_zizmor_argv(targets), tool=TOOL)
