@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import corpora
 from bot.evaluate import build_workspace, load_dataset
+from prwarden.tokens import estimate as estimate_tokens
 from review.agent import user_message
 from review.context_pack import PACK_TOKENS, build_context_pack
 from review.diff import parse_diff
-from review.llm import estimate_tokens
 from review.request import PRInfo
 from security.spotlight import Spotlight
 
-MAX_CHARS = 64_000
+MAX_TOKENS = 16_000
 
 
 def _stats(values: Sequence[int]) -> str:
@@ -49,7 +49,7 @@ async def measure() -> list[str]:
             diff = parse_diff((case.folder / "pr.diff").read_bytes())
             pack = build_context_pack(diff, root)
             pr = PRInfo(repo=case.id, title=case.id)
-            common = {"focus_files": (), "risk_areas": (), "max_chars": MAX_CHARS}
+            common = {"focus_files": (), "risk_areas": (), "max_tokens": MAX_TOKENS}
             bare.append(estimate_tokens(user_message(diff, pr, spotlight, **common)))
             packed.append(estimate_tokens(user_message(diff, pr, spotlight, **common, pack=pack)))
             pack_tokens.append(pack.tokens)

@@ -14,6 +14,16 @@ Rows:
   50k-line diffs and a comment bomb at 1x, 4x, 16x (``bench/scan_growth.py``);
 - diff parse plus anchoring of one finding per file, for the scrapy release diffs of about
   1k, 10k and 50k changed lines in ``corpora/large_diffs``;
+- the whole static review (``run_review`` with no model) of the same three diffs: CPU seconds,
+  the growth from 1k to 10k to 50k lines against the growth in lines, and the injection scan's
+  share of it;
+- start-up: ``prwarden --help`` and a static ``prwarden review`` of the bundled example, median
+  wall time of 5 whole-process runs;
+- tokens per PR over the bundled bug cases (``bench/tokens_bench.py``): model calls, prompt
+  tokens, the share that does not depend on the PR, cached tokens, input cost at gpt-4.1
+  prices with the provider's prefix cache, context-pack tokens, findings posted;
+- big PRs with the fake model: the 1k-line diff's tokens per changed line, and what the
+  10k-line diff's review covered (files reviewed by the model, files listed as not reviewed);
 - the agent's tool phase, parallel against sequential (``bench/tool_parallel.py``);
 - the cache-hit path of ``run_review`` (``bench/cache_bench.py``);
 - end-to-end reviews per minute with a fake model answering every call after 2 s, at 1, 8
@@ -33,6 +43,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,11 +51,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import corpora
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
+import corpora
 from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
 from bench.loadgen import (
@@ -55,15 +64,18 @@ from bench.loadgen import (
 )
 from bench.postgres_bench import postgres_rows
 from bench.scan_growth import scan_rows
+from bench.tokens_bench import measure, summary
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
 from review.anchors import anchor
 from review.diff import parse_diff
 from review.findings import Category, Finding, Severity
 from review.llm import ToolCall
+from review.pipeline import _scan_untrusted, run_review
+from review.request import ReviewRequest
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, slow
 from tests.helpers import SECRET, WEBHOOKS, generate_key_pair
-from tests.reviewing import reviewer, script_reviewer
+from tests.reviewing import model_settings, reviewer, script_reviewer
 from tests.serve_process import APP_ID, ServeProcess
 from tools.base import Workspace
 from tools.registry import default_registry
@@ -197,6 +209,152 @@ def diff_rows(quick: bool) -> list[Row]:
     return rows
 
 
+# ----- whole static review, start-up, tokens ------------------------------------------------
+
+SIZES = (
+    ("1k", "scrapy_2.13.1_2.13.4"),
+    ("10k", "scrapy_2.16.0_2.17.0"),
+    ("50k", "scrapy_2.8.0_2.13.0"),
+)
+EXAMPLE = ROOT / "examples"
+
+
+def static_rows(quick: bool) -> list[Row]:
+    """CPU of a whole static review (parse, filter, lint, scan, filters, body) per diff size."""
+    rows = []
+    figures: dict[str, tuple[int, float, float]] = {}
+    for label, name in SIZES:
+        text = (LARGE_DIFFS / f"{name}.diff").read_bytes()
+        diff = parse_diff(text)
+        changed = sum(1 for f in diff.files for h in f.hunks for ln in h.lines if ln.kind in "+-")
+        best = scan_best = float("inf")
+        for _ in range(1 if quick else 3):
+            with tempfile.TemporaryDirectory() as folder:
+                started = time.process_time()
+                asyncio.run(run_review(ReviewRequest(diff=text, workspace=Path(folder))))
+                best = min(best, time.process_time() - started)
+            started = time.process_time()
+            _scan_untrusted(ReviewRequest(diff=b"", workspace=ROOT), [f for f in diff if f.added])
+            scan_best = min(scan_best, time.process_time() - started)
+        figures[label] = (changed, best, scan_best)
+        rows.append(
+            Row(
+                f"static review, {changed:,} changed lines: CPU (of which injection scan)",
+                f"{best:.2f} s ({scan_best / best:.0%})",
+                "<= 3 s" if label == "50k" else "",
+            )
+        )
+    for small, big in (("1k", "10k"), ("10k", "50k")):
+        lines = figures[big][0] / figures[small][0]
+        cpu = figures[big][1] / figures[small][1]
+        rows.append(
+            Row(
+                f"  static review growth {small} -> {big}: CPU x / lines x",
+                f"{cpu:.1f} / {lines:.1f}",
+                "CPU x <= lines x",
+            )
+        )
+    return rows
+
+
+def _wall(argv: Sequence[str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, cwd=tempfile.gettempdir(), check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[-500:]}")
+    return time.perf_counter() - started
+
+
+def startup_rows(quick: bool) -> list[Row]:
+    prwarden = str(Path(sys.executable).with_name("prwarden"))
+    review = [
+        prwarden,
+        "review",
+        "--repo",
+        str(EXAMPLE / "shop"),
+        "--diff",
+        str(EXAMPLE / "shop.diff"),
+    ]
+    runs = 3 if quick else 5
+    help_s = statistics.median(_wall([prwarden, "--help"]) for _ in range(runs))
+    with tempfile.TemporaryDirectory() as folder:
+        env_db = ["env", f"PRWARDEN_DB={folder}/prwarden.db"]
+        review_s = statistics.median(_wall([*env_db, *review]) for _ in range(runs))
+    return [
+        Row(f"prwarden --help, median of {runs} processes", f"{help_s:.2f} s", "<= 0.3 s"),
+        Row(
+            f"prwarden review of the example, static, median of {runs}",
+            f"{review_s:.2f} s",
+            "<= 1 s",
+        ),
+    ]
+
+
+async def token_rows(quick: bool) -> list[Row]:
+    rows_, how, ratios = await measure(limit=20 if quick else None)
+    f = summary(rows_)
+    ratios.sort()
+    return [
+        Row(f"tokens per PR ({f['prs']:.0f} bug cases, counted with {how}), median:", ""),
+        Row("  model calls", f"{f['calls']:.0f}", "was 3"),
+        Row(
+            "  prompt tokens, tool schemas included",
+            f"{f['prompt_tokens']:,.0f}",
+            "<= 3,500 (was 5,894)",
+        ),
+        Row("  share that does not depend on the PR", f"{f['fixed_share']:.0%}", "was 72%"),
+        Row("  cached prompt tokens (identical prefix >= 1,024)", f"{f['cached_tokens']:,.0f}"),
+        Row(
+            "  input cost at gpt-4.1 prices, cache counted",
+            f"${f['input_cost']:.5f}",
+            "<= $0.0038 (stretch $0.0030)",
+        ),
+        Row("  context-pack tokens (in every review turn)", f"{f['context_pack']:,.0f}"),
+        Row("  prompt tokens less the context pack's", f"{f['without_pack']:,.0f}", "<= 3,500"),
+        Row("  findings posted (all cases)", f"{f['posted']:.0f} of {f['prs']:.0f}", ">= before"),
+        Row(
+            f"  prwarden.tokens estimate / {how}, median (p5-p95)",
+            f"{statistics.median(ratios):.2f} ({ratios[len(ratios) // 20]:.2f}-"
+            f"{ratios[-len(ratios) // 20 - 1]:.2f})",
+        ),
+    ]
+
+
+async def big_pr_rows() -> list[Row]:
+    """The 1k- and 10k-line diffs reviewed with the fake model (an empty workspace)."""
+    rows = []
+    for label, name in SIZES[:2]:
+        text = (LARGE_DIFFS / f"{name}.diff").read_bytes()
+        diff = parse_diff(text)
+        changed = sum(1 for f in diff.files for h in f.hunks for ln in h.lines if ln.kind in "+-")
+        async with FakeOpenAI() as fake:
+            script_reviewer(fake)
+            with tempfile.TemporaryDirectory() as folder:
+                result = await run_review(
+                    ReviewRequest(diff=text, workspace=Path(folder), settings=model_settings(fake))
+                )
+        stopped = [n for n in result.notes if n.startswith("Agent stopped")]
+        if label == "1k":
+            rows.append(
+                Row(
+                    f"1k-line PR ({changed:,} changed lines): prompt tokens per changed line",
+                    f"{result.usage.tokens_in / changed:.1f} ({result.usage.tokens_in:,} in "
+                    f"{result.usage.calls} calls)",
+                )
+            )
+        else:
+            rows.append(
+                Row(
+                    f"10k-line PR ({changed:,} changed lines): files reviewed / listed unreviewed",
+                    f"{len(result.files_reviewed)} / {len(result.files_unreviewed)}"
+                    f" ({result.usage.tokens_in:,} tokens in, "
+                    f"{'stopped: ' + '; '.join(stopped) if stopped else 'every group submitted'})",
+                    "a review of the top files + a list",
+                )
+            )
+    return rows
+
+
 # ----- tool phase and cache hit ------------------------------------------------------------
 
 
@@ -251,6 +409,10 @@ class EndToEnd:
     model_calls: int
     peak_rss_mb: float
     cpu_seconds: float
+    # What else the two cores did meanwhile: this process's CPU (the fake GitHub and fake model,
+    # validating every request against their OpenAPI descriptions) and the machine's load.
+    fakes_cpu_seconds: float = 0.0
+    load_average: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -293,6 +455,7 @@ async def end_to_end(
         await asyncio.to_thread(server.start)
         assert server.proc is not None
         idle_cpu = cpu_seconds(server.proc.pid)
+        fakes_started = time.process_time()
         try:
             template = json.loads(TEMPLATE.read_text())
             batch = opened_deliveries(template, pulls, base_sha, SECRET)
@@ -315,13 +478,17 @@ async def end_to_end(
             wall = time.perf_counter() - started
             rss = peak_rss_mb(server.proc.pid)
             cpu = cpu_seconds(server.proc.pid) - idle_cpu
+            fakes = time.process_time() - fakes_started
+            load = os.getloadavg()[0]
         finally:
             server.stop()
         reviews = sum(len(gh.reviews_on(REPO, p.number)) for p in pulls)
         if reviews != count or model.problems or model.rejected:
             raise SystemExit(f"{reviews} reviews for {count} PRs; model: {model.problems[:2]}")
         job_seconds = statistics.mean(ended[sha] - began[sha] for sha in ended)
-        return EndToEnd(concurrency, count, wall, job_seconds, len(model.requests), rss, cpu)
+        return EndToEnd(
+            concurrency, count, wall, job_seconds, len(model.requests), rss, cpu, fakes, load
+        )
 
 
 async def e2e_rows(tmp: Path, private: str, public: str, quick: bool) -> list[Row]:
@@ -349,6 +516,13 @@ async def e2e_rows(tmp: Path, private: str, public: str, quick: bool) -> list[Ro
             Row(
                 f"  server CPU per review at {concurrency} concurrent (incl. ruff)",
                 f"{e.cpu_seconds / e.reviews * 1000:.0f} ms",
+            )
+        )
+        rows.append(
+            Row(
+                f"  what limits it at {concurrency} concurrent: fakes' CPU per review / "
+                "1-min load average on the cores",
+                f"{e.fakes_cpu_seconds / e.reviews * 1000:.0f} ms / {e.load_average:.1f}",
             )
         )
         rows.append(
@@ -389,12 +563,16 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections: webhook,busy,scan,diff,tools,cache,e2e,postgres",
+        help="comma-separated sections: "
+        "webhook,busy,scan,diff,static,startup,tokens,bigpr,tools,cache,e2e,postgres",
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     rows = [Row("machine cores (usable)", f"{cores} ({usable})")]
+    # Other work on the same cores (a shared machine) shows up in every timed row.
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    rows.append(Row("machine load average at start (1 / 5 / 15 min)", load, "< cores"))
     private, public = key_pair()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as name:
@@ -404,6 +582,10 @@ async def main(argv: Sequence[str] | None = None) -> int:
             ("busy", busy(tmp, private, public, options.quick)),
             ("scan", asyncio.to_thread(lambda: [Row(*r) for r in scan_rows(options.quick)])),
             ("diff", asyncio.to_thread(diff_rows, options.quick)),
+            ("static", asyncio.to_thread(static_rows, options.quick)),
+            ("startup", asyncio.to_thread(startup_rows, options.quick)),
+            ("tokens", token_rows(options.quick)),
+            ("bigpr", big_pr_rows()),
             ("tools", tool_rows(tmp, options.quick)),
             ("cache", cache_rows(tmp, options.quick)),
             ("e2e", e2e_rows(tmp, private, public, options.quick)),

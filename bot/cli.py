@@ -1,9 +1,12 @@
-"""The ``prwarden`` command: serve, worker, db, review, findings, stats, cache, eval."""
+"""The ``prwarden`` command: serve, worker, db, review, findings, stats, cache, eval.
+
+Each command imports what it needs when it runs: ``prwarden --help`` and a static review
+never load the model SDK, the HTTP stack or the GitHub client.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import sys
@@ -11,21 +14,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot import doctor, progress_view, setup_flow, stores
+from bot import doctor, setup_flow
 from bot.cli_help import teach
-from bot.code_scanning import sarif_finding
-from bot.config import Settings
 from bot.envfile import add_env_file_option, environment
-from bot.local_git import GitError, local_diff
-from bot.logs import setup_logging
-from prwarden import __version__
+from prwarden import CONFIG_PATH, __version__
 from prwarden.errors import ConfigError, DatasetError, DiffError, PrwardenError, StoreError
-from review.config import CONFIG_PATH, load_repo_config
-from review.pipeline import run_review
-from review.request import PRInfo, ReviewRequest, ReviewResult
-from security.sarif import sarif_log, to_sarif
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from review.request import ReviewRequest, ReviewResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -147,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from bot.config import Settings
+    from bot.logs import setup_logging
+
     try:
         settings = Settings.from_env(environment(getattr(args, "env_file", None)))
         setup_logging(settings.secret_values)
@@ -191,6 +193,8 @@ def _with_workers(settings: Settings, workers: int | None) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.app import make_app
     from bot.serving import serve
 
@@ -202,6 +206,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from bot.app import make_app
     from bot.serving import serve
 
@@ -224,6 +230,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_until_signalled(app: Any) -> None:
     """Run the app's lifecycle (its workers) with no listening socket, until SIGTERM/SIGINT."""
+    import asyncio
     import signal
 
     from aiohttp import web
@@ -269,6 +276,8 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def read_local_diff(args: argparse.Namespace) -> tuple[bytes, str]:
     """The diff to review, and what it compares (for the review's header)."""
+    from bot.local_git import GitError, local_diff
+
     if args.diff == "-":
         return sys.stdin.buffer.read(), "the diff on standard input"
     if args.diff:
@@ -284,6 +293,12 @@ def read_local_diff(args: argparse.Namespace) -> tuple[bytes, str]:
 
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from review.config import load_repo_config
+    from review.pipeline import run_review
+    from review.request import PRInfo, ReviewRequest
+
     if not args.repo.is_dir():
         raise DiffError(f"--repo {args.repo} is not a directory")
     diff, compared = read_local_diff(args)
@@ -292,6 +307,8 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
     if args.config and text is None:
         raise ConfigError(f"--config {args.config} does not exist", key="--config")
     config, problems = load_repo_config(text, str(config_file))
+    from bot import progress_view, stores
+
     progress = progress_view.for_stream(sys.stderr)
     request = ReviewRequest(
         diff=diff,
@@ -324,6 +341,7 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 async def _review_with_local_model(request: ReviewRequest, db: Any) -> ReviewResult:
     """Start (or connect to) the local llama.cpp server and put both model tiers on it."""
     from bot.local_model import LocalModelServer, local_review_settings
+    from review.pipeline import run_review
 
     if sys.stderr.isatty():
         print("starting the local model server (llama.cpp, bundled SmolLM2)...", file=sys.stderr)
@@ -364,6 +382,9 @@ def result_json(result: ReviewResult) -> dict[str, Any]:
 
 
 def result_sarif(result: ReviewResult) -> dict[str, Any]:
+    from bot.code_scanning import sarif_finding
+    from security.sarif import to_sarif
+
     rows = [
         sarif_finding(af.finding.to_dict(), af.fingerprint, status=af.status, code=af.code)
         for af in result.findings
@@ -415,6 +436,7 @@ def result_text(result: ReviewResult, compared: str = "") -> str:
 
 
 def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import stores
     from cache.held import HeldFindings
 
     db = stores.for_reading(settings)
@@ -454,8 +476,11 @@ def cmd_findings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _code_scanning(args: argparse.Namespace, settings: Settings, held: Any) -> int:
+    import asyncio
+
     from bot import code_scanning
     from cache.held import HELD_STATES, HeldFilter
+    from security.sarif import sarif_log
 
     repo = args.repo
     if repo is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", repo):
@@ -502,6 +527,7 @@ def _held_json(item: Any) -> dict[str, Any]:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import stores
     from bot.stats import render_stats
 
     db = stores.for_reading(settings)
@@ -510,6 +536,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import stores
     from cache.reviews import ReviewCache
 
     cache = ReviewCache(stores.for_reading(settings))

@@ -11,7 +11,6 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bot.cpu import default_workers as default_cpu_workers
-from bot.github import RetryPolicy
 from cache.store import is_postgres_url
 from prwarden.errors import ConfigError
 from review.findings import Severity
@@ -21,6 +20,24 @@ DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_WEB_URL = "https://github.com"
 DEFAULT_SESSION_TTL = 8 * 3600.0
 _TEAM = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long the client retries 5xx answers and connection errors."""
+
+    attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 4.0
+    jitter: float = 0.5
+    request_timeout: float = 30.0
+    download_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if min(self.initial_wait, self.max_wait, self.jitter) < 0:
+            raise ValueError("RetryPolicy waits must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

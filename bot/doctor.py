@@ -8,23 +8,24 @@ The exit code is 1 when a needed check fails; warnings and skipped checks do not
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from bot.config import Settings
 from bot.envfile import add_env_file_option
-from bot.github import GitHubApp, RetryPolicy
-from cache.db import MIGRATIONS, stored_version
 from prwarden.errors import ConfigError, GitHubError, LLMError, StoreError
-from review.llm import LLMClient
-from tools.programs import PROGRAMS, check_program, dotted
+
+if TYPE_CHECKING:
+    # The HTTP stack and the model client are imported when the checks run, not when the CLI
+    # builds its parser.
+    import aiohttp
+
+    from bot.config import Settings
+    from bot.github import GitHubApp
+    from review.llm import LLMClient
 
 MIN_SECRET_LENGTH = 16
 
@@ -68,6 +69,9 @@ def credentials(
         ]
         fix = "run prwarden setup, or export them (or pass --env-file FILE)"
         return Check("credentials", Verdict.FAIL, " and ".join(missing) + " not set", fix), None
+    from bot.config import RetryPolicy
+    from bot.github import GitHubApp
+
     try:
         app = GitHubApp(
             session,
@@ -219,6 +223,8 @@ async def models(settings: Settings) -> list[Check]:
                 "set OPENAI_BASE_URL, OPENAI_API_KEY and PRWARDEN_REVIEW_MODEL for model reviews",
             )
         ]
+    from review.llm import LLMClient
+
     quick = replace(review, llm_retries=0, llm_timeout=min(review.llm_timeout, 20.0))
     client = LLMClient(quick)
     where = review.base_url or "the OpenAI API"
@@ -266,6 +272,8 @@ async def _tier(
 
 
 def store(settings: Settings) -> Check:
+    from cache.db import MIGRATIONS, stored_version
+
     latest = len(MIGRATIONS)
     try:
         version = stored_version(settings.db_path)
@@ -296,6 +304,8 @@ def store(settings: Settings) -> Check:
 
 
 def programs() -> list[Check]:
+    from tools.programs import PROGRAMS, check_program, dotted
+
     out = []
     for program in PROGRAMS:
         status = check_program(program)
@@ -325,6 +335,10 @@ def env_file(path: Path) -> Check:
 
 async def run_checks(settings: Settings, *, env_path: Path | None = None) -> list[Check]:
     """Every check, in report order."""
+    import asyncio
+
+    import aiohttp
+
     async with aiohttp.ClientSession() as session:
         creds, app = credentials(settings, session)
         gh = await github_app(settings, app)
@@ -353,6 +367,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_doctor(args: Any, settings: Settings) -> int:
+    import asyncio
+
     checks = asyncio.run(run_checks(settings, env_path=args.env_file))
     for check in checks:
         print(check.line())

@@ -40,9 +40,12 @@ from gidgethub import sansio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from yarl import URL
 
+from bot.config import RetryPolicy
 from prwarden.errors import ConfigError, FileTooLarge, GitHubError, RateLimited
 
 log = logging.getLogger("prwarden.github")
+
+DEFAULT_RETRY = RetryPolicy()
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -59,24 +62,6 @@ TOKEN_REFRESH_MARGIN = 60.0
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 _CHUNK = 256 * 1024
 _REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long the client retries 5xx answers and connection errors."""
-
-    attempts: int = 4
-    initial_wait: float = 0.5
-    max_wait: float = 4.0
-    jitter: float = 0.5
-    request_timeout: float = 30.0
-    download_timeout: float = 300.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
-        if min(self.initial_wait, self.max_wait, self.jitter) < 0:
-            raise ValueError("RetryPolicy waits must not be negative")
 
 
 class _VersionedAPI(gidgethub.aiohttp.GitHubAPI):
@@ -316,7 +301,7 @@ class GitHubApp:
         private_key: str,
         base_url: str,
         clock: Clock = time.time,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
     ):
         if not str(app_id).strip().isdigit():
             raise ConfigError(
@@ -468,7 +453,7 @@ class GitHubClient:
         *,
         tokens: TokenSource,
         base_url: str,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         clock: Clock = time.time,
     ):
         self._session = session
@@ -545,6 +530,12 @@ class GitHubClient:
             f"get {repo}#{number}", f"{_repo_url(repo)}/pulls/{int(number)}"
         )
         return data
+
+    async def commit_messages(self, repo: str, number: int) -> tuple[str, ...]:
+        """The messages of the PR's commits, oldest first (GitHub lists at most 250)."""
+        url = f"{_repo_url(repo)}/pulls/{int(number)}/commits?per_page=100"
+        commits = await self._get_all(f"commits of {repo}#{number}", url)
+        return tuple(str((c.get("commit") or {}).get("message") or "") for c in commits)
 
     async def get_diff(self, repo: str, number: int) -> bytes:
         """The PR's unified diff; rebuilt from the files list when GitHub finds it too large."""

@@ -67,7 +67,8 @@ class StoreCollector(Collector):
         )
         tokens = CounterMetricFamily(
             "prwarden_model_tokens",
-            "Model tokens by model and direction",
+            "Model tokens by model and direction (cached: prompt tokens served from the"
+            " provider's prefix cache, a part of in)",
             labels=["model", "direction"],
         )
         cost = CounterMetricFamily(
@@ -77,16 +78,18 @@ class StoreCollector(Collector):
             "prwarden_model_seconds", "Time spent waiting for the model, by model", labels=["model"]
         )
         per_model: dict[str, list[float]] = {}
-        for model, purpose, outcome, n, t_in, t_out, usd, ms in self._db.read(
+        for model, purpose, outcome, n, t_in, t_out, usd, ms, cached in self._db.read(
             "SELECT model, purpose, outcome, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
-            " SUM(cost), SUM(latency_ms) FROM llm_calls GROUP BY model, purpose, outcome"
+            " SUM(cost), SUM(latency_ms), SUM(cached_tokens) FROM llm_calls"
+            " GROUP BY model, purpose, outcome"
         ):
             calls.add_metric([model, purpose, outcome], n)
-            sums = per_model.setdefault(model, [0, 0, 0.0, 0.0])
-            for i, value in enumerate((t_in, t_out, usd, ms / 1000)):
+            sums = per_model.setdefault(model, [0, 0, 0.0, 0.0, 0])
+            for i, value in enumerate((t_in, t_out, usd, ms / 1000, cached)):
                 sums[i] += value
-        for model, (t_in, t_out, usd, secs) in sorted(per_model.items()):
+        for model, (t_in, t_out, usd, secs, cached) in sorted(per_model.items()):
             tokens.add_metric([model, "in"], t_in)
+            tokens.add_metric([model, "cached"], cached)
             tokens.add_metric([model, "out"], t_out)
             cost.add_metric([model], usd)
             seconds.add_metric([model], secs)

@@ -26,10 +26,11 @@ from bot.workspace import Workspaces
 from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
+from prwarden import CONFIG_PATH
 from prwarden.errors import BudgetContended, FileTooLarge, GitHubError
 from review import render
 from review.anchors import anchored_code
-from review.config import CONFIG_PATH, RepoConfig, load_repo_config, oversized
+from review.config import RepoConfig, load_repo_config, oversized
 from review.diff import Diff
 from review.findings import AnnotatedFinding, Reason
 from review.pipeline import run_review
@@ -110,13 +111,14 @@ class ReviewJob:
         if not config.enabled:
             await check.finish("neutral", "Disabled", f"`enabled: false` in {CONFIG_PATH}.")
             return
-        # Independent fetches, side by side: the diff, the head's files, the PR's comments and
-        # the diff since the last reviewed head.
-        diff_text, workspace, (fingerprints, _), since = await asyncio.gather(
+        # Independent fetches, side by side: the diff, the head's files, the PR's comments, the
+        # diff since the last reviewed head and the commit messages (untrusted, scanned).
+        diff_text, workspace, (fingerprints, _), since, messages = await asyncio.gather(
             gh.get_diff(job.repo, job.pr_number),
             self.workspaces.fetch(gh, job.repo, job.head_sha, holder=job.id),
             existing_fingerprints(gh, job.repo, job.pr_number, s.bot_login),
             self._since_last_review(gh, job),
+            gh.commit_messages(job.repo, job.pr_number),
         )
         # A comment a person deleted is not on GitHub any more, but it was dismissed: keep it out.
         fingerprints |= {
@@ -136,6 +138,7 @@ class ReviewJob:
                 author=str((pull.get("user") or {}).get("login")),
                 head_sha=job.head_sha,
                 base_sha=base_sha,
+                commit_messages=messages,
             ),
             context=CallContext(job.installation_id, job.repo, job.pr_number, self.ctx.clock),
             existing_fingerprints=fingerprints,

@@ -13,7 +13,6 @@ GitHub's manifest flow (https://docs.github.com/apps/sharing-github-apps/registe
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import json
@@ -24,16 +23,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import aiohttp
-import yaml
-from aiohttp import web
-
-from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
-from bot.github import create_app_from_manifest
 from prwarden.errors import ConfigError, GitHubError
+
+if TYPE_CHECKING:
+    # What the setup needs to run is imported when it runs, not when the CLI builds its parser.
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from bot.config import Settings
 
 CALLBACK = "/callback"
 # What the env file holds, in order; every value is also what ``Settings.from_env`` reads.
@@ -82,6 +84,8 @@ def load_manifest(path: Path | None = None) -> dict[str, Any]:
         except OSError as exc:
             raise ConfigError(f"cannot read --manifest {path}: {exc.strerror}") from None
         where = str(path)
+    import yaml
+
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ConfigError(f"{where} is not a YAML mapping", key="--manifest")
@@ -161,6 +165,8 @@ def _done_page(registered: Registered) -> str:
 
 def env_file_text(app: Mapping[str, Any], settings: Settings) -> str:
     """The env file's content for a converted App (``Settings.from_env`` reads it back)."""
+    from bot.config import DEFAULT_API_URL, DEFAULT_WEB_URL
+
     lines = [f"# prwarden GitHub App {app.get('slug')!s} (id {app.get('id')!s})"]
     for key, field in _ENV_KEYS:
         value = app.get(field)
@@ -201,6 +207,8 @@ class SetupFlow:
         self.state = secrets.token_urlsafe(24)
         self.base = load_manifest(options.manifest)
         self.manifest: dict[str, Any] = {}
+        import asyncio
+
         self.done: asyncio.Future[Registered] = asyncio.get_running_loop().create_future()
 
     def prepare(self, redirect_url: str) -> None:
@@ -213,16 +221,24 @@ class SetupFlow:
         )
 
     def app(self) -> web.Application:
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/", self.page)
         app.router.add_get(CALLBACK, self.callback)
         return app
 
     async def page(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         action = new_app_url(self.settings.github_url, self.options.org, self.state)
         return web.Response(text=setup_page(action, self.manifest), content_type="text/html")
 
     async def callback(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        from bot.github import create_app_from_manifest
+
         state = request.query.get("state", "")
         if not hmac.compare_digest(state.encode(), self.state.encode()):
             return web.Response(status=403, text="This link is not from this setup run.")
@@ -259,6 +275,11 @@ class SetupFlow:
 
 async def run_setup(settings: Settings, options: SetupOptions) -> Registered:
     """Serve the page until GitHub sends the operator back; return the registered App."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
     check_webhook_url(options.webhook_url)
     if options.env_file.exists() and not options.force:
         raise ConfigError(
@@ -326,6 +347,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_setup(args: Any, settings: Settings) -> int:
+    import asyncio
+
     options = SetupOptions(
         webhook_url=args.webhook_url,
         env_file=args.write_env_file,

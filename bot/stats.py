@@ -25,7 +25,7 @@ def render_stats(db: Store, *, since: float, repo: str | None = None, fmt: str =
     out: list[str] = []
     header = (
         f"{'installation':>12}  {'repository':<32} {'reviews':>7} {'cache hit':>9} "
-        f"{'calls':>6} {'tokens in':>10} {'tokens out':>10} {'cost $':>9} "
+        f"{'calls':>6} {'tokens in':>10} {'cached':>8} {'tokens out':>10} {'cost $':>9} "
         f"{'posted':>6} {'dropped':>7} {'held':>5}"
     )
     out.append(header)
@@ -34,13 +34,15 @@ def render_stats(db: Store, *, since: float, repo: str | None = None, fmt: str =
         out.append(
             f"{r.installation_id if r.installation_id is not None else '-':>12}  "
             f"{r.repo[:32]:<32} {r.reviews:>7} {r.cache_hit_rate:>8.0%} {r.model_calls:>6} "
-            f"{r.tokens_in:>10} {r.tokens_out:>10} {r.cost:>9.4f} {r.findings_posted:>6} "
+            f"{r.tokens_in:>10} {r.cached_tokens:>8} {r.tokens_out:>10} {r.cost:>9.4f} "
+            f"{r.findings_posted:>6} "
             f"{r.findings_dropped:>7} {r.findings_held:>5}"
         )
         for m in r.models:
             out.append(
                 f"{'':>12}    model {m.model[:24]:<24} {m.calls:>6} calls "
-                f"{m.tokens_in:>10} in {m.tokens_out:>10} out ${m.cost:.4f}"
+                f"{m.tokens_in:>10} in ({m.cached_tokens} cached) {m.tokens_out:>10} out "
+                f"${m.cost:.4f}"
             )
     if not rows:
         out.append("(no reviews in this period)")

@@ -38,6 +38,7 @@ class ModelUsage:
     tokens_in: int
     tokens_out: int
     cost: float
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class RepoStats:
     tokens_in: int
     tokens_out: int
     cost: float
+    cached_tokens: int
     findings_posted: int
     findings_dropped: int
     findings_held: int
@@ -92,8 +94,12 @@ def record_llm_call(
     pr_number: int | None,
     outcome: str,
     at: float | None = None,
+    cached_tokens: int = 0,
 ) -> int:
-    """Log one model call; return its id. ``at`` defaults to now."""
+    """Log one model call; return its id. ``at`` defaults to now.
+
+    ``cached_tokens`` is the part of ``tokens_in`` the provider served from its prompt cache.
+    """
     values = (
         time.time() if at is None else at,
         require_text(purpose, "purpose"),
@@ -107,12 +113,15 @@ def record_llm_call(
         repo,
         pr_number,
         require_text(outcome, "outcome"),
+        _count(cached_tokens, "cached_tokens"),
     )
+    if cached_tokens > tokens_in:
+        raise StoreError(f"cached_tokens ({cached_tokens}) exceeds tokens_in ({tokens_in})")
     with write_transaction(db) as conn:
         row = conn.execute(
             "INSERT INTO llm_calls (at, purpose, model, prompt_version, tokens_in, tokens_out,"
-            " latency_ms, cost, installation_id, repo, pr_number, outcome)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " latency_ms, cost, installation_id, repo, pr_number, outcome, cached_tokens)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
         ).fetchone()
     return int(row[0])
@@ -212,13 +221,15 @@ def stats(
         )
     }
     per_model: dict[tuple[int | None, str], list[ModelUsage]] = {}
-    for inst, name, model, calls, tokens_in, tokens_out, cost in db.read(
+    for inst, name, model, calls, tokens_in, tokens_out, cost, cached in db.read(
         "SELECT installation_id, repo, model, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
-        f" SUM(cost) FROM llm_calls WHERE {_window('at', until, repo)}"
+        f" SUM(cost), SUM(cached_tokens) FROM llm_calls WHERE {_window('at', until, repo)}"
         " GROUP BY installation_id, repo, model ORDER BY model",
         params,
     ):
-        usage = ModelUsage(model, int(calls), int(tokens_in), int(tokens_out), float(cost))
+        usage = ModelUsage(
+            model, int(calls), int(tokens_in), int(tokens_out), float(cost), int(cached)
+        )
         per_model.setdefault((inst, name), []).append(usage)
     result = []
     for inst, name in sorted(runs.keys() | per_model.keys(), key=lambda k: (k[1], k[0] or 0)):
@@ -235,6 +246,7 @@ def stats(
                 tokens_in=sum(m.tokens_in for m in models),
                 tokens_out=sum(m.tokens_out for m in models),
                 cost=sum(m.cost for m in models),
+                cached_tokens=sum(m.cached_tokens for m in models),
                 findings_posted=int(posted),
                 findings_dropped=int(dropped),
                 findings_held=int(held),

@@ -301,7 +301,14 @@ def _m005_finding_decisions(conn: Transaction) -> None:
     conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
 
 
-def _m006_job_dedupe_keys(conn: Transaction) -> None:
+def _m006_cached_tokens(conn: Transaction) -> None:
+    # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
+    columns = {d[0] for d in conn.execute("SELECT * FROM llm_calls LIMIT 0").description}
+    if "cached_tokens" not in columns:
+        conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+def _m007_job_dedupe_keys(conn: Transaction) -> None:
     # Jobs that are not reviews of a head (a slash command, posting one held finding) are
     # deduplicated by a key of their own and never superseded by a newer head.
     conn.execute("ALTER TABLE jobs ADD COLUMN dedupe_key TEXT")
@@ -316,7 +323,7 @@ def _m006_job_dedupe_keys(conn: Transaction) -> None:
     )
 
 
-def _m007_budget_holds(conn: Transaction) -> None:
+def _m008_budget_holds(conn: Transaction) -> None:
     # Spend reserved by reviews in flight, so two workers cannot both take the last of a
     # daily budget: a review holds its worst case until its calls are logged.
     conn.execute(
@@ -339,8 +346,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m003_model_rejections,
     _m004_scoped_review_cache,
     _m005_finding_decisions,
-    _m006_job_dedupe_keys,
-    _m007_budget_holds,
+    _m006_cached_tokens,
+    _m007_job_dedupe_keys,
+    _m008_budget_holds,
 )
 
 

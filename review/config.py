@@ -18,9 +18,9 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prwarden import CONFIG_PATH
 from review.findings import Category, Severity
 
-CONFIG_PATH = ".github/prwarden.yml"
 MAX_CONFIG_BYTES = 64 * 1024
 # Bounds on the YAML, checked on its event stream before anything is built: nesting depth,
 # and nodes and scalar characters counted with every alias expanded (an alias bomb of a few

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prwarden.errors import JailError
+from prwarden.tokens import estimate as estimate_tokens
 from review.diff import Diff, FileDiff, Hunk
-from review.diffview import render_diff, render_file
-from review.llm import estimate_tokens
+from review.diffview import diff_line, render_diff, render_file
 from security.jail import resolve_in_workspace
 from tools.read_file import looks_binary
 from tools.symbols import (
@@ -54,9 +54,9 @@ class ContextPack:
     tokens: int
     widened: Mapping[str, tuple[Widened, ...]]
 
-    def render_diff(self, diff: Diff, focus_files: Sequence[str], max_chars: int) -> str:
+    def render_diff(self, diff: Diff, focus_files: Sequence[str], max_tokens: int) -> str:
         """The diff with each widened file in its widened form."""
-        return render_diff(diff, focus_files, max_chars, rendered=self.files)
+        return render_diff(diff, focus_files, max_tokens, rendered=self.files)
 
     def render_signatures(self) -> str:
         return "\n".join(self.signatures)
@@ -106,18 +106,14 @@ def render_widened(f: FileDiff, runs: Sequence[Widened], lines: Sequence[str]) -
         cursor = item.start
         for hunk in item.hunks:
             out += _context(lines, cursor, hunk.new_start - 1)
-            out += [_line(ln.new, ln.kind, ln.text) for ln in hunk.lines]
+            out += [diff_line(ln.new, ln.kind, ln.text) for ln in hunk.lines]
             cursor = hunk.new_start + hunk.new_length
         out += _context(lines, cursor, item.end)
     return "\n".join(out)
 
 
-def _line(number: int | None, kind: str, text: str) -> str:
-    return f"{'' if kind == '-' else str(number):>5} {kind}{text}"
-
-
 def _context(lines: Sequence[str], first: int, last: int) -> list[str]:
-    return [_line(n, " ", lines[n - 1]) for n in range(first, min(last, len(lines)) + 1)]
+    return [diff_line(n, " ", lines[n - 1]) for n in range(first, min(last, len(lines)) + 1)]
 
 
 def _runs(f: FileDiff, definitions: Sequence[Definition]) -> list[Widened]:

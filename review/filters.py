@@ -37,7 +37,7 @@ from review.findings import (
     is_noop_suggestion,
 )
 from review.settings import ReviewSettings
-from review.specificity import score
+from review.specificity import changed_identifiers, score
 from security.output import validate_text
 
 NOOP_SUGGESTION = "it equals the code it would replace"
@@ -59,10 +59,12 @@ def apply_filters(
 
     ``confidential`` are the model's instructions, which no posted text may echo.
     """
+    changed = changed_identifiers(diff)
     annotated = [
         _check_one(
             f,
             diff=diff,
+            changed=changed,
             config=config,
             settings=settings,
             flagged=flagged,
@@ -98,6 +100,7 @@ def _check_one(
     secrets: Sequence[str],
     repo_url: str,
     confidential: Sequence[str] = (),
+    changed: frozenset[str] = frozenset(),
 ) -> AnnotatedFinding:
     anchored = anchor(finding, diff)
     if isinstance(anchored, str):
@@ -110,7 +113,7 @@ def _check_one(
     ):
         anchored = replace(anchored, suggestion=None)
         notes = (*notes, Note(Reason.SUGGESTION_DROPPED, NOOP_SUGGESTION))
-    spec = score(anchored, diff)
+    spec = score(anchored, diff, changed)
     af = AnnotatedFinding(
         anchored,
         Disposition("post", notes, spec.score),

@@ -3,12 +3,13 @@
 ``LLMClient.chat`` sends one chat completion, retrying on 429, 5xx, timeouts and refused
 connections (honouring ``Retry-After``, capped) up to ``settings.llm_retries`` times, and logs
 every attempt, success or failure, to the ``llm_calls`` table with tokens from the API's
-``usage`` (estimated as characters / 4 when a server leaves it out, and said so in the
-outcome). The API key never appears in an error, a log line or the database: it, and every
-other operator secret the client is given, is replaced with ``[REDACTED]`` in every message
-sent to the model, and in whatever the model answers, before anything else reads it; in
-tool-call arguments, in what the JSON decodes to, so a key written with ``\\u`` escapes is
-caught too.
+``usage`` (estimated with ``prwarden.tokens`` when a server leaves it out, and said so in the
+outcome), including the prompt tokens the provider served from its prefix cache
+(``usage.prompt_tokens_details.cached_tokens``), which are priced at the cached-input rate.
+The API key never appears in an error, a log line or the database: it, and every other
+operator secret the client is given, is replaced with ``[REDACTED]`` in every message sent to
+the model, and in whatever the model answers, before anything else reads it; in tool-call
+arguments, in what the JSON decodes to, so a key written with ``\\u`` escapes is caught too.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from cache.accounting import record_llm_call
 from cache.store import Store
+from prwarden import tokens
 from prwarden.errors import LLMError, ModelOutputError
 from review.progress import AGENT_PURPOSES, Progress, ProgressSink, Stage
 from review.request import CallContext, Usage
 from review.settings import ReviewSettings
 from security.secrets import Redactor
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger("prwarden.llm")
 
@@ -63,6 +67,7 @@ class Completion:
     latency_ms: float
     model: str
     usage_estimated: bool = False
+    cached_tokens: int = 0
 
     @property
     def message(self) -> dict[str, Any]:
@@ -109,11 +114,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count (characters / 4) for servers that report no usage."""
-    return (len(text) + 3) // 4
-
-
 class LLMClient:
     """Chat completions with retries, accounting and a running ``usage`` total."""
 
@@ -139,6 +139,9 @@ class LLMClient:
         self._backoff = backoff
         self._max_retry_wait = max_retry_wait
         self._usage = Usage()
+        # Imported here: the SDK takes longer to import than a static review takes to run.
+        import openai
+
         self._client = openai.AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key or "unused",
@@ -156,6 +159,8 @@ class LLMClient:
 
     async def list_models(self) -> tuple[str, ...]:
         """The model ids the endpoint lists (``GET /models``); ``LLMError`` when it cannot."""
+        import openai
+
         try:
             page = await self._client.models.list()
         except openai.APIStatusError as exc:
@@ -226,6 +231,8 @@ class LLMClient:
     async def _attempt(
         self, purpose: str, prompt_version: str, request: dict[str, Any]
     ) -> Completion:
+        import openai
+
         model = str(request["model"])
         started = time.perf_counter()
         try:
@@ -293,10 +300,13 @@ class LLMClient:
         if estimated:
             sent = json.dumps(request["messages"]) + json.dumps(request.get("tools") or [])
             said = (content or "") + "".join(c.name + c.arguments for c in calls)
-            tokens_in, tokens_out = estimate_tokens(sent), estimate_tokens(said)
+            tokens_in, tokens_out = tokens.estimate(sent), tokens.estimate(said)
+            cached = 0
         else:
             tokens_in = response.usage.prompt_tokens
             tokens_out = response.usage.completion_tokens
+            details = getattr(response.usage, "prompt_tokens_details", None)
+            cached = min(int(getattr(details, "cached_tokens", None) or 0), tokens_in)
         completion = Completion(
             content=content,
             tool_calls=tuple(calls),
@@ -306,6 +316,7 @@ class LLMClient:
             latency_ms=latency_ms,
             model=str(request["model"]),
             usage_estimated=estimated,
+            cached_tokens=cached,
         )
         outcome = "ok:usage_estimated" if estimated else "ok"
         self._log_call(purpose, completion.model, prompt_version, completion, outcome)
@@ -338,8 +349,8 @@ class LLMClient:
     def _log_call(
         self, purpose: str, model: str, prompt_version: str, c: Completion, outcome: str
     ) -> None:
-        cost = self._settings.cost(model, c.tokens_in, c.tokens_out)
-        self._usage = self._usage + Usage(1, c.tokens_in, c.tokens_out, cost)
+        cost = self._settings.cost(model, c.tokens_in, c.tokens_out, c.cached_tokens)
+        self._usage = self._usage + Usage(1, c.tokens_in, c.tokens_out, cost, c.cached_tokens)
         self._report(purpose, model)
         if self._db is None:
             return
@@ -350,6 +361,7 @@ class LLMClient:
             prompt_version=prompt_version,
             tokens_in=c.tokens_in,
             tokens_out=c.tokens_out,
+            cached_tokens=c.cached_tokens,
             latency_ms=c.latency_ms,
             cost=cost,
             installation_id=self._context.installation_id,

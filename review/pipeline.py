@@ -1,9 +1,10 @@
 """The review pipeline: ``ReviewRequest`` in, ``ReviewResult`` out. No GitHub, no HTTP.
 
-parse diff → file filter → static tools on changed lines → injection scan of the PR's text →
-cache lookup (whole diff, then per file) → triage (rules, then the cheap model) → agent loop
-(capable model with parallel tools) → filters (anchor, safety, specificity, severity, dedup,
-already posted, hold, max_comments) → review body.
+parse diff → file filter (once, per file) → static tools on changed lines → injection scan of
+the PR's text → cache lookup (whole diff, then per file) → triage (rules, then the cheap model)
+→ agent loop (capable model with parallel tools), over groups of files in priority order while
+the token budget lasts → filters (anchor, safety, specificity, severity, dedup, already posted,
+hold, max_comments) → review body. Files the model did not get to are listed with the reason.
 
 When the model is not configured the review is static-only and says so; when the model fails,
 the static findings are still posted and the result says the model was unavailable.
@@ -16,22 +17,22 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cache.accounting import usage_since
 from cache.reviews import CacheScope, ReviewCache
 from cache.store import Store
+from prwarden import tokens
 from prwarden.errors import LLMError
-from review import render
-from review.agent import run_agent
+from review import groups, render
 from review.diff import Diff, FileDiff, parse_diff_stepwise
 from review.filters import apply_filters
-from review.findings import AnnotatedFinding, Finding
-from review.llm import LLMClient
+from review.findings import Finding
 from review.progress import Progress, Stage
 from review.prompts import load_prompt
 from review.request import (
@@ -44,14 +45,27 @@ from review.request import (
 )
 from review.settings import Budget
 from review.static import findings_from_diagnostics, secret_findings_from
-from review.triage import OVERRULED, TriageVerdict, model_triage, overrule, rule_triage
+from review.triage import (
+    OVERRULED,
+    Partition,
+    TriageVerdict,
+    overrule,
+    partition,
+    rule_triage,
+    skip_summary,
+)
 from security.injection import scan_many
 from security.output import validate_text
 from security.secrets import secret_lines_many
 from security.spotlight import Spotlight
 from tools.base import Workspace
 from tools.linter import lint_changed
-from tools.registry import default_registry
+
+if TYPE_CHECKING:
+    # The model path (the SDK, the tools' parsers, the agent) is imported when a review uses
+    # a model, so a static review starts fast.
+    from review.agent import AgentOutcome
+    from review.llm import LLMClient
 
 log = logging.getLogger("prwarden.review")
 
@@ -59,6 +73,9 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 PROMPTS = ("triage", "review", "repair")
+OVER_BUDGET = "not reviewed by the model: the review's token budget ran out first"
+# What one review conversation costs beyond its first prompt: a tool turn, then the submission.
+TURNS_PER_GROUP = 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +112,9 @@ class _ModelPart:
     triage: str | None = None
     usage: Usage = Usage()
     mode: ReviewMode = "model"
-    cacheable: bool = False
     injections: list[InjectionRecord] = field(default_factory=list)
     reviewed: tuple[str, ...] = ()
+    unreviewed: tuple[tuple[str, str], ...] = ()
     rejections: tuple[str, ...] = ()
     walkthrough: Walkthrough | None = None
 
@@ -134,23 +151,6 @@ def cache_key(request: ReviewRequest, diff_hash: str) -> str:
 
 def file_cache_key(request: ReviewRequest, f: FileDiff) -> str:
     return cache_key(request, "file:" + f.patch_hash)
-
-
-def _reviewable(diff: Diff, request: ReviewRequest) -> tuple[list[FileDiff], list[tuple[str, str]]]:
-    keep: list[FileDiff] = []
-    skipped: list[tuple[str, str]] = []
-    for f in diff:
-        if f.status == "deleted":
-            skipped.append((f.path, "deleted"))
-        elif f.is_binary:
-            skipped.append((f.path, "binary"))
-        elif request.config.ignored(f.path):
-            skipped.append((f.path, "ignored by paths.ignore"))
-        elif not f.added:
-            skipped.append((f.path, "no added lines"))
-        else:
-            keep.append(f)
-    return keep, skipped
 
 
 def _untrusted_sources(request: ReviewRequest, files: Sequence[FileDiff]) -> list[tuple[str, str]]:
@@ -203,10 +203,11 @@ async def run_review(
 ) -> ReviewResult:
     """Review one change. CPU-heavy steps stay off the event loop that answers webhooks: the
     diff is parsed in yielding steps, the injection scan runs in ``cpu`` (the server's process
-    pool; a thread when ``None``) and the filters in a thread."""
+    pool; a thread when ``None``) and the file filter and the filters in a thread."""
     diff = await parse_diff_stepwise(request.diff)
     diff_hash = await asyncio.to_thread(diff.normalized_hash)
-    files, skipped = _reviewable(diff, request)
+    split = await asyncio.to_thread(partition, diff, request.config)
+    files, skipped = list(split.kept), list(split.skipped)
     paths = [f.path for f in files]
     _report(request, Stage.DIFF, f"{len(files)} file(s) to review, {len(skipped)} skipped")
     _report(request, Stage.TOOLS, "linters and the secret scan")
@@ -216,13 +217,17 @@ async def run_review(
         output_cap=request.settings.tool_output_cap,
         timeout=request.settings.tool_timeout,
     )
-    # Scanned before triage: a PR whose text was flagged is not skipped or demoted by a model.
-    injections = await _scan_untrusted(request, files, cpu)
+    # Every file with added text is scanned, the ones set aside from review too; before
+    # triage, so a PR whose text was flagged is not skipped or demoted by a model.
+    scanned = [f for f in diff if f.added]
+    injections = await _scan_untrusted(request, scanned, cpu)
     # The linters run while the model works: they are off the critical path.
     linted, part, secrets = await asyncio.gather(
         lint_changed(workspace, paths),
-        _model_part(request, diff, files, workspace, diff_hash, db, flagged=bool(injections)),
-        _secret_findings(files, cpu),
+        _model_part(
+            request, diff, files, skipped, workspace, diff_hash, db, flagged=bool(injections)
+        ),
+        _secret_findings(scanned, cpu),
     )
     for tool, problem in linted.failures:
         # The tool's own words (which may quote the PR's files) stay in the log.
@@ -262,6 +267,7 @@ async def run_review(
         mode=_render_mode(part),
         files_reviewed=part.reviewed or tuple(paths),
         files_skipped=skipped,
+        files_unreviewed=part.unreviewed,
         annotated=annotated,
         notes=notes,
         config_problems=[str(p) for p in request.config_problems],
@@ -282,8 +288,9 @@ async def run_review(
         prompt_versions=prompt_versions() if part.mode in ("model", "cached") else (),
         injections=tuple(injections),
         config_problems=request.config_problems,
-        files_reviewed=tuple(paths),
+        files_reviewed=part.reviewed or tuple(paths),
         files_skipped=tuple(skipped),
+        files_unreviewed=part.unreviewed,
         model_rejections=part.rejections,
         shown_titles=shown_titles,
         walkthrough=await asyncio.to_thread(checks.walkthrough, part.walkthrough),
@@ -309,6 +316,7 @@ async def _model_part(
     request: ReviewRequest,
     diff: Diff,
     files: list[FileDiff],
+    skipped: list[tuple[str, str]],
     workspace: Workspace,
     diff_hash: str,
     db: Store | None,
@@ -319,7 +327,9 @@ async def _model_part(
     if not settings.model_configured:
         return _ModelPart(mode="static")
     if not files:
-        return _ModelPart(mode="skipped", notes=["Nothing reviewable in this change."])
+        return _ModelPart(
+            mode="skipped", triage="skip", notes=[f"Skipped: {skip_summary(skipped)}"]
+        )
     cache = ReviewCache(db, clock=request.context.clock) if db is not None else None
     key = cache_key(request, diff_hash)
     if cache is not None:
@@ -334,9 +344,8 @@ async def _model_part(
             )
     if not request.allow_model:
         return _ModelPart(mode="budget", notes=["The spend ceiling is reached: no model call."])
-    verdict = rule_triage(diff.subset({f.path for f in files}), request.config)
-    if verdict is not None and verdict.level == "skip":
-        return _ModelPart(mode="skipped", triage="skip", notes=[f"Skipped: {verdict.reason}"])
+    from review.llm import LLMClient
+
     spotlight = Spotlight.new()
     llm = LLMClient(
         settings,
@@ -400,7 +409,7 @@ async def _with_model(
         )
         todo = [f for f in todo if sub.file(f.path) is not None]
     if not todo:
-        return _ModelPart(findings=reused, mode="model", notes=notes, cacheable=True)
+        return _ModelPart(findings=reused, mode="model", notes=notes)
     verdict = await _triage(request, sub, llm, spotlight)
     if flagged and verdict.by == "model" and verdict.level != "deep":
         log.info("triage overruled", extra={"level": verdict.level, "reason": verdict.reason})
@@ -418,55 +427,39 @@ async def _with_model(
         )
     budget = settings.light if verdict.level == "light" else settings.deep
     budget = _cap_to_pr_ceiling(budget, request, db)
-    instructions = tuple(i for f in todo for i in request.config.instructions_for(f.path))
-    outcome = await run_agent(
-        llm=llm,
-        model=settings.review_model or "",
-        registry=default_registry(),
-        workspace=workspace,
-        diff=sub,
-        pr=request.pr,
-        budget=budget,
-        spotlight=spotlight,
-        prompt=load_prompt("review"),
-        repair_prompt=load_prompt("repair"),
-        focus_files=verdict.focus_files,
-        risk_areas=verdict.risk_areas,
-        instructions=instructions,
-        db=db,
-        context=request.context,
-        temperature=settings.temperature,
-        walkthrough=verdict.walkthrough.summary if verdict.walkthrough else "",
-    )
-    if outcome.stop_reason != "submitted":
-        notes.append(f"Agent stopped: {outcome.stop_reason.replace('_', ' ')}.")
-    if outcome.rejected:
-        notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
-    findings = [*reused, *outcome.findings]
-    complete = outcome.stop_reason == "submitted"
-    if cache is not None and complete and request.since_diff is None:
+    run = await _review_groups(request, sub, todo, verdict, budget, workspace, llm, spotlight, db)
+    notes += run.notes
+    findings = [*reused, *(f for o in run.outcomes for f in o.findings)]
+    done = {f.path for f, o in run.reviewed if o.stop_reason == "submitted"}
+    complete = not run.unreviewed and all(o.stop_reason == "submitted" for o in run.outcomes)
+    if cache is not None and request.since_diff is None:
         for f in todo:
-            cache.put_file(
+            if f.path in done:
+                cache.put_file(
+                    cache_scope(request),
+                    file_cache_key(request, f),
+                    path=f.path,
+                    findings=[
+                        x.to_dict() for o in run.outcomes for x in o.findings if x.path == f.path
+                    ],
+                )
+        if complete:
+            cache.put(
                 cache_scope(request),
-                file_cache_key(request, f),
-                path=f.path,
-                findings=[x.to_dict() for x in outcome.findings if x.path == f.path],
+                key,
+                diff_hash=diff.normalized_hash(),
+                result={
+                    "findings": [x.to_dict() for x in findings],
+                    "triage": verdict.level,
+                    "walkthrough": verdict.walkthrough.to_dict() if verdict.walkthrough else None,
+                },
+                models=[m for m in (settings.triage_model, settings.review_model) if m],
+                prompt_versions=list(prompt_versions()),
             )
-        cache.put(
-            cache_scope(request),
-            key,
-            diff_hash=diff.normalized_hash(),
-            result={
-                "findings": [x.to_dict() for x in findings],
-                "triage": verdict.level,
-                "walkthrough": verdict.walkthrough.to_dict() if verdict.walkthrough else None,
-            },
-            models=[m for m in (settings.triage_model, settings.review_model) if m],
-            prompt_versions=list(prompt_versions()),
-        )
     injections = [
         InjectionRecord(f"tool:{hit.where}", hit.score, hit.reasons, hit.excerpt)
-        for hit in outcome.injections
+        for o in run.outcomes
+        for hit in o.injections
     ]
     return _ModelPart(
         findings=findings,
@@ -474,18 +467,113 @@ async def _with_model(
         triage=verdict.level,
         usage=llm.usage,
         mode="model",
-        cacheable=complete,
         injections=injections,
-        reviewed=tuple(f.path for f in todo),
-        rejections=tuple(reason for _, reason in outcome.rejected),
+        reviewed=tuple(dict.fromkeys(f.path for f, _ in run.reviewed)),
+        unreviewed=run.unreviewed,
+        rejections=tuple(reason for o in run.outcomes for _, reason in o.rejected),
         walkthrough=verdict.walkthrough,
     )
+
+
+@dataclass
+class _GroupRun:
+    outcomes: list[AgentOutcome] = field(default_factory=list)
+    reviewed: list[tuple[FileDiff, AgentOutcome]] = field(default_factory=list)
+    unreviewed: tuple[tuple[str, str], ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def _static_tokens(instructions: Sequence[str]) -> int:
+    """What every review conversation sends before the PR: tool schemas and system prompt."""
+    from review.agent import system_message
+    from review.submit import SUBMIT_REVIEW_TOOL
+    from tools.registry import default_registry, model_schemas
+
+    schemas = json.dumps([*model_schemas(default_registry()), SUBMIT_REVIEW_TOOL])
+    return tokens.estimate(schemas + system_message(load_prompt("review"), instructions))
+
+
+async def _review_groups(
+    request: ReviewRequest,
+    sub: Diff,
+    todo: list[FileDiff],
+    verdict: TriageVerdict,
+    budget: Budget,
+    workspace: Workspace,
+    llm: LLMClient,
+    spotlight: Spotlight,
+    db: Store | None,
+) -> _GroupRun:
+    """Review the files in priority order, a group at a time, while the budget lasts."""
+    from review.agent import run_agent
+    from tools.registry import default_registry
+
+    settings = request.settings
+    ranked = groups.rank(sub.files, verdict.focus_files)
+    planned = groups.pack(ranked, budget.diff_tokens)
+    instructions = tuple(i for f in todo for i in request.config.instructions_for(f.path))
+    static = _static_tokens(instructions)
+    started = time.monotonic()
+    before = llm.usage
+    run = _GroupRun()
+    for number, group in enumerate(planned, start=1):
+        spent = (llm.usage - before).tokens_in + (llm.usage - before).tokens_out
+        left_tokens = budget.max_tokens - spent
+        left_seconds = budget.max_seconds - (time.monotonic() - started)
+        first = static + min(sum(groups.file_tokens(f) for f in group), budget.diff_tokens) + 300
+        if run.outcomes and (left_tokens < TURNS_PER_GROUP * first or left_seconds <= 0):
+            rest = [f for g in planned[number - 1 :] for f in g]
+            run.unreviewed = tuple((f.path, OVER_BUDGET) for f in rest)
+            run.notes.append(
+                f"The model reviewed the {len(run.reviewed)} most important of "
+                f"{len(todo)} files; {len(rest)} were left for the token budget."
+            )
+            break
+        part_diff = sub.subset({f.path for f in group})
+        context = ""
+        if len(planned) > 1:
+            context = (
+                f"This is part {number} of {len(planned)} of a larger change, most important "
+                "files first; the other parts are reviewed separately. Comment on this part."
+            )
+        outcome = await run_agent(
+            llm=llm,
+            model=settings.review_model or "",
+            registry=default_registry(),
+            workspace=workspace,
+            diff=part_diff,
+            pr=request.pr,
+            budget=dataclasses.replace(
+                budget, max_tokens=left_tokens, max_seconds=max(left_seconds, 0.001)
+            ),
+            spotlight=spotlight,
+            prompt=load_prompt("review"),
+            repair_prompt=load_prompt("repair"),
+            focus_files=[p for p in verdict.focus_files if part_diff.file(p) is not None],
+            risk_areas=verdict.risk_areas,
+            instructions=instructions,
+            db=db,
+            context=request.context,
+            temperature=settings.temperature,
+            notes=context,
+            walkthrough=verdict.walkthrough.summary if verdict.walkthrough else "",
+        )
+        run.outcomes.append(outcome)
+        run.reviewed += [(f, outcome) for f in group]
+        if outcome.stop_reason != "submitted":
+            where = f" (part {number})" if len(planned) > 1 else ""
+            run.notes.append(f"Agent stopped{where}: {outcome.stop_reason.replace('_', ' ')}.")
+        if outcome.rejected:
+            run.notes.append(f"{len(outcome.rejected)} malformed model finding(s) were discarded.")
+    return run
 
 
 async def _triage(
     request: ReviewRequest, diff: Diff, llm: LLMClient, spotlight: Spotlight
 ) -> TriageVerdict:
-    verdict = rule_triage(diff, request.config)
+    from review.triage import model_triage
+
+    verdict = rule_triage(Partition(tuple(diff.files), ()), request.settings.small_change_tokens)
     if verdict is not None:
         return verdict
     return await model_triage(
@@ -502,10 +590,3 @@ def _cap_to_pr_ceiling(budget: Budget, request: ReviewRequest, db: Store | None)
     ).tokens
     left = max(ceiling - spent, 0)
     return dataclasses.replace(budget, max_tokens=min(budget.max_tokens, left))
-
-
-def summarize(annotated: Sequence[AnnotatedFinding]) -> dict[str, int]:
-    counts = {"post": 0, "hold": 0, "drop": 0}
-    for af in annotated:
-        counts[af.status] += 1
-    return counts

@@ -303,6 +303,7 @@ def review_body(
     model: str | None,
     head_sha: str,
     run: str = "",
+    files_unreviewed: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The review summary. ``mode`` is ``model``, ``static``, ``unavailable``, ``cache`` or
     ``skipped``."""
@@ -337,6 +338,15 @@ def review_body(
     if files_skipped:
         skipped = "; ".join(f"{code_span(p)} ({_safe_note(why, 80)})" for p, why in files_skipped)
         out.append(f"- Skipped {len(files_skipped)} file(s): {skipped}")
+    if files_unreviewed:
+        listed = ", ".join(code_span(p) for p, _ in files_unreviewed[:MAX_LISTED_FILES])
+        more = len(files_unreviewed) - MAX_LISTED_FILES
+        whys = sorted({_safe_note(why, 120) for _, why in files_unreviewed})
+        out.append(
+            f"- Not reviewed by the model, {len(files_unreviewed)} file(s) ({'; '.join(whys)}): "
+            + listed
+            + (f" and {more} more" if more > 0 else "")
+        )
     for problem in config_problems:
         out.append(f"- Config problem: {code_span(problem)}")
     for note in notes:

@@ -79,10 +79,14 @@ class ReviewRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Model calls and what they cost; ``cached_tokens`` are the part of ``tokens_in`` the
+    provider served from its prompt cache."""
+
     calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
+    cached_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -90,6 +94,16 @@ class Usage:
             self.tokens_in + other.tokens_in,
             self.tokens_out + other.tokens_out,
             self.cost + other.cost,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls - other.calls,
+            self.tokens_in - other.tokens_in,
+            self.tokens_out - other.tokens_out,
+            self.cost - other.cost,
+            self.cached_tokens - other.cached_tokens,
         )
 
 
@@ -142,6 +156,8 @@ class ReviewResult:
     config_problems: tuple[ConfigProblem, ...] = ()
     files_reviewed: tuple[str, ...] = ()
     files_skipped: tuple[tuple[str, str], ...] = field(default=())
+    # Reviewable files the model did not get to (a large change, in priority order), and why.
+    files_unreviewed: tuple[tuple[str, str], ...] = ()
     # Why model output was refused (schema, anchors, ...): recorded, never patched up.
     model_rejections: tuple[str, ...] = ()
     # Fingerprints of findings not posted whose titles passed output validation, so the

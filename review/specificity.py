@@ -80,8 +80,12 @@ _KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 _WORD = re.compile(r"\S+")
 
 
-def score(finding: Finding, diff: Diff) -> Specificity:
-    """Score how specific ``finding`` is against the diff it comments on."""
+def score(finding: Finding, diff: Diff, changed: frozenset[str] | None = None) -> Specificity:
+    """Score how specific ``finding`` is against the diff it comments on.
+
+    ``changed`` is ``changed_identifiers(diff)``; pass it when scoring many findings of one
+    diff, so it is computed once.
+    """
     text = f"{finding.title}\n{finding.body}"
     value = BASE
     reasons: list[str] = []
@@ -93,7 +97,9 @@ def score(finding: Finding, diff: Diff) -> Specificity:
     else:
         reasons.append("not anchored on a changed line")
 
-    named = _named_identifiers(text, _changed_identifiers(diff))
+    if changed is None:
+        changed = changed_identifiers(diff)
+    named = _named_identifiers(text, changed)
     if named:
         value += NAMES_IDENTIFIERS
         reasons.append("names " + ", ".join(named[:3]) + " from the changed lines")
@@ -131,7 +137,8 @@ def score(finding: Finding, diff: Diff) -> Specificity:
     return Specificity(round(min(max(value, 0.0), 1.0), 3), tuple(reasons))
 
 
-def _changed_identifiers(diff: Diff) -> frozenset[str]:
+def changed_identifiers(diff: Diff) -> frozenset[str]:
+    """The identifiers of the diff's added lines (keywords and one-letter names left out)."""
     names: set[str] = set()
     for fd in diff:
         for text in fd.added.values():

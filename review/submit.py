@@ -21,22 +21,16 @@ SUBMIT_REVIEW = "submit_review"
 _FINDING_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "path": {"type": "string", "description": "File path exactly as in the diff."},
-        "line": {
-            "type": "integer",
-            "description": "Last line of the range: a changed line, numbered in the new file.",
-        },
-        "start_line": {
-            "type": ["integer", "null"],
-            "description": "First line of a multi-line range in the same hunk; null for one line.",
-        },
+        "path": {"type": "string"},
+        "line": {"type": "integer", "description": "last line; a + line"},
+        "start_line": {"type": ["integer", "null"], "description": "first line, or null"},
         "severity": {"type": "string", "enum": [s.value for s in Severity]},
         "category": {"type": "string", "enum": [c.value for c in Category]},
-        "title": {"type": "string", "description": "One line naming the defect."},
-        "body": {"type": "string", "description": "What goes wrong, on which input, and why."},
+        "title": {"type": "string"},
+        "body": {"type": "string"},
         "suggestion": {
             "type": ["string", "null"],
-            "description": "Replacement code for exactly lines start_line..line, or null.",
+            "description": "replaces lines start_line..line, or null",
         },
     },
     "required": [
@@ -56,10 +50,7 @@ SUBMIT_REVIEW_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": SUBMIT_REVIEW,
-        "description": (
-            "Submit the review: every finding on the changed lines (an empty list when the "
-            "change is fine). Call once, at the end."
-        ),
+        "description": "End the review with every finding (an empty list when there is none).",
         "strict": True,
         "parameters": {
             "type": "object",

@@ -1,10 +1,14 @@
 """Triage: how much review a change needs. Deterministic rules first, then the cheap model.
 
-``rule_triage`` skips, with zero model calls, a change where no file holds reviewable code:
-docs, lock files, generated/vendored/minified files, binaries, deletions, whitespace-only
-edits, and paths the repo config ignores. ``model_triage`` asks the triage model for a forced
-``triage_verdict`` function call and validates it; output that does not validate gives a deep
-review of every file with ``by="fallback"`` and the validation errors as the reason.
+``partition`` is the one file filter, applied once per review, file by file: docs, lock files,
+generated/vendored/minified files, binaries, deletions, whitespace-only edits, files with no
+added line and paths the repo config ignores are set aside with the reason, whatever else the
+change holds. ``rule_triage`` then decides without a model when it can: ``skip`` when no file
+is left, ``deep`` when what is left is small enough that a triage call would cost more than
+it saves. Otherwise ``model_triage`` asks the triage model for a forced ``triage_verdict``
+call, showing it a capped file list with counts and a capped diff, and validates the answer: a
+focus path not in the change is dropped (the verdict keeps its level); output that does not
+validate gives a deep review of every file with ``by="fallback"`` and the errors as reason.
 """
 
 from __future__ import annotations
@@ -12,21 +16,26 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
-from jsonschema import Draft202012Validator
-
+from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.config import RepoConfig
 from review.diff import Diff, FileDiff
-from review.diffview import render_diff
-from review.llm import Completion, LLMClient
+from review.diffview import pr_text, render_diff, render_file
 from review.prompts import load_prompt
 from review.request import PRInfo, Walkthrough
 from review.settings import ReviewSettings
 from security import bounded_json
 from security.spotlight import Spotlight
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+    from review.llm import Completion, LLMClient
 
 log = logging.getLogger("prwarden.triage")
 
@@ -34,7 +43,8 @@ Level = Literal["skip", "light", "deep"]
 By = Literal["rules", "model", "fallback"]
 
 TRIAGE_FUNCTION = "triage_verdict"
-MAX_DIFF_CHARS = 24_000
+MAX_DIFF_TOKENS = 2_000
+MAX_LISTED_FILES = 60
 MAX_FOCUS = 10
 MAX_RISKS = 5
 MAX_SUMMARY = 800
@@ -42,6 +52,9 @@ MAX_CHANGE = 160
 MAX_WALKTHROUGH_FILES = 20
 # Room for the verdict and the walkthrough (a paragraph and up to 20 one-line file notes).
 TRIAGE_OUTPUT_TOKENS = 1200
+# A change whose reviewable diff is at most this many tokens goes straight to a deep review:
+# the triage call would cost about as much as the diff itself and could only shorten it.
+SMALL_CHANGE_TOKENS = ReviewSettings().small_change_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +124,34 @@ def skip_reason(f: FileDiff, config: RepoConfig) -> str | None:
         return "documentation"
     if _whitespace_only(f):
         return "whitespace-only"
+    if not f.added:
+        return "no added lines"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """The files a review looks at, and those it sets aside with the reason."""
+
+    kept: tuple[FileDiff, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.kept)
+
+
+def partition(diff: Diff, config: RepoConfig) -> Partition:
+    """Split the change into files to review and files set aside (one pass, per file)."""
+    kept: list[FileDiff] = []
+    skipped: list[tuple[str, str]] = []
+    for f in diff:
+        reason = skip_reason(f, config)
+        if reason is None:
+            kept.append(f)
+        else:
+            skipped.append((f.path, reason))
+    return Partition(tuple(kept), tuple(skipped))
 
 
 def _generated_marker(f: FileDiff) -> bool:
@@ -132,25 +172,27 @@ def _whitespace_only(f: FileDiff) -> bool:
     return bool(f.hunks) and removed == added
 
 
-def skipped_files(diff: Diff, config: RepoConfig) -> tuple[tuple[str, str], ...]:
-    """Every file a rule skips, with the reason."""
-    return tuple((f.path, reason) for f in diff if (reason := skip_reason(f, config)) is not None)
-
-
-def rule_triage(diff: Diff, config: RepoConfig) -> TriageVerdict | None:
-    """``skip`` when no file needs review (with the reasons), else ``None`` (ask the model)."""
-    if not diff.files:
-        return TriageVerdict("skip", (), (), "empty diff: no files changed", "rules")
-    skipped = skipped_files(diff, config)
-    if len(skipped) < len(diff.files):
-        return None
+def skip_summary(skipped: Sequence[tuple[str, str]]) -> str:
+    """Why a change with nothing to review was skipped, from its files' reasons."""
+    if not skipped:
+        return "empty diff: no files changed"
     kinds = Counter(reason for _, reason in skipped)
     summary = ", ".join(f"{reason} ({count})" for reason, count in kinds.most_common())
     if len(kinds) == 1:
-        reason = f"{next(iter(kinds))}-only change: {summary}"
-    else:
-        reason = f"no reviewable code: {summary}"
-    return TriageVerdict("skip", (), (), reason, "rules")
+        return f"{next(iter(kinds))}-only change: {summary}"
+    return f"no reviewable code: {summary}"
+
+
+def rule_triage(part: Partition, small: int = SMALL_CHANGE_TOKENS) -> TriageVerdict | None:
+    """``skip`` when no file is left, ``deep`` for a change of at most ``small`` tokens of
+    diff, else ``None`` (ask the model)."""
+    if not part.kept:
+        return TriageVerdict("skip", (), (), skip_summary(part.skipped), "rules")
+    size = sum(tokens.estimate(render_file(f)) for f in part.kept)
+    if size <= small:
+        reason = f"small change (about {size} tokens of diff): reviewed in full"
+        return TriageVerdict("deep", part.paths, (), reason, "rules")
+    return None
 
 
 TRIAGE_TOOL: dict[str, Any] = {
@@ -185,51 +227,69 @@ TRIAGE_TOOL: dict[str, Any] = {
 # The walkthrough is asked for, but a verdict without it is still a verdict.
 _WALKTHROUGH_KEYS = ("summary", "files")
 
-_VERDICT = Draft202012Validator(
-    {
-        "allOf": [
-            {
-                **TRIAGE_TOOL["function"]["parameters"],
-                "properties": {
-                    k: v
-                    for k, v in TRIAGE_TOOL["function"]["parameters"]["properties"].items()
-                    if k not in _WALKTHROUGH_KEYS
+
+@cache
+def _verdict_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(
+        {
+            "allOf": [
+                {
+                    **TRIAGE_TOOL["function"]["parameters"],
+                    "properties": {
+                        k: v
+                        for k, v in TRIAGE_TOOL["function"]["parameters"]["properties"].items()
+                        if k not in _WALKTHROUGH_KEYS
+                    },
+                    "required": [
+                        k
+                        for k in TRIAGE_TOOL["function"]["parameters"]["required"]
+                        if k not in _WALKTHROUGH_KEYS
+                    ],
                 },
-                "required": [
-                    k
-                    for k in TRIAGE_TOOL["function"]["parameters"]["required"]
-                    if k not in _WALKTHROUGH_KEYS
-                ],
-            },
-            {
-                "properties": {
-                    "focus_files": {"maxItems": MAX_FOCUS},
-                    "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
-                    "reason": {"minLength": 1, "maxLength": 500},
-                }
-            },
-        ]
-    }
-)
+                {
+                    "properties": {
+                        "focus_files": {"maxItems": MAX_FOCUS},
+                        "risk_areas": {"maxItems": MAX_RISKS, "items": {"maxLength": 200}},
+                        "reason": {"minLength": 1, "maxLength": 500},
+                    }
+                },
+            ]
+        }
+    )
+
+
+def file_listing(diff: Diff, limit: int = MAX_LISTED_FILES) -> str:
+    """One line per file (path, status, lines added and removed), largest changes first, at
+    most ``limit`` lines and then the count and size of the rest."""
+    rows = sorted(diff, key=lambda f: -(len(f.added) + _removed(f)))
+    lines = [f"{f.path}\t{f.status}\t+{len(f.added)} -{_removed(f)}" for f in rows[:limit]]
+    rest = rows[limit:]
+    if rest:
+        added = sum(len(f.added) for f in rest)
+        removed = sum(_removed(f) for f in rest)
+        lines.append(f"... and {len(rest)} more files (+{added} -{removed})")
+    return "\n".join(lines)
 
 
 def triage_messages(diff: Diff, pr: PRInfo, spotlight: Spotlight) -> list[dict[str, Any]]:
-    """The triage conversation: instructions, then the PR's untrusted text, each wrapped."""
+    """The triage conversation: the fixed instructions, then the nonce and the PR's untrusted
+    text, each wrapped: a capped file list with counts and a capped diff."""
     prompt = load_prompt("triage")
-    listing = "\n".join(f"{f.path}\t{f.status}\t+{len(f.added)} -{_removed(f)}" for f in diff)
-    patch = render_diff(diff, (), MAX_DIFF_CHARS)
-    user = "\n\n".join(
-        [
-            "Pull request title:\n" + spotlight.wrap("pr_title", pr.title),
-            "Pull request description:\n" + spotlight.wrap("pr_body", pr.body),
-            "Changed files (path, status, lines added and removed):\n"
-            + spotlight.wrap("file_names", listing),
-            "Diff:\n" + spotlight.wrap("diff", patch),
-        ]
-    )
+    parts = [
+        spotlight.nonce_notice(),
+        pr_text(pr, spotlight),
+    ]
+    parts += [
+        f"Changed files ({len(diff)}; path, status, lines added and removed):\n"
+        + spotlight.wrap("file_names", file_listing(diff)),
+        "Diff (cut to its first files):\n"
+        + spotlight.wrap("diff", render_diff(diff, (), MAX_DIFF_TOKENS)),
+    ]
     return [
-        {"role": "system", "content": prompt.text + "\n\n" + spotlight.system_notice()},
-        {"role": "user", "content": user},
+        {"role": "system", "content": prompt.text.strip()},
+        {"role": "user", "content": "\n\n".join(parts)},
     ]
 
 
@@ -276,17 +336,16 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
         raise ModelOutputError("verdict is not JSON", errors=[f"not valid JSON: {exc}"]) from None
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-        for e in _VERDICT.iter_errors(_core(data))
+        for e in _verdict_validator().iter_errors(_core(data))
     ]
-    if not errors:
-        unknown = [p for p in data["focus_files"] if diff.file(p) is None]
-        if unknown:
-            errors.append(f"focus_files not in the diff: {unknown[:5]}")
     if errors:
         raise ModelOutputError("invalid triage verdict", errors=errors)
+    unknown = [p for p in data["focus_files"] if diff.file(p) is None]
+    if unknown:
+        log.info("triage named focus files not in the change", extra={"dropped": len(unknown)})
     return TriageVerdict(
         level=data["level"],
-        focus_files=tuple(dict.fromkeys(data["focus_files"])),
+        focus_files=tuple(p for p in dict.fromkeys(data["focus_files"]) if p not in unknown),
         risk_areas=tuple(data["risk_areas"]),
         reason=data["reason"],
         by="model",
@@ -294,26 +353,30 @@ def parse_verdict(completion: Completion, diff: Diff) -> TriageVerdict:
     )
 
 
-_WALKTHROUGH = Draft202012Validator(
-    {
-        "type": "object",
-        "properties": {
-            "summary": {"type": "string", "minLength": 1, "maxLength": MAX_SUMMARY},
-            "files": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "path": {"type": "string"},
-                        "change": {"type": "string", "maxLength": MAX_CHANGE},
+@cache
+def _walkthrough_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(
+        {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string", "minLength": 1, "maxLength": MAX_SUMMARY},
+                "files": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string"},
+                            "change": {"type": "string", "maxLength": MAX_CHANGE},
+                        },
+                        "required": ["path", "change"],
                     },
-                    "required": ["path", "change"],
                 },
             },
-        },
-        "required": ["summary"],
-    }
-)
+            "required": ["summary"],
+        }
+    )
 
 
 def _core(data: Any) -> Any:
@@ -326,7 +389,7 @@ def _core(data: Any) -> Any:
 def parse_walkthrough(data: dict[str, Any], diff: Diff) -> Walkthrough | None:
     """The walkthrough of a verdict, or None when it is missing or out of shape: a verdict
     stands without one. Files not in the diff are left out; at most 20 are kept."""
-    if any(_WALKTHROUGH.iter_errors(data)):
+    if any(_walkthrough_validator().iter_errors(data)):
         return None
     files: dict[str, str] = {}
     for item in data.get("files") or ():
@@ -359,19 +422,3 @@ def _removed(f: FileDiff) -> int:
 
 def _fallback(diff: Diff, reason: str) -> TriageVerdict:
     return TriageVerdict("deep", diff.paths, (), reason, "fallback")
-
-
-async def triage(
-    diff: Diff,
-    config: RepoConfig,
-    *,
-    llm: LLMClient,
-    settings: ReviewSettings,
-    spotlight: Spotlight,
-    pr: PRInfo,
-) -> TriageVerdict:
-    """Rules first (no model call when they decide), then the model."""
-    verdict = rule_triage(diff, config)
-    if verdict is not None:
-        return verdict
-    return await model_triage(diff, llm=llm, settings=settings, spotlight=spotlight, pr=pr)

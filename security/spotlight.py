@@ -36,6 +36,14 @@ class Spotlight:
         """Wrap ``text`` as untrusted data of the given kind (diff, file, tool:search, ...)."""
         return f"{self.open_tag(kind)}\n{neutralise(text)}\n{self.close_tag}"
 
+    def nonce_notice(self) -> str:
+        """The line that opens the first user message: which nonce this request's blocks carry.
+
+        The system prompt describes the delimiters without a nonce, so it stays byte-identical
+        across requests (the provider's prefix cache reuses it); the nonce comes after it.
+        """
+        return f'Nonce N of this request: "{self.nonce}".'
+
     def system_notice(self) -> str:
         """The sentence the system prompt carries about the delimiters of this request."""
         return (

@@ -53,6 +53,11 @@ def system_text(request: Request) -> str:
     return str(next(m["content"] for m in request["messages"] if m["role"] == "system"))
 
 
+def user_text(request: Request) -> str:
+    """The first user message of a chat request (where the nonce and the PR's text are)."""
+    return str(next(m["content"] for m in request["messages"] if m["role"] == "user"))
+
+
 def is_triage(request: Request) -> bool:
     return any(t["function"]["name"] == "triage_verdict" for t in request.get("tools") or [])
 
@@ -251,6 +256,8 @@ def model_settings(base_url: str, **overrides: Any) -> ReviewSettings:
         "api_key": API_KEY,
         "llm_retries": 0,
         "prices": PRICES,
+        # Scripted conversations walk the whole pipeline: triage is asked even for small changes.
+        "small_change_tokens": 0,
     }
     values.update(overrides)
     return ReviewSettings(**values)

@@ -13,6 +13,7 @@ import pytest
 import sqlite_utils
 
 import corpora
+from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.agent import MAX_CALLS_PER_TURN, AgentOutcome, run_agent
 from review.diff import parse_diff
@@ -332,14 +333,39 @@ async def test_the_prompt_carries_trusted_instructions_and_wrapped_pr_text(
     request = fake.requests[0]
     system, user = request["messages"]
     assert system["content"].startswith(load_prompt("review").text.strip())
-    assert spotlight.system_notice() in system["content"]
+    assert spotlight.nonce not in system["content"] and spotlight.nonce not in str(request["tools"])
+    assert user["content"].startswith(spotlight.nonce_notice())
     assert "- Every file write must use the output argument." in system["content"]
-    assert spotlight.wrap("pr_title", PR.title) in user["content"]
+    assert (
+        spotlight.wrap("pr", f"{PR.title}\n\n{PR.body}" if PR.body else PR.title) in user["content"]
+    )
     assert spotlight.wrap("triage_notes", "wrong variable in closure") in user["content"]
     assert "not/in/diff.py" not in user["content"]
-    assert "   26 +            with open(output_path, 'a') as output_file:" in user["content"]
+    assert "\n26 +            with open(output_path, 'a') as output_file:" in user["content"]
     assert request["temperature"] == pytest.approx(0.1)
     assert [t["function"]["name"] for t in request["tools"]][-1] == "submit_review"
+
+
+async def test_prompts_share_their_prefix_across_pull_requests_and_turns(
+    fake: FakeOpenAI, llm: LLMClient, workspace: Workspace, db: sqlite_utils.Database
+) -> None:
+    read = ("read_file", {"path": PATH, "start": 1, "end": 30})
+    search = ("search_codebase", {"query": "output_path"})
+    fake.script(tool_calls(read, search), submit(), tool_calls(read, search), submit())
+    await _run(llm, workspace, db, spotlight=Spotlight.new())
+    await _run(llm, workspace, db, spotlight=Spotlight.new())
+    first, second, third, fourth = fake.requests
+    assert first["tools"] == third["tools"]
+    assert first["messages"][0] == third["messages"][0]
+    for earlier, later in ((first, second), (third, fourth)):
+        assert later["messages"][: len(earlier["messages"])] == earlier["messages"]
+    rows = list(db["llm_calls"].rows)
+    # The second turn of each review reads its first turn back from the provider's cache.
+    assert rows[1]["cached_tokens"] >= 1024 and rows[3]["cached_tokens"] >= 1024
+    assert all(r["cached_tokens"] % 128 == 0 and r["cached_tokens"] <= r["tokens_in"] for r in rows)
+    assert rows[1]["cost"] < ReviewSettings().cost(
+        "gpt-4o", rows[1]["tokens_in"], rows[1]["tokens_out"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -385,3 +411,28 @@ async def test_calls_beyond_the_per_turn_limit_get_an_error_instead_of_running(
     assert [r.ok for r in outcome.tool_calls] == [True] * MAX_CALLS_PER_TURN + [False] * 2
     answers = _tool_messages(fake.requests[1])
     assert len(answers) == 10 and "at most 8 tool calls per turn" in answers[-1]["content"]
+
+
+async def test_tool_outputs_are_cut_in_tokens_and_elided_once_used(
+    fake: FakeOpenAI, llm: LLMClient, workspace: Workspace, db: sqlite_utils.Database
+) -> None:
+    async def big(ws: Workspace, args: Mapping[str, Any]) -> ToolResult:
+        text = "\n".join(f"line {i}: value_{i} = compute(value_{i - 1}) + {i}" for i in range(3000))
+        return ToolResult(tool="big", ok=True, content=text)
+
+    registry = ToolRegistry([_spec("big", big)])
+    fake.script(*[tool_calls(("big", {}))] * 3, submit())
+    budget = Budget(max_tokens=200_000, tool_output_tokens=800)
+    outcome = await _run(llm, workspace, db, registry=registry, budget=budget)
+    assert outcome.stop_reason == "submitted"
+    last = fake.requests[-1]
+    answers = _tool_messages(last)
+    assert len(answers) == 3
+    # The newest outputs are shown, cut to the cap; the first, two turns old, is a note.
+    assert "elided after use" in answers[0]["content"] and len(answers[0]["content"]) < 200
+    for answer in answers[1:]:
+        assert "cut at about 800 tokens" in answer["content"]
+        assert 700 <= tokens.estimate(answer["content"]) <= 900
+    # Until then each prompt extended the one before.
+    for earlier, later in zip(fake.requests[:2], fake.requests[1:3], strict=True):
+        assert later["messages"][: len(earlier["messages"])] == earlier["messages"]

@@ -89,9 +89,9 @@ async def test_first_prompt_holds_the_whole_enclosing_function_of_every_hunk(
     prompt = _first_review_prompt(fake)
     for n in range(start, end + 1):
         text = lines[n - 1]
-        assert f"{n:>5}  {text}" in prompt or f"{n:>5} +{text}" in prompt, f"line {n} missing"
+        assert f"\n{n}  {text}" in prompt or f"\n{n} +{text}" in prompt, f"line {n} missing"
     # Widened, not repeated: each line of the function is shown once.
-    assert prompt.count(f"{start:>5}  {lines[start - 1]}") == 1
+    assert prompt.count(f"\n{start}  {lines[start - 1]}\n") == 1
 
 
 async def test_the_pack_is_deterministic_within_budget_and_names_where_callees_live(

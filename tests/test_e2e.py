@@ -115,6 +115,7 @@ OPERATION_PERMISSIONS = {
     "apps/create-installation-access-token": None,
     "pulls/get": "pull_requests",
     "pulls/list-files": "pull_requests",
+    "pulls/list-commits": "pull_requests",
     "pulls/list-reviews": "pull_requests",
     "pulls/create-review": "pull_requests",
     "pulls/list-review-comments": "pull_requests",

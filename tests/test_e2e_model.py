@@ -35,6 +35,7 @@ from tests.model_scripts import (
     system_text,
     tool_answers,
     triage,
+    user_text,
 )
 from tests.scenario import PullScenario, pull_scenario
 
@@ -116,7 +117,8 @@ async def test_review_comments_come_from_submit_review_after_parallel_tools(
     messages = model.requests[2]["messages"]
     first_answer = messages.index(answers[0])
     assert messages[first_answer - 1]["tool_calls"] == asked[0]
-    nonce = re.search(r'<<untrusted nonce="([0-9a-f]+)"', system_text(model.requests[2]))
+    assert 'untrusted nonce="' not in system_text(model.requests[2])
+    nonce = re.search(r'<<untrusted nonce="([0-9a-f]+)"', user_text(model.requests[2]))
     assert nonce is not None
     for call, answer in zip(look.calls, answers, strict=True):
         content = answer["content"]

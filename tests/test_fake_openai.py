@@ -281,3 +281,16 @@ def test_check_request_reports_the_param() -> None:
             }
         )
     assert info.value.param == "tools[1]"
+
+
+def test_cached_tokens_follow_openais_rule() -> None:
+    from tests.fakes.openai import cacheable
+
+    assert [cacheable(n) for n in (0, 1023, 1024, 1151, 1152, 5000)] == [
+        0,
+        0,
+        1024,
+        1024,
+        1152,
+        4992,
+    ]

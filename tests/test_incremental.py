@@ -135,7 +135,7 @@ async def test_one_line_push_sends_a_prompt_proportional_to_the_change(
         ratio = second_tokens / first_tokens
         assert ratio < 0.25, (first_tokens, second_tokens)
         review_prompts = [
-            m["content"] for r in model.requests[-2:] for m in r["messages"] if m["role"] == "user"
+            m["content"] for r in model.requests[-1:] for m in r["messages"] if m["role"] == "user"
         ]
         assert any("return value - 1" in p for p in review_prompts)
         assert not any("step_10(" in p for p in review_prompts)

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ async def test_metrics_count_what_happened_and_model_metrics_survive_a_restart(
     tmp_path: Path,
     fake: FakeOpenAI,
 ) -> None:
-    review = model_settings(fake)
+    review = replace(model_settings(fake), small_change_tokens=0)
     client = await serve(aiohttp_client, fake_github, app_private_key, tmp_path, review=review)
     s = pull_scenario(fake_github)
     body, headers = s.delivery(delivery="delivery-1")
@@ -110,7 +111,10 @@ async def test_metrics_count_what_happened_and_model_metrics_survive_a_restart(
         tokens_out = value(m, "prwarden_model_tokens_total", model=model, direction="out")
         assert tokens_in == sent
         cost = value(m, "prwarden_model_cost_usd_total", model=model)
-        assert cost == pytest.approx(review.cost(model, int(tokens_in), int(tokens_out)))
+        cached = value(m, "prwarden_model_tokens_total", model=model, direction="cached")
+        assert 0 <= cached <= tokens_in
+        cost_now = review.cost(model, int(tokens_in), int(tokens_out), int(cached))
+        assert cost == pytest.approx(cost_now)
         assert cost > 0
     assert (
         value(m, "prwarden_model_calls_total", model="gpt-4o-mini", purpose="triage", outcome="ok")

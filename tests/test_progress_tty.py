@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from tests.fakes.openai import FakeOpenAI
-from tests.model_scripts import API_KEY, Investigation, submit, triage
+from tests.model_scripts import API_KEY, Investigation, submit
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples"
@@ -21,7 +21,8 @@ REVIEW = ["review", "--repo", str(EXAMPLE / "shop"), "--diff", str(EXAMPLE / "sh
 
 def _turns() -> list[object]:
     look = Investigation.of(query="orders_for", lint_path="shop/db.py", symbol="orders_for")
-    return [triage("deep", focus=["shop/db.py"]), look.turn, submit()]
+    # The example is a small change: it goes to the review model with no triage call.
+    return [look.turn, submit()]
 
 
 def _env(model: FakeOpenAI, db: Path) -> dict[str, str]:
@@ -74,7 +75,7 @@ async def test_a_terminal_shows_progress_and_a_pipe_gets_only_the_review(tmp_pat
     async with FakeOpenAI(_turns()) as model:
         code, out, terminal = await asyncio.to_thread(_on_a_terminal, _env(model, tmp_path / "a"))
     assert code == 0, terminal
-    assert "prwarden: triage" in terminal and "prwarden: agent" in terminal
+    assert "prwarden: agent" in terminal and "prwarden: triage" not in terminal
     assert "agent turn 2" in terminal and "tokens so far" in terminal
     assert "prwarden review by model capable" in out
     assert "tokens so far" not in out and "\r" not in out

@@ -6,6 +6,7 @@ defects, and each push fixes one of them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import cmarkgfm
 
 from review import render
+from review.settings import ReviewSettings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.openai import FakeOpenAI, tool_calls
 from tests.model_scripts import submit
@@ -136,6 +138,11 @@ async def test_a_summary_typed_by_someone_else_is_not_edited(
     assert fake_github.requests_for("issues/update-comment") == []
 
 
+def _triaged(model: FakeOpenAI) -> ReviewSettings:
+    """Settings that ask the triage model even for the example (a small change)."""
+    return dataclasses.replace(model_settings(model), small_change_tokens=0)
+
+
 def _triage_with(summary: str, files: list[dict[str, str]]) -> Any:
     verdict = {
         "level": "deep",
@@ -161,7 +168,7 @@ async def test_the_walkthrough_is_the_triage_models_validated_words(
         model.script(_triage_with(summary, files), submit())
         s = pull_scenario(fake_github)
         client = await serve(
-            aiohttp_client, fake_github, app_private_key, tmp_path, review=model_settings(model)
+            aiohttp_client, fake_github, app_private_key, tmp_path, review=_triaged(model)
         )
         await _deliver(client, s, s.head_sha, "opened")
         triage_request = model.requests[0]
@@ -190,8 +197,9 @@ async def test_a_walkthrough_that_fails_validation_is_not_shown(
         model.script(_triage_with(summary, []), submit())
         s = pull_scenario(fake_github)
         client = await serve(
-            aiohttp_client, fake_github, app_private_key, tmp_path, review=model_settings(model)
+            aiohttp_client, fake_github, app_private_key, tmp_path, review=_triaged(model)
         )
         await _deliver(client, s, s.head_sha, "opened")
+        assert "triage_verdict" in str(model.requests[0]["tools"])
     (comment,) = summaries(s)
     assert "Walkthrough" not in comment["body"] and "evil.example" not in comment["body"]

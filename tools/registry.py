@@ -79,6 +79,51 @@ class ToolRegistry:
         return dataclasses.replace(result, content=content, truncated=result.truncated or cut)
 
 
+# Keywords the registry checks on every call: the model does not need to read them.
+_CHECK_ONLY = frozenset({"minLength", "maxLength", "minimum", "maximum", "additionalProperties"})
+
+
+def model_schemas(registry: ToolRegistry) -> list[dict[str, Any]]:
+    """The tools as the model reads them, in few tokens: each tool's one-line summary and its
+    arguments' types; limits stay in the schemas ``call`` validates against."""
+    out = []
+    for schema in registry.schemas():
+        fn = schema["function"]
+        params = fn["parameters"]
+        required = list(params.get("required", ()))
+        properties = {
+            key: {
+                k: (_non_null(v) if k == "type" else v)
+                for k, v in spec.items()
+                if k not in _CHECK_ONLY
+            }
+            for key, spec in params.get("properties", {}).items()
+        }
+        summary = fn["description"].split("\n\n", 1)[0].replace("\n", " ")
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": fn["name"],
+                    "description": summary,
+                    "parameters": {
+                        "type": "object",
+                        "properties": properties,
+                        "required": required,
+                    },
+                },
+            }
+        )
+    return out
+
+
+def _non_null(kind: Any) -> Any:
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        return kinds[0] if len(kinds) == 1 else kinds
+    return kind
+
+
 def parse_arguments(arguments: str | Mapping[str, Any]) -> dict[str, Any] | str:
     """The model's arguments as a dict, or an error message saying what is wrong."""
     if isinstance(arguments, Mapping):

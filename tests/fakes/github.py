@@ -148,6 +148,8 @@ class FakePull:
     diff_too_large: bool = False
     reviews: list[dict[str, Any]] = field(default_factory=list)
     issue_comments: list[dict[str, Any]] = field(default_factory=list)
+    # The messages of the PR's commits, oldest first; empty: one commit, GitHub's example.
+    commit_messages: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -1053,9 +1055,14 @@ class FakeGitHub:
 
     async def _list_commits(self, ctx: _Ctx) -> web.Response:
         pull = self._ctx_pull(ctx)
-        commit = self._example("commit-items")
-        commit.update(sha=pull.head_sha)
-        return self._paginate(ctx, [commit])
+        commits = []
+        for message in pull.commit_messages or [None]:
+            commit = self._example("commit-items")
+            commit.update(sha=pull.head_sha)
+            if message is not None:
+                commit["commit"] = {**commit["commit"], "message": message}
+            commits.append(commit)
+        return self._paginate(ctx, commits)
 
     async def _list_reviews(self, ctx: _Ctx) -> web.Response:
         return self._paginate(ctx, self._ctx_pull(ctx).reviews)

@@ -17,6 +17,7 @@ fake cannot drift from the real protocol; a bad one is answered with 500 and rec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import inspect
 import json
@@ -294,21 +295,87 @@ def _check_message_order(messages: list[dict[str, Any]]) -> None:
 # -- response builders --------------------------------------------------------------------
 
 
-def _estimate_tokens(value: Any) -> int:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return max(1, len(text) // 4)
+def estimate_tokens(text: str) -> int:
+    """The fake's own token count when none is given: four characters a token."""
+    return max(1, len(text) // 4) if text else 0
+
+
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP_TOKENS = 128
+MESSAGE_OVERHEAD = 3
+REPLY_PRIMING = 3
+
+
+def _segments(request: Mapping[str, Any]) -> list[str]:
+    """The prompt as the provider lays it out for its prefix cache: tools, then each message."""
+    parts = [json.dumps(request.get("tools") or [], ensure_ascii=False)]
+    for message in request.get("messages") or []:
+        text = message.get("content")
+        if not isinstance(text, str):
+            text = json.dumps(text, ensure_ascii=False) if text is not None else ""
+        extra = {k: message[k] for k in ("name", "tool_calls", "tool_call_id") if k in message}
+        parts.append(f"{message.get('role')}\n{text}" + (json.dumps(extra) if extra else ""))
+    return parts
+
+
+def cacheable(prefix_tokens: int) -> int:
+    """What OpenAI reports as cached for an identical prefix of ``prefix_tokens``: nothing
+    under 1,024 tokens, then 1,024 plus whole steps of 128."""
+    if prefix_tokens < CACHE_MIN_TOKENS:
+        return 0
+    return CACHE_MIN_TOKENS + (prefix_tokens - CACHE_MIN_TOKENS) // CACHE_STEP_TOKENS * 128
+
+
+class TokenMeter:
+    """Counts prompt tokens (chat accounting: a few tokens per message) and the prefix a
+    provider would have cached from earlier requests to the same model."""
+
+    def __init__(self, count: Callable[[str], int] = estimate_tokens) -> None:
+        self.count = count
+        self._seen: dict[str, list[list[str]]] = {}
+
+    def prompt_tokens(self, request: Mapping[str, Any]) -> int:
+        parts = _segments(request)
+        return (
+            sum(self.count(p) for p in parts)
+            + MESSAGE_OVERHEAD * (len(parts) - 1)
+            + (REPLY_PRIMING)
+        )
+
+    def cached_tokens(self, request: Mapping[str, Any]) -> int:
+        parts = _segments(request)
+        best = 0
+        for earlier in self._seen.get(str(request.get("model")), []):
+            same = 0
+            tokens = 0
+            while same < min(len(parts), len(earlier)) and parts[same] == earlier[same]:
+                tokens += self.count(parts[same]) + (MESSAGE_OVERHEAD if same else 0)
+                same += 1
+            if same < min(len(parts), len(earlier)):
+                a, b = parts[same], earlier[same]
+                n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+                tokens += self.count(a[: min(len(a), len(b)) if n is None else n])
+            best = max(best, tokens)
+        return min(cacheable(best), self.prompt_tokens(request))
+
+    def remember(self, request: Mapping[str, Any]) -> None:
+        self._seen.setdefault(str(request.get("model")), []).append(_segments(request))
+
+
+_METER: contextvars.ContextVar[TokenMeter | None] = contextvars.ContextVar("meter", default=None)
 
 
 def _usage(request: Mapping[str, Any], completion_text: str) -> dict[str, Any]:
-    prompt = _estimate_tokens(request.get("messages", [])) + _estimate_tokens(
-        request.get("tools", [])
-    )
-    completion = _estimate_tokens(completion_text) + 3
+    meter = _METER.get()
+    cached = meter.cached_tokens(request) if meter is not None else 0
+    meter = meter or TokenMeter()
+    prompt = meter.prompt_tokens(request)
+    completion = meter.count(completion_text) + 3
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,
@@ -472,8 +539,15 @@ MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1")
 class FakeOpenAI:
     """The fake server. ``async with FakeOpenAI(turns) as fake: fake.base_url ...``."""
 
-    def __init__(self, turns: Iterable[Turn] = (), *, models: Iterable[str] = MODELS):
+    def __init__(
+        self,
+        turns: Iterable[Turn] = (),
+        *,
+        models: Iterable[str] = MODELS,
+        count_tokens: Callable[[str], int] = estimate_tokens,
+    ):
         self.turns: list[Turn] = list(turns)
+        self.meter = TokenMeter(count_tokens)
         self.models = tuple(models)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -555,9 +629,11 @@ class FakeOpenAI:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        token = _METER.set(self.meter)
         try:
             reply = await _resolve(self.turns[index], copy.deepcopy(body))
         finally:
+            _METER.reset(token)
             if task is not None:
                 self._tasks.discard(task)
         if isinstance(reply, Fault):
@@ -568,6 +644,7 @@ class FakeOpenAI:
         errors = schema_errors("CreateChatCompletionResponse", reply)
         if errors:
             return self._drift(index, errors)
+        self.meter.remember(body)
         return web.json_response(dict(reply))
 
     def _drift(self, index: int, errors: list[str]) -> web.Response:
