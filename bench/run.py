@@ -28,7 +28,10 @@ Rows:
 - the cache-hit path of ``run_review`` (``bench/cache_bench.py``);
 - end-to-end reviews per minute with a fake model answering every call after 2 s, at 1, 8
   and 32 concurrent reviews (workers = concurrency), the bot's overhead as a share of the
-  review time (time not spent waiting on the model), and the server's peak RSS.
+  review time (time not spent waiting on the model), and the server's peak RSS;
+- on PostgreSQL (``bench/postgres_bench.py``): webhook p99 at 200/s of a receiver, reviews per
+  minute with 1, 2 and 4 worker processes at 2 s per model call, and the full-size scale-out
+  run (1,000 deliveries, 200 PRs, a worker and a receiver killed).
 
 The fake GitHub and the fake model run in this process; the server is a subprocess.
 """
@@ -53,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import corpora
 from bench.busy_webhook import busy_rows
 from bench.cache_bench import cache_hit_latency
+from bench.postgres_bench import postgres_rows
 from bench.scan_growth import scan_rows
 from bench.tokens_bench import measure, summary
 from bench.tool_parallel import best_of, generate_workspace, sleeping_registry
@@ -64,7 +68,7 @@ from review.pipeline import _scan_untrusted, run_review
 from review.request import ReviewRequest
 from testkit.fakes.github import FakeGitHub
 from testkit.fakes.openai import FakeOpenAI, slow
-from testkit.loadgen import delivery, percentile, pull_event, send_all, tiny_pulls
+from testkit.loadgen import opened_deliveries, percentile, send_all, tiny_pulls
 from testkit.reviewer import model_settings, reviewer, script_reviewer
 from testkit.serve_process import APP_ID, ServeProcess
 from testkit.signing import SECRET, WEBHOOKS, generate_key_pair
@@ -451,14 +455,7 @@ async def end_to_end(
         fakes_started = time.process_time()
         try:
             template = json.loads(TEMPLATE.read_text())
-            batch = [
-                delivery(
-                    pull_event(template, p.number, p.final_sha, base_sha, "opened"),
-                    "pull_request",
-                    SECRET,
-                )
-                for p in pulls
-            ]
+            batch = opened_deliveries(template, pulls, base_sha, SECRET)
             started = time.perf_counter()
             acks = await send_all(server.url + "/webhook", batch)
             if any(a.status != 202 for a in acks):
@@ -535,6 +532,10 @@ async def e2e_rows(tmp: Path, private: str, public: str, quick: bool) -> list[Ro
     return rows
 
 
+async def postgres(tmp: Path, private: str, public: str, quick: bool) -> list[Row]:
+    return [Row(*row) for row in await postgres_rows(tmp, private, public, quick, loadgen)]
+
+
 async def busy(tmp: Path, private: str, public: str, quick: bool) -> list[Row]:
     return [Row(*row) for row in await busy_rows(tmp, private, public, quick)]
 
@@ -560,7 +561,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated sections: "
-        "webhook,busy,scan,diff,static,startup,tokens,bigpr,tools,cache,e2e",
+        "webhook,busy,scan,diff,static,startup,tokens,bigpr,tools,cache,e2e,postgres",
     )
     options = parser.parse_args(argv)
     cores = os.cpu_count() or 1
@@ -585,6 +586,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             ("tools", tool_rows(tmp, options.quick)),
             ("cache", cache_rows(tmp, options.quick)),
             ("e2e", e2e_rows(tmp, private, public, options.quick)),
+            ("postgres", postgres(tmp, private, public, options.quick)),
         )
         chosen = set(filter(None, options.only.split(","))) or {label for label, _ in steps}
         for label, step in steps:

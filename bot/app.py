@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
-import sqlite_utils
 from aiohttp import web
 
 from bot.auth import bearer_matches
@@ -21,8 +20,8 @@ from bot.metrics import CONTENT_TYPE, Metrics
 from bot.webhook import MAX_BODY, handle_webhook
 from bot.worker import WorkerPool
 from bot.workspace import Workspaces
-from cache.db import open_db
 from cache.queue import JobQueue
+from cache.store import Store, open_store
 
 POOL = web.AppKey("pool", WorkerPool)
 
@@ -30,13 +29,18 @@ POOL = web.AppKey("pool", WorkerPool)
 def make_app(
     settings: Settings,
     *,
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     clock: Callable[[], float] = time.time,
     workers: bool = True,
+    receive: bool = True,
 ) -> web.Application:
-    """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials."""
-    settings.check_server()
-    database = db if db is not None else open_db(settings.db_path)
+    """Build the app. Refuses (``ConfigError``) without a webhook secret and App credentials.
+
+    ``receive=False`` leaves out ``POST /webhook`` and the security console (a worker process);
+    ``workers=False`` or ``settings.limits.workers == 0`` runs no workers (a receiver).
+    """
+    settings.check_server(receive=receive)
+    database = db if db is not None else open_store(settings.database_url, settings.db_path)
     ctx = AppContext(
         settings=settings,
         db=database,
@@ -48,10 +52,11 @@ def make_app(
     app[CTX] = ctx
     pool = WorkerPool(ctx, workers=settings.limits.workers)
     app[POOL] = pool
-    app.router.add_post("/webhook", handle_webhook)
+    if receive:
+        app.router.add_post("/webhook", handle_webhook)
+        setup_console(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    setup_console(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -74,12 +79,18 @@ def make_app(
             runner = JobRunner(ctx, github, workspaces)
             cpu = CpuPool(settings.limits.cpu_workers) if settings.limits.cpu_workers else None
             ctx.cpu = cpu
-            if workers:
+            listener = None
+            if workers and settings.limits.workers > 0:
                 pool.start(runner)
+                # Jobs queued by other processes wake this one's idle workers at once.
+                listener = asyncio.create_task(database.listen_jobs(ctx.wake_workers))
             try:
                 yield
             finally:
                 ctx.shutting_down = True
+                if listener is not None:
+                    listener.cancel()
+                    await asyncio.gather(listener, return_exceptions=True)
                 await pool.stop(settings.shutdown_grace)
                 if cpu is not None:
                     cpu.shutdown(wait=False, cancel_futures=True)

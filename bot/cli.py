@@ -1,4 +1,4 @@
-"""The ``prwarden`` command: serve, review, findings, stats, cache, eval.
+"""The ``prwarden`` command: serve, worker, db, review, findings, stats, cache, eval.
 
 Each command imports what it needs when it runs: ``prwarden --help`` and a static review
 never load the model SDK, the HTTP stack or the GitHub client.
@@ -41,6 +41,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     add_env_file_option(serve)
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        help="worker tasks in this process (default PRWARDEN_WORKERS; 0: receive webhooks only)",
+    )
+
+    worker = sub.add_parser("worker", help="run workers only, on the shared store and queue")
+    worker.add_argument(
+        "--concurrency", type=_count, help="jobs run at once (default PRWARDEN_WORKERS)"
+    )
+    worker.add_argument("--host", default="127.0.0.1", help="address of /healthz and /metrics")
+    worker.add_argument("--port", type=int, help="serve /healthz and /metrics on this port")
+    add_env_file_option(worker)
+
+    database = sub.add_parser("db", help="the store: schema upgrades and moving to PostgreSQL")
+    dsub = database.add_subparsers(dest="action", required=True)
+    upgrade = dsub.add_parser("upgrade", help="apply schema migrations (also done at every start)")
+    add_env_file_option(upgrade)
+    move = dsub.add_parser(
+        "migrate-from-sqlite", help="copy an SQLite store into PRWARDEN_DATABASE_URL"
+    )
+    move.add_argument("file", type=Path, help="the SQLite file (PRWARDEN_DB of the old setup)")
+    add_env_file_option(move)
 
     setup_flow.add_parser(sub)
     doctor.add_parser(sub)
@@ -133,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "setup": setup_flow.cmd_setup,
             "doctor": doctor.cmd_doctor,
             "serve": cmd_serve,
+            "worker": cmd_worker,
+            "db": cmd_db,
             "review": cmd_review,
             "findings": cmd_findings,
             "stats": cmd_stats,
@@ -151,6 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _with_workers(settings: Settings, workers: int | None) -> Settings:
+    if workers is None:
+        return settings
+    return replace(settings, limits=replace(settings.limits, workers=workers))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -158,9 +199,78 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.serving import serve
 
     async def run() -> None:
-        await serve(make_app(settings), args.host, args.port, settings)
+        await serve(make_app(_with_workers(settings, args.workers)), args.host, args.port, settings)
 
     asyncio.run(run())
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.app import make_app
+    from bot.serving import serve
+
+    settings = _with_workers(settings, args.concurrency)
+    if settings.limits.workers < 1:
+        raise ConfigError(
+            "a worker needs at least one worker task", key="--concurrency", expected=">= 1"
+        )
+
+    async def run() -> None:
+        app = make_app(settings, receive=False)
+        if args.port is not None:
+            await serve(app, args.host, args.port, settings)
+        else:
+            await _run_until_signalled(app)
+
+    asyncio.run(run())
+    return 0
+
+
+async def _run_until_signalled(app: Any) -> None:
+    """Run the app's lifecycle (its workers) with no listening socket, until SIGTERM/SIGINT."""
+    import asyncio
+    import signal
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("prwarden worker running; SIGTERM stops it", file=sys.stderr)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from cache.store import open_store
+
+    if args.action == "upgrade":
+        store = open_store(settings.database_url, settings.db_path)
+        print(f"{store.dialect} store at schema version {store.schema_version()}")
+        store.close()
+        return 0
+    from cache.postgres import PostgresStore, copy_from_sqlite
+
+    if not settings.database_url:
+        raise ConfigError(
+            "migrate-from-sqlite copies into PostgreSQL: set PRWARDEN_DATABASE_URL",
+            key="PRWARDEN_DATABASE_URL",
+            expected="postgresql://user:password@host:5432/database",
+        )
+    target = PostgresStore.connect(settings.database_url)
+    try:
+        copied = copy_from_sqlite(args.file, target)
+    finally:
+        target.close()
+    for table, (source_rows, target_rows) in copied.items():
+        print(f"{table:<20} {source_rows:>8} rows in the file, {target_rows:>8} in PostgreSQL")
     return 0
 
 

@@ -15,6 +15,8 @@ ENV_HELP = {
     "PRWARDEN_GITHUB_URL": "GitHub's web address (default https://github.com)",
     "PRWARDEN_GITHUB_API_URL": "the REST API (default https://api.github.com; GHES: URL/api/v3)",
     "PRWARDEN_DB": "the SQLite store (default prwarden.db; local reviews: the state folder)",
+    "PRWARDEN_DATABASE_URL": "postgresql://...: the store and queue on PostgreSQL (default: none)",
+    "PRWARDEN_PER_INSTALLATION": "reviews at once per installation, over all processes (default 2)",
     "PRWARDEN_WORKSPACES": "where PR tarballs are unpacked (default workspaces)",
     "OPENAI_BASE_URL": "the model endpoint, any OpenAI-compatible server",
     "OPENAI_API_KEY": "its key",
@@ -56,6 +58,7 @@ class CommandHelp:
 
 
 _STORE = ("PRWARDEN_DB", "XDG_STATE_HOME")
+_SHARED = ("PRWARDEN_DATABASE_URL", "PRWARDEN_DB")
 _MODEL = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PRWARDEN_TRIAGE_MODEL", "PRWARDEN_REVIEW_MODEL")
 _APP = ("PRWARDEN_APP_ID", "PRWARDEN_PRIVATE_KEY", "PRWARDEN_WEBHOOK_SECRET")
 
@@ -66,15 +69,34 @@ COMMANDS: dict[str, CommandHelp] = {
             *_APP,
             "PRWARDEN_GITHUB_API_URL",
             *_MODEL,
-            "PRWARDEN_DB",
+            *_SHARED,
             "PRWARDEN_WORKSPACES",
             "PRWARDEN_ADMIN_TOKEN",
+            "PRWARDEN_WORKERS",
             "PRWARDEN_CLIENT_ID",
             "PRWARDEN_CLIENT_SECRET",
             "PRWARDEN_SECURITY_TEAM",
             "PRWARDEN_SESSION_KEY",
         ),
         "prwarden serve --env-file .env --host 0.0.0.0 --port 8080",
+    ),
+    "worker": CommandHelp(
+        (
+            "PRWARDEN_APP_ID",
+            "PRWARDEN_PRIVATE_KEY",
+            "PRWARDEN_GITHUB_API_URL",
+            *_MODEL,
+            *_SHARED,
+            "PRWARDEN_WORKSPACES",
+            "PRWARDEN_WORKERS",
+            "PRWARDEN_PER_INSTALLATION",
+        ),
+        "prwarden worker --env-file .env --concurrency 4 --port 9100",
+    ),
+    "db": CommandHelp(_SHARED, "prwarden db upgrade"),
+    "db upgrade": CommandHelp(_SHARED, "prwarden db upgrade"),
+    "db migrate-from-sqlite": CommandHelp(
+        ("PRWARDEN_DATABASE_URL",), "prwarden db migrate-from-sqlite prwarden.db"
     ),
     "setup": CommandHelp(
         ("PRWARDEN_GITHUB_URL", "PRWARDEN_GITHUB_API_URL"),

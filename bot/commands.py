@@ -120,7 +120,7 @@ def enqueue_post(ctx: AppContext, item: HeldFinding) -> int:
         pr_number=item.pr_number,
         head_sha=f"held:{item.id}",
         payload={"held_id": item.id},
-        supersede=False,
+        dedupe_key=f"post_held:{item.id}",
     )
     ctx.wake_workers()
     return enqueued.job_id

@@ -11,6 +11,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bot.cpu import default_workers as default_cpu_workers
+from cache.store import is_postgres_url
 from prwarden.errors import ConfigError
 from review.findings import Severity
 from review.settings import Budget, ReviewSettings
@@ -82,6 +83,7 @@ class Settings:
     github_api_url: str = DEFAULT_API_URL
     github_url: str = DEFAULT_WEB_URL
     db_path: str = "prwarden.db"
+    database_url: str = field(default="", repr=False)
     # the store of local reviews (prwarden review): PRWARDEN_DB, else the user's state folder
     local_db_path: str = "prwarden.db"
     workspace_root: Path = Path("workspaces")
@@ -142,6 +144,7 @@ class Settings:
             github_api_url=_api_url(env),
             github_url=(env.get("PRWARDEN_GITHUB_URL") or DEFAULT_WEB_URL).rstrip("/"),
             db_path=env.get("PRWARDEN_DB") or "prwarden.db",
+            database_url=_database_url(env),
             local_db_path=env.get("PRWARDEN_DB") or str(_state_dir(env) / "prwarden.db"),
             workspace_root=Path(env.get("PRWARDEN_WORKSPACES", "workspaces")),
             workspace_cache_bytes=_int(env, "PRWARDEN_WORKSPACES_MAX_MB", 5 * 1024) * 1024 * 1024,
@@ -165,17 +168,17 @@ class Settings:
             ),
         )
 
-    def check_server(self) -> None:
-        """Refuse to serve without what verifying and answering webhooks needs (fail closed)."""
-        missing = [
-            name
-            for name, value in (
-                ("PRWARDEN_WEBHOOK_SECRET", self.webhook_secret),
-                ("PRWARDEN_APP_ID", self.app_id),
-                ("PRWARDEN_PRIVATE_KEY or PRWARDEN_PRIVATE_KEY_PATH", self.private_key),
-            )
-            if not value
-        ]
+    def check_server(self, *, receive: bool = True) -> None:
+        """Refuse to serve without what verifying and answering webhooks needs (fail closed).
+
+        A process that only runs workers (``receive=False``) needs no webhook secret.
+        """
+        needed = (
+            ("PRWARDEN_WEBHOOK_SECRET", self.webhook_secret if receive else "-"),
+            ("PRWARDEN_APP_ID", self.app_id),
+            ("PRWARDEN_PRIVATE_KEY or PRWARDEN_PRIVATE_KEY_PATH", self.private_key),
+        )
+        missing = [name for name, value in needed if not value]
         if missing:
             raise ConfigError(
                 "refusing to start: " + ", ".join(missing) + " not set",
@@ -237,6 +240,17 @@ def _state_dir(env: Mapping[str, str]) -> Path:
         return Path(base) / "prwarden"
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     return home / ".local" / "state" / "prwarden"
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("PRWARDEN_DATABASE_URL", "").strip()
+    if url and not is_postgres_url(url):
+        raise ConfigError(
+            "PRWARDEN_DATABASE_URL must be a PostgreSQL URL",
+            key="PRWARDEN_DATABASE_URL",
+            expected="postgresql://user:password@host:5432/database",
+        )
+    return url
 
 
 def _api_url(env: Mapping[str, str]) -> str:

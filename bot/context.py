@@ -8,12 +8,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-import sqlite_utils
 from aiohttp import web
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from cache.queue import JobQueue
+from cache.store import Store
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Dispatch:
 @dataclass
 class AppContext:
     settings: Settings
-    db: sqlite_utils.Database
+    db: Store
     queue: JobQueue
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = time.time

@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from tqdm import tqdm
 
 from bot.config import Settings
 from cache.db import open_db
+from cache.store import Store
 from prwarden.errors import DatasetError, PrwardenError
 from review.findings import AnnotatedFinding, Finding
 from review.pipeline import prompt_versions, run_review
@@ -463,7 +463,7 @@ def summarize(results: Sequence[CaseResult], wall_seconds: float) -> Summary:
 
 
 async def eval_case(
-    case: EvalCase, settings: ReviewSettings, db: sqlite_utils.Database, scratch: Path
+    case: EvalCase, settings: ReviewSettings, db: Store, scratch: Path
 ) -> CaseResult:
     """Build the case's workspace, run the review pipeline on it, score the result."""
     started = time.monotonic()

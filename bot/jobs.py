@@ -12,21 +12,24 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.budget import release_budget
 from bot.commands import REFUSED, post_held, react, rerun_reviews, run_command
 from bot.config import Settings
 from bot.context import AppContext
 from bot.feedback_sweep import sweep_feedback
-from bot.github import GitHubApp, TokenScope
+from bot.github import GitHubApp, GitHubClient, TokenScope
 from bot.logs import job_fields, log_context
 from bot.metrics import JobCrash
 from bot.publisher import CheckRun
 from bot.review_job import ReviewJob
 from bot.workspace import Workspaces
-from cache.queue import Job
-from prwarden.errors import GitHubError, PrwardenError, RateLimited
+from cache.queue import SUPERSEDED_KIND, Job
+from prwarden.errors import BudgetContended, GitHubError, PrwardenError, RateLimited
 from review.render import code_span
 
 log = logging.getLogger("prwarden.jobs")
+
+SUPERSEDED_SUMMARY = "Superseded by a newer push."
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class JobRunner:
                 try:
                     await self.reviews.run(gh, job)
                 finally:
+                    release_budget(self.ctx, job.id)
                     await self.workspaces.release(job.id)
             elif job.kind == "command":
                 await run_command(self.ctx, gh, job)
@@ -96,12 +100,16 @@ class JobRunner:
                 await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
             elif job.kind == "post_held":
                 await post_held(self.ctx, gh, job)
+            elif job.kind == SUPERSEDED_KIND:
+                await self._close_superseded(gh, job)
             elif job.kind == "rerequest":
                 await rerun_reviews(self.ctx, gh, job)
             else:
                 raise PrwardenError(f"unknown job kind {job.kind!r}")
         except RateLimited as exc:
             return await self._retry_later(job, exc.retry_after, f"GitHub rate limit: {exc}")
+        except BudgetContended as exc:
+            return await self._retry_later(job, self.settings.retry_delay, str(exc))
         except GitHubError as exc:
             if exc.retryable:
                 delay = min(2**job.attempts * self.settings.retry_delay, 600.0)
@@ -118,6 +126,16 @@ class JobRunner:
                 "the server's log",
             )
         return JobOutcome("done")
+
+    async def _close_superseded(self, gh: GitHubClient, job: Job) -> None:
+        """A review superseded after it started: its check run must not stay in progress."""
+        if job.payload.get("kind") != "review":
+            return
+        if self.ctx.queue.has_live("review", job.repo, job.pr_number, job.head_sha):
+            return  # a live review of this very head owns its check run now
+        check = CheckRun(gh, job.repo, job.head_sha, self.settings.check_name)
+        if await check.close_if_open("neutral", "Superseded", SUPERSEDED_SUMMARY):
+            log.info("closed the check run of a superseded review", extra=job_fields(job))
 
     async def _retry_later(self, job: Job, delay: float, reason: str) -> JobOutcome:
         if job.attempts + 1 >= self.settings.max_attempts:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from enum import StrEnum
 
-import sqlite_utils
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,6 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from cache.store import Store
 from review.findings import Reason
 from tools.registry import default_registry
 
@@ -49,7 +49,7 @@ OTHER_EVENT = "other"
 class StoreCollector(Collector):
     """Model-call, tool-call and queue metrics summed from the store when scraped."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Store) -> None:
         self._db = db
         self._tools = frozenset(default_registry().names)
 
@@ -78,7 +78,7 @@ class StoreCollector(Collector):
             "prwarden_model_seconds", "Time spent waiting for the model, by model", labels=["model"]
         )
         per_model: dict[str, list[float]] = {}
-        for model, purpose, outcome, n, t_in, t_out, usd, ms, cached in self._db.conn.execute(
+        for model, purpose, outcome, n, t_in, t_out, usd, ms, cached in self._db.read(
             "SELECT model, purpose, outcome, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
             " SUM(cost), SUM(latency_ms), SUM(cached_tokens) FROM llm_calls"
             " GROUP BY model, purpose, outcome"
@@ -103,8 +103,9 @@ class StoreCollector(Collector):
             "prwarden_tool_calls", "Tool calls by tool and outcome", labels=["tool", "outcome"]
         )
         counts: dict[tuple[str, str], int] = {}
-        for tool, failed, n in self._db.conn.execute(
-            "SELECT tool, error IS NOT NULL, COUNT(*) FROM tool_calls GROUP BY tool, 2"
+        for tool, failed, n in self._db.read(
+            "SELECT tool, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS failed, COUNT(*)"
+            " FROM tool_calls GROUP BY tool, failed"
         ):
             key = (self._tool(tool), "error" if failed else "ok")
             counts[key] = counts.get(key, 0) + n
@@ -116,9 +117,11 @@ class StoreCollector(Collector):
         family = HistogramMetricFamily(
             "prwarden_tool_duration_seconds", "Tool call durations by tool", labels=["tool"]
         )
-        bucket_sql = ", ".join(f"SUM(duration_ms <= {b * 1000})" for b in TOOL_BUCKETS)
+        bucket_sql = ", ".join(
+            f"SUM(CASE WHEN duration_ms <= {b * 1000} THEN 1 ELSE 0 END)" for b in TOOL_BUCKETS
+        )
         merged: dict[str, list[float]] = {}
-        for tool, n, total_ms, *under in self._db.conn.execute(
+        for tool, n, total_ms, *under in self._db.read(
             f"SELECT tool, COUNT(*), SUM(duration_ms), {bucket_sql} FROM tool_calls GROUP BY tool"
         ):
             sums = merged.setdefault(self._tool(tool), [0.0] * (len(TOOL_BUCKETS) + 2))
@@ -132,7 +135,7 @@ class StoreCollector(Collector):
     def _queue_depth(self) -> Metric:
         family = GaugeMetricFamily("prwarden_queue_depth", "Jobs by state", labels=["state"])
         counts = dict.fromkeys(QUEUE_STATES, 0)
-        for state, n in self._db.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+        for state, n in self._db.read("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
             counts[state] = n
         for state, n in counts.items():
             family.add_metric([state], n)
@@ -149,7 +152,7 @@ class JobCrash(StrEnum):
 class Metrics:
     """The app's registry; with a store, ``StoreCollector`` is registered on it too."""
 
-    def __init__(self, db: sqlite_utils.Database | None = None) -> None:
+    def __init__(self, db: Store | None = None) -> None:
         r = self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "prwarden_webhooks",

@@ -182,6 +182,18 @@ class CheckRun:
         )
         return self.id
 
+    async def close_if_open(self, conclusion: Conclusion, title: str, summary: str) -> bool:
+        """Complete the newest check run of the head if one is still open; never create one."""
+        runs = await self.gh.list_check_runs(self.repo, self.head_sha, name=self.name)
+        if not runs:
+            return False
+        newest = max(runs, key=lambda r: int(r["id"]))
+        if newest.get("status") == "completed":
+            return False
+        self.id = int(newest["id"])
+        await self.finish(conclusion, title, summary)
+        return True
+
     async def update(self, title: str, summary: str) -> None:
         assert self.id is not None
         await self.gh.update_check_run(

@@ -11,7 +11,6 @@ from bot.commands import DONE, react
 from bot.config import Settings
 from bot.console.evidence import hunk_excerpt
 from bot.context import AppContext
-from bot.feedback_sweep import sweep_feedback
 from bot.github import GitHubClient
 from bot.publication import plan_report, plan_review
 from bot.publisher import (
@@ -28,7 +27,7 @@ from cache import feedback, runs
 from cache.held import HeldFindings
 from cache.queue import Job
 from prwarden import CONFIG_PATH
-from prwarden.errors import FileTooLarge, GitHubError, RateLimited
+from prwarden.errors import BudgetContended, FileTooLarge, GitHubError
 from review import render
 from review.anchors import anchored_code
 from review.config import RepoConfig, load_repo_config, oversized
@@ -85,15 +84,24 @@ class ReviewJob:
             )
             self._catch_up(job, pull)
             return
-        try:
-            await sweep_feedback(self.ctx, gh, job.repo, job.pr_number, head_sha=job.head_sha)
-        except GitHubError as exc:
-            if isinstance(exc, RateLimited):
-                raise
-            log.warning("feedback sweep failed", extra={"error": str(exc)})
+        # What people did with earlier comments is read back by a job of its own, beside
+        # this review rather than in front of it.
+        self.ctx.queue.enqueue(
+            "feedback",
+            installation_id=job.installation_id,
+            repo=job.repo,
+            pr_number=job.pr_number,
+            head_sha=job.head_sha,
+            payload={"merged": False},
+        )
+        self.ctx.wake_workers()
         # At the spend ceiling the review still runs, with no model: a cached review of this
         # very change costs nothing and is served; anything else waits for the budget.
-        budget = budget_state(self.ctx, job.installation_id, job.repo)
+        budget = budget_state(self.ctx, job.installation_id, job.repo, job_id=job.id)
+        if budget.contended and s.review.model_configured:
+            raise BudgetContended(
+                f"the rest of the {budget.which} is held by reviews in flight", which=budget.which
+            )
         over_budget = budget.exhausted and s.review.model_configured
         base_sha = str(pull["base"]["sha"])
         try:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-import sqlite_utils
-
 from cache.accounting import stats
 from cache.feedback import acceptance
 from cache.shadow import shadow_stats
+from cache.store import Store
 
 
-def render_stats(
-    db: sqlite_utils.Database, *, since: float, repo: str | None = None, fmt: str = "text"
-) -> str:
+def render_stats(db: Store, *, since: float, repo: str | None = None, fmt: str = "text") -> str:
     rows = stats(db, since=since, repo=repo)
     accepted = acceptance(db, repo=repo, since=since)
     shadows = shadow_stats(db, repo=repo, since=since)

@@ -84,6 +84,7 @@ class WorkerPool:
                 ctx.queue.release(job.id, self.owner)
             elif ctx.queue.is_superseded(job.id):
                 log.info("job superseded", extra={"job_id": job.id})
+                ctx.queue.stopped_superseded(job.id)
             else:
                 raise
         except Exception as exc:  # the job runner's last edge: never lose the worker
@@ -98,6 +99,7 @@ class WorkerPool:
         outcome = await self.runner(job)
         queue = self.ctx.queue
         if queue.is_superseded(job.id):
+            queue.stopped_superseded(job.id)
             return
         if outcome.state == "done":
             queue.complete(job.id, self.owner)

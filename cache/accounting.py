@@ -7,9 +7,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
-from cache.db import fetch_all, from_json, from_row, require_text, to_json, write_transaction
+from cache.db import (
+    fetch_all,
+    fetch_one,
+    from_json,
+    from_row,
+    require_text,
+    to_json,
+    write_transaction,
+)
+from cache.store import Store
 from prwarden.errors import StoreError
 
 
@@ -73,7 +80,7 @@ def _amount(value: float, name: str) -> float:
 
 
 def record_llm_call(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     purpose: str,
     model: str,
@@ -111,19 +118,17 @@ def record_llm_call(
     if cached_tokens > tokens_in:
         raise StoreError(f"cached_tokens ({cached_tokens}) exceeds tokens_in ({tokens_in})")
     with write_transaction(db) as conn:
-        cursor = conn.execute(
+        row = conn.execute(
             "INSERT INTO llm_calls (at, purpose, model, prompt_version, tokens_in, tokens_out,"
             " latency_ms, cost, installation_id, repo, pr_number, outcome, cached_tokens)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
-        )
-        call_id = cursor.lastrowid
-    assert call_id is not None
-    return call_id
+        ).fetchone()
+    return int(row[0])
 
 
 def record_tool_call(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     tool: str,
     args: dict[str, Any],
@@ -151,18 +156,16 @@ def record_tool_call(
         pr_number,
     )
     with write_transaction(db) as conn:
-        cursor = conn.execute(
+        row = conn.execute(
             "INSERT INTO tool_calls (at, tool, args, duration_ms, bytes, error,"
-            " installation_id, repo, pr_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " installation_id, repo, pr_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
-        )
-        call_id = cursor.lastrowid
-    assert call_id is not None
-    return call_id
+        ).fetchone()
+    return int(row[0])
 
 
 def usage_since(
-    db: sqlite_utils.Database,
+    db: Store,
     since: float,
     *,
     repo: str | None = None,
@@ -180,11 +183,12 @@ def usage_since(
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value
-    tokens, cost, calls = db.conn.execute(
+    tokens, cost, calls = fetch_one(
+        db,
         "SELECT COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(cost), 0.0), COUNT(*)"
         f" FROM llm_calls WHERE {' AND '.join(where)}",
         params,
-    ).fetchone()
+    )
     return Spend(tokens=int(tokens), cost=float(cost), calls=int(calls))
 
 
@@ -198,7 +202,7 @@ def _window(column: str, until: float | None, repo: str | None) -> str:
 
 
 def stats(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     since: float,
     until: float | None = None,
@@ -206,18 +210,18 @@ def stats(
 ) -> tuple[RepoStats, ...]:
     """Per (installation, repository) totals in ``[since, until)``, sorted by repository."""
     params = {"since": since, "until": until, "repo": repo}
-    conn = db.conn
     runs = {
         (inst, name): (reviews, cached, posted, dropped, held)
-        for inst, name, reviews, cached, posted, dropped, held in conn.execute(
-            "SELECT installation_id, repo, COUNT(*), SUM(mode = 'cached'), SUM(posted),"
+        for inst, name, reviews, cached, posted, dropped, held in db.read(
+            "SELECT installation_id, repo, COUNT(*),"
+            " SUM(CASE WHEN mode = 'cached' THEN 1 ELSE 0 END), SUM(posted),"
             f" SUM(dropped), SUM(held) FROM review_runs WHERE {_window('created_at', until, repo)}"
             " GROUP BY installation_id, repo",
             params,
         )
     }
     per_model: dict[tuple[int | None, str], list[ModelUsage]] = {}
-    for inst, name, model, calls, tokens_in, tokens_out, cost, cached in conn.execute(
+    for inst, name, model, calls, tokens_in, tokens_out, cost, cached in db.read(
         "SELECT installation_id, repo, model, COUNT(*), SUM(tokens_in), SUM(tokens_out),"
         f" SUM(cost), SUM(cached_tokens) FROM llm_calls WHERE {_window('at', until, repo)}"
         " GROUP BY installation_id, repo, model ORDER BY model",
@@ -253,6 +257,91 @@ def stats(
 
 
 @dataclass(frozen=True)
+class Ceiling:
+    """A daily ceiling on one scope (``installation`` or ``repository``); 0 means none."""
+
+    scope: str
+    tokens: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a review may spend: ``admitted`` (its hold is recorded), ``exhausted`` (the
+    ceiling of ``scope`` is reached), or ``contended`` (only reviews in flight stand between
+    the spend and the ceiling: try again when they are done)."""
+
+    state: str
+    scope: str = ""
+    which: str = ""
+
+
+def admit_spend(
+    db: Store,
+    *,
+    job_id: int,
+    installation_id: int,
+    repo: str,
+    since: float,
+    now: float,
+    ceilings: tuple[Ceiling, Ceiling],
+    hold_tokens: int,
+    hold_cost: float,
+) -> Admission:
+    """Check the installation's and repository's ceilings and hold this review's worst case,
+    in one transaction: two workers cannot both take the last of a budget.
+
+    Holds count while their job runs with a live lease, so a dead worker's hold lapses.
+    """
+    by_scope: dict[str, tuple[str, Any]] = {
+        "installation": ("installation_id", installation_id),
+        "repository": ("repo", repo),
+    }
+    with write_transaction(db) as tx:
+        tx.lock(f"budget:installation:{installation_id}")
+        tx.lock(f"budget:repository:{repo}")
+        for ceiling in ceilings:
+            if not (ceiling.tokens or ceiling.cost):
+                continue
+            column, value = by_scope[ceiling.scope]
+            spend = (
+                usage_since(db, since, installation_id=installation_id)
+                if ceiling.scope == "installation"
+                else usage_since(db, since, repo=repo)
+            )
+            held = fetch_one(
+                db,
+                "SELECT COALESCE(SUM(h.tokens), 0), COALESCE(SUM(h.cost), 0.0) FROM budget_holds h"
+                " JOIN jobs j ON j.id = h.job_id AND j.state = 'running' AND j.lease_until > ?"
+                f" WHERE h.{column} = ? AND h.job_id != ?",
+                (now, value, job_id),
+            )
+            for what, limit, spent, holding in (
+                ("token", ceiling.tokens, spend.tokens, int(held[0])),
+                ("cost", ceiling.cost, spend.cost, float(held[1])),
+            ):
+                if not limit:
+                    continue
+                if spent >= limit:
+                    return Admission("exhausted", ceiling.scope, what)
+                if holding and spent + holding >= limit:
+                    return Admission("contended", ceiling.scope, what)
+        tx.execute(
+            "INSERT INTO budget_holds (job_id, installation_id, repo, tokens, cost, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+            " tokens = excluded.tokens, cost = excluded.cost, at = excluded.at",
+            (job_id, installation_id, repo, hold_tokens, hold_cost, now),
+        )
+    return Admission("admitted")
+
+
+def release_spend(db: Store, job_id: int) -> None:
+    """Drop a review's hold: its calls are logged, so its real spend counts from now on."""
+    with write_transaction(db) as tx:
+        tx.execute("DELETE FROM budget_holds WHERE job_id = ?", (job_id,))
+
+
+@dataclass(frozen=True)
 class LoggedToolCall:
     """One tool call from the audit log."""
 
@@ -278,7 +367,7 @@ class LoggedModelCall:
 
 
 def calls_on_pr(
-    db: sqlite_utils.Database, repo: str, pr_number: int, *, since: float, until: float
+    db: Store, repo: str, pr_number: int, *, since: float, until: float
 ) -> tuple[tuple[LoggedToolCall, ...], tuple[LoggedModelCall, ...]]:
     """The tool and model calls logged for one PR in ``(since, until]``, oldest first."""
     window = "repo = ? AND pr_number = ? AND at > ? AND at <= ?"

@@ -1,8 +1,9 @@
 """The SQLite store: open a database, bring its schema up to date, run write transactions.
 
-Each migration is a function applied once, in order; the number of applied migrations is
-kept in SQLite's ``user_version``. Add a migration at the end of ``MIGRATIONS``; never edit
-one that has shipped.
+Each migration is a function applied once, in order, to a ``Transaction`` (``cache.store``);
+the same migrations build the PostgreSQL schema (``cache.postgres`` translates the column
+types). SQLite keeps the number applied in ``user_version``. Add a migration at the end of
+``MIGRATIONS``; never edit one that has shipped.
 
 Writes go through ``write_transaction``: ``BEGIN IMMEDIATE`` takes the write lock up front,
 so two processes on one file never both read a row as free and both take it.
@@ -15,12 +16,13 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
+from cache.store import Cursor, Dialect, Params, Store, Transaction, Written
 from prwarden.errors import StoreError
 
 if TYPE_CHECKING:
@@ -30,9 +32,8 @@ if TYPE_CHECKING:
 else:
     RowValue = TypeVar("RowValue")
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Transaction], None]
 Clock = Callable[[], float]
-Params = Sequence[Any] | dict[str, Any]
 
 _M001_SQL = (
     """CREATE TABLE deliveries (
@@ -214,12 +215,12 @@ _M001_SQL = (
 )
 
 
-def _m001_core(conn: sqlite3.Connection) -> None:
+def _m001_core(conn: Transaction) -> None:
     for statement in _M001_SQL:
         conn.execute(statement)
 
 
-def _m002_shadow_signals(conn: sqlite3.Connection) -> None:
+def _m002_shadow_signals(conn: Transaction) -> None:
     conn.execute(
         """CREATE TABLE shadow_signals (
             id INTEGER PRIMARY KEY,
@@ -241,12 +242,12 @@ def _m002_shadow_signals(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m003_model_rejections(conn: sqlite3.Connection) -> None:
+def _m003_model_rejections(conn: Transaction) -> None:
     # Model output that failed validation: the reason of each rejected item, for the audit trail.
     conn.execute("ALTER TABLE review_runs ADD COLUMN model_rejections TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
+def _m004_scoped_review_cache(conn: Transaction) -> None:
     # Cache entries belong to the installation and repository whose tree they were computed
     # from: both are part of the primary key. Entries written before carry no scope, so they
     # cannot be attributed and are dropped (a cache loses nothing it cannot recompute).
@@ -284,14 +285,14 @@ def _m004_scoped_review_cache(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_file_reviews_last_hit_at ON file_reviews (last_hit_at)")
 
 
-def _m005_finding_decisions(conn: sqlite3.Connection) -> None:
+def _m005_finding_decisions(conn: Transaction) -> None:
     # Every decision on a held finding, in order: who, when, why, and the text before an edit.
     conn.execute(
         """CREATE TABLE finding_decisions (
             id INTEGER PRIMARY KEY,
             finding_id INTEGER NOT NULL,
             action TEXT NOT NULL CHECK (action IN ('approve', 'approve_edited', 'reject', 'post')),
-            by TEXT NOT NULL,
+            "by" TEXT NOT NULL,
             at REAL NOT NULL,
             reason TEXT,
             before TEXT
@@ -300,11 +301,43 @@ def _m005_finding_decisions(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_finding_decisions_finding ON finding_decisions (finding_id)")
 
 
-def _m006_cached_tokens(conn: sqlite3.Connection) -> None:
+def _m006_cached_tokens(conn: Transaction) -> None:
     # Prompt tokens the provider served from its prefix cache (billed at the cached rate).
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
+    columns = {d[0] for d in conn.execute("SELECT * FROM llm_calls LIMIT 0").description}
     if "cached_tokens" not in columns:
         conn.execute("ALTER TABLE llm_calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+def _m007_job_dedupe_keys(conn: Transaction) -> None:
+    # Jobs that are not reviews of a head (a slash command, posting one held finding) are
+    # deduplicated by a key of their own and never superseded by a newer head.
+    conn.execute("ALTER TABLE jobs ADD COLUMN dedupe_key TEXT")
+    conn.execute("DROP INDEX idx_jobs_live_unique")
+    conn.execute(
+        "CREATE UNIQUE INDEX idx_jobs_live_unique ON jobs (kind, repo, pr_number, head_sha)"
+        " WHERE dedupe_key IS NULL AND state IN ('queued', 'running')"
+    )
+    conn.execute(
+        "CREATE UNIQUE INDEX idx_jobs_live_dedupe_key ON jobs (dedupe_key)"
+        " WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running')"
+    )
+
+
+def _m008_budget_holds(conn: Transaction) -> None:
+    # Spend reserved by reviews in flight, so two workers cannot both take the last of a
+    # daily budget: a review holds its worst case until its calls are logged.
+    conn.execute(
+        """CREATE TABLE budget_holds (
+            job_id INTEGER PRIMARY KEY,
+            installation_id INTEGER NOT NULL,
+            repo TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            at REAL NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX idx_budget_holds_installation ON budget_holds (installation_id)")
+    conn.execute("CREATE INDEX idx_budget_holds_repo ON budget_holds (repo)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -314,54 +347,138 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m004_scoped_review_cache,
     _m005_finding_decisions,
     _m006_cached_tokens,
+    _m007_job_dedupe_keys,
+    _m008_budget_holds,
 )
 
 
-@contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """Run the block in one write transaction (``BEGIN IMMEDIATE``); roll back on error.
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """A lone write's result (``cache.store.Written``)."""
+
+    rowcount: int
+    rows: list[Any]
+
+
+class _SqliteTransaction:
+    """A ``Transaction`` over the SQLite connection; rows come back as ``sqlite3.Row``."""
+
+    for_update = ""
+    skip_locked = ""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        cursor = self.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def lock(self, key: str) -> None:
+        """``BEGIN IMMEDIATE`` already holds the database's write lock."""
+
+    def notify_jobs(self) -> None:
+        """Workers on SQLite share one process and its wakeup event."""
+
+
+class SqliteStore(sqlite_utils.Database):
+    """The SQLite implementation of ``cache.store.Store``, on a sqlite-utils database."""
+
+    @property
+    def dialect(self) -> Dialect:
+        return "sqlite"
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        conn = self.conn
+        if conn.in_transaction:
+            name = f"prwarden_{secrets.token_hex(8)}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield _SqliteTransaction(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTransaction(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def read(self, sql: str, params: Params = ()) -> list[Any]:
+        cursor = self.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return list(cursor.execute(sql, params))
+
+    def write(self, sql: str, params: Params = ()) -> Written:
+        with self.transaction() as tx:
+            cursor = tx.execute(sql, params)
+            rows = cursor.fetchall()
+            return Done(cursor.rowcount, rows)
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    async def listen_jobs(self, wake: Callable[[], None]) -> None:
+        """Nothing to listen to: SQLite's workers share the enqueuing process's wakeup."""
+
+    def migrate(self) -> int:
+        """Apply the migrations not yet applied; return the schema version reached.
+
+        The version is read inside the write transaction, so processes opening a new file at
+        the same moment apply each migration once.
+        """
+        with self.transaction() as tx:
+            version = self.schema_version()
+            check_version(version)
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(tx)
+                tx.execute(f"PRAGMA user_version = {number}")
+        return len(MIGRATIONS)
+
+
+def check_version(version: int) -> None:
+    """Refuse a store whose schema is newer than this prwarden's migrations."""
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the database is at schema version {version}, newer than this prwarden "
+            f"knows ({len(MIGRATIONS)})"
+        )
+
+
+def write_transaction(db: Store) -> AbstractContextManager[Transaction]:
+    """Run the block in one write transaction; roll back on error.
 
     Inside an already open transaction the block becomes a savepoint of it.
     """
-    conn = db.conn
-    if conn.in_transaction:
-        name = f"prwarden_{secrets.token_hex(8)}"
-        conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        conn.execute(f"RELEASE SAVEPOINT {name}")
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return db.transaction()
 
 
-def fetch_all(db: sqlite_utils.Database, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+def fetch_all(db: Store, sql: str, params: Params = ()) -> list[Any]:
     """Rows of a query, addressable by column name."""
-    cursor = db.conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    return list(cursor.execute(sql, params))
+    return db.read(sql, params)
 
 
-def fetch_one(db: sqlite_utils.Database, sql: str, params: Params = ()) -> sqlite3.Row | None:
+def fetch_one(db: Store, sql: str, params: Params = ()) -> Any:
     """The first row of a query, or ``None``."""
-    cursor = db.conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    row: sqlite3.Row | None = cursor.execute(sql, params).fetchone()
-    return row
+    rows = db.read(sql, params)
+    return rows[0] if rows else None
 
 
-def from_row(cls: type[RowValue], row: sqlite3.Row, **convert: Callable[[Any], Any]) -> RowValue:
+def from_row(cls: type[RowValue], row: Any, **convert: Callable[[Any], Any]) -> RowValue:
     """Build the dataclass ``cls`` from the row's columns of the same names.
 
     ``convert`` maps a field name to a function applied to its column (JSON decoding,
@@ -398,28 +515,14 @@ def require_text(value: str, name: str) -> str:
     return value
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(db: Store) -> int:
     """The number of migrations applied to ``db``."""
-    return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+    return db.schema_version()
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Apply the migrations not yet applied; return the schema version reached.
-
-    The version is read inside the write transaction, so processes opening a new file at
-    the same moment apply each migration once.
-    """
-    with write_transaction(db) as conn:
-        version = schema_version(db)
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"the database is at schema version {version}, newer than this prwarden "
-                f"knows ({len(MIGRATIONS)})"
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            migration(conn)
-            conn.execute(f"PRAGMA user_version = {number}")
-    return len(MIGRATIONS)
+def migrate(db: Store) -> int:
+    """Apply the migrations not yet applied; return the schema version reached."""
+    return db.migrate()
 
 
 def stored_version(path: str | Path) -> int | None:
@@ -438,23 +541,23 @@ def stored_version(path: str | Path) -> int | None:
         raise StoreError(f"cannot read the store {path}: {exc}") from None
 
 
-def open_existing_db(path: str | Path) -> sqlite_utils.Database | None:
+def open_existing_db(path: str | Path) -> SqliteStore | None:
     """Open the store at ``path`` if there is one (for commands that only read); never create."""
     if str(path) != ":memory:" and not Path(path).is_file():
         return None
     return open_db(path)
 
 
-def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
+def open_db(path: str | Path | None = None) -> SqliteStore:
     """Open (creating if needed) the store at ``path``; ``None`` or ``":memory:"`` for memory."""
     if path is None or str(path) == ":memory:":
-        db = sqlite_utils.Database(memory=True)
+        db = SqliteStore(memory=True)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite_utils.Database(str(path))
+        db = SqliteStore(str(path))
         db.conn.execute("PRAGMA busy_timeout = 5000")
         db.conn.execute("PRAGMA journal_mode = WAL")
         db.conn.execute("PRAGMA synchronous = NORMAL")
     db.conn.execute("PRAGMA foreign_keys = ON")
-    migrate(db)
+    db.migrate()
     return db

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import sqlite_utils
-
 from cache.db import Clock, require_text, write_transaction
+from cache.store import Store
 from prwarden.errors import StoreError
 
 
 def record_delivery(
-    db: sqlite_utils.Database,
+    db: Store,
     delivery_id: str,
     *,
     event: str,
@@ -22,31 +21,27 @@ def record_delivery(
     """Remember a delivery id; ``True`` when it is new, ``False`` when it was seen before."""
     require_text(delivery_id, "delivery_id")
     require_text(event, "event")
-    with write_transaction(db) as conn:
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)",
-            (delivery_id, event, action, clock()),
-        )
-        return cursor.rowcount == 1
+    written = db.write(
+        "INSERT INTO deliveries (id, event, action, received_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO NOTHING",
+        (delivery_id, event, action, clock()),
+    )
+    return written.rowcount == 1
 
 
-def attach_job(db: sqlite_utils.Database, delivery_id: str, job_id: int) -> None:
+def attach_job(db: Store, delivery_id: str, job_id: int) -> None:
     """Record which job a delivery produced."""
-    with write_transaction(db) as conn:
-        cursor = conn.execute(
-            "UPDATE deliveries SET job_id = ? WHERE id = ?", (job_id, delivery_id)
-        )
-        if cursor.rowcount != 1:
-            raise StoreError(f"delivery {delivery_id!r} was never recorded")
+    written = db.write("UPDATE deliveries SET job_id = ? WHERE id = ?", (job_id, delivery_id))
+    if written.rowcount != 1:
+        raise StoreError(f"delivery {delivery_id!r} was never recorded")
 
 
-def forget_delivery(db: sqlite_utils.Database, delivery_id: str) -> bool:
+def forget_delivery(db: Store, delivery_id: str) -> bool:
     """Forget one delivery (its handling failed, so a redelivery must be processed)."""
-    with write_transaction(db) as conn:
-        return conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
+    return db.write("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 1
 
 
-def forget_deliveries(db: sqlite_utils.Database, *, before: float) -> int:
+def forget_deliveries(db: Store, *, before: float) -> int:
     """Drop deliveries received before ``before`` (epoch seconds); return how many."""
     with write_transaction(db) as conn:
         return conn.execute("DELETE FROM deliveries WHERE received_at < ?", (before,)).rowcount
@@ -64,7 +59,7 @@ def _repo_names(repos: Sequence[str]) -> tuple[str, ...]:
 
 
 def remember_installation(
-    db: sqlite_utils.Database,
+    db: Store,
     installation_id: int,
     account: str,
     repos: Sequence[str],
@@ -88,9 +83,7 @@ def remember_installation(
         )
 
 
-def forget_installation(
-    db: sqlite_utils.Database, installation_id: int, *, clock: Clock = time.time
-) -> None:
+def forget_installation(db: Store, installation_id: int, *, clock: Clock = time.time) -> None:
     """Mark an installation removed and drop its repositories."""
     with write_transaction(db) as conn:
         conn.execute(
@@ -101,7 +94,7 @@ def forget_installation(
 
 
 def add_repos(
-    db: sqlite_utils.Database,
+    db: Store,
     installation_id: int,
     repos: Sequence[str],
     *,
@@ -117,13 +110,13 @@ def add_repos(
             (installation_id, now),
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO installation_repos (installation_id, repo, added_at)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO installation_repos (installation_id, repo, added_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (installation_id, repo) DO NOTHING",
             [(installation_id, name, now) for name in names],
         )
 
 
-def remove_repos(db: sqlite_utils.Database, installation_id: int, repos: Sequence[str]) -> None:
+def remove_repos(db: Store, installation_id: int, repos: Sequence[str]) -> None:
     """Remove repositories from an installation (unknown ones are ignored)."""
     names = _repo_names(repos)
     with write_transaction(db) as conn:
@@ -133,32 +126,30 @@ def remove_repos(db: sqlite_utils.Database, installation_id: int, repos: Sequenc
         )
 
 
-def installation_repos(db: sqlite_utils.Database, installation_id: int) -> tuple[str, ...]:
+def installation_repos(db: Store, installation_id: int) -> tuple[str, ...]:
     """The repositories of an installation, sorted."""
-    rows = db.conn.execute(
+    rows = db.read(
         "SELECT repo FROM installation_repos WHERE installation_id = ? ORDER BY repo",
         (installation_id,),
     )
     return tuple(str(row[0]) for row in rows)
 
 
-def is_installed(db: sqlite_utils.Database, installation_id: int) -> bool:
+def is_installed(db: Store, installation_id: int) -> bool:
     """Whether the installation is known and not removed."""
-    row = db.conn.execute(
+    rows = db.read(
         "SELECT 1 FROM installations WHERE id = ? AND removed_at IS NULL", (installation_id,)
-    ).fetchone()
-    return row is not None
+    )
+    return bool(rows)
 
 
-def set_paused(
-    db: sqlite_utils.Database, repo: str, paused: bool, by: str, *, clock: Clock = time.time
-) -> None:
+def set_paused(db: Store, repo: str, paused: bool, by: str, *, clock: Clock = time.time) -> None:
     """Pause or resume reviews of ``repo``; ``by`` is who asked."""
     _repo_names([repo])
     _set_state(db, repo, paused, by, clock)
 
 
-def _set_state(db: sqlite_utils.Database, scope: str, paused: bool, by: str, clock: Clock) -> None:
+def _set_state(db: Store, scope: str, paused: bool, by: str, clock: Clock) -> None:
     require_text(by, "by")
     with write_transaction(db) as conn:
         conn.execute(
@@ -169,10 +160,10 @@ def _set_state(db: sqlite_utils.Database, scope: str, paused: bool, by: str, clo
         )
 
 
-def is_paused(db: sqlite_utils.Database, repo: str) -> bool:
+def is_paused(db: Store, repo: str) -> bool:
     """Whether reviews of ``repo`` are paused."""
-    row = db.conn.execute("SELECT paused FROM repo_state WHERE repo = ?", (repo,)).fetchone()
-    return row is not None and bool(row[0])
+    rows = db.read("SELECT paused FROM repo_state WHERE repo = ?", (repo,))
+    return bool(rows) and bool(rows[0][0])
 
 
 def pull_scope(repo: str, pr_number: int) -> str:
@@ -184,7 +175,7 @@ def pull_scope(repo: str, pr_number: int) -> str:
 
 
 def set_pull_paused(
-    db: sqlite_utils.Database,
+    db: Store,
     repo: str,
     pr_number: int,
     paused: bool,
@@ -196,10 +187,8 @@ def set_pull_paused(
     _set_state(db, pull_scope(repo, pr_number), paused, by, clock)
 
 
-def is_pull_paused(db: sqlite_utils.Database, repo: str, pr_number: int) -> bool:
+def is_pull_paused(db: Store, repo: str, pr_number: int) -> bool:
     """Whether reviews of this pull request (or of its whole repository) are paused."""
     scope = pull_scope(repo, pr_number)
-    rows = db.conn.execute(
-        "SELECT paused FROM repo_state WHERE repo IN (?, ?)", (repo, scope)
-    ).fetchall()
+    rows = db.read("SELECT paused FROM repo_state WHERE repo IN (?, ?)", (repo, scope))
     return any(bool(row[0]) for row in rows)

@@ -6,12 +6,9 @@ that got a thumbs-up, were resolved, or were fixed.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import sqlite_utils
 
 from cache.db import (
     Clock,
@@ -21,6 +18,7 @@ from cache.db import (
     require_text,
     write_transaction,
 )
+from cache.store import Store
 from prwarden.errors import StoreError
 
 SIGNALS = ("thumbs_up", "thumbs_down", "resolved", "fixed", "reply", "would_help")
@@ -69,12 +67,32 @@ class AcceptanceRow:
     acceptance_rate: float
 
 
-def _posted(row: sqlite3.Row) -> PostedComment:
+_REPLACE_POSTED = ", ".join(
+    f"{column} = excluded.{column}"
+    for column in (
+        "installation_id",
+        "repo",
+        "pr_number",
+        "head_sha",
+        "path",
+        "line",
+        "fingerprint",
+        "category",
+        "severity",
+        "prompt_version",
+        "source",
+        "anchored_code",
+        "created_at",
+    )
+)
+
+
+def _posted(row: Any) -> PostedComment:
     return from_row(PostedComment, row)
 
 
 def record_posted_comment(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     comment_id: int,
     installation_id: int | None,
@@ -97,9 +115,10 @@ def record_posted_comment(
     require_text(fingerprint, "fingerprint")
     with write_transaction(db) as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO posted_comments (comment_id, installation_id, repo,"
+            "INSERT INTO posted_comments (comment_id, installation_id, repo,"
             " pr_number, head_sha, path, line, fingerprint, category, severity, prompt_version,"
-            " source, anchored_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " source, anchored_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" ON CONFLICT (comment_id) DO UPDATE SET {_REPLACE_POSTED}",
             (
                 comment_id,
                 installation_id,
@@ -119,15 +138,13 @@ def record_posted_comment(
         )
 
 
-def posted_comment(db: sqlite_utils.Database, comment_id: int) -> PostedComment | None:
+def posted_comment(db: Store, comment_id: int) -> PostedComment | None:
     """The posted comment with this GitHub id, or ``None`` when prwarden did not post it."""
     row = fetch_one(db, "SELECT * FROM posted_comments WHERE comment_id = ?", (comment_id,))
     return None if row is None else _posted(row)
 
 
-def posted_comments(
-    db: sqlite_utils.Database, repo: str, pr_number: int
-) -> tuple[PostedComment, ...]:
+def posted_comments(db: Store, repo: str, pr_number: int) -> tuple[PostedComment, ...]:
     """Every comment prwarden posted on a PR, oldest first."""
     rows = fetch_all(
         db,
@@ -139,7 +156,7 @@ def posted_comments(
 
 
 def record_feedback(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     comment_id: int,
     signal: str,
@@ -158,15 +175,15 @@ def record_feedback(
         if row is None:
             raise StoreError(f"comment {comment_id} was not posted by prwarden")
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO feedback (comment_id, repo, pr_number, signal, actor, at,"
-            " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO feedback (comment_id, repo, pr_number, signal, actor, at, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (comment_id, signal, actor) DO NOTHING",
             (comment_id, row[0], row[1], signal, actor, clock(), detail),
         )
         return cursor.rowcount == 1
 
 
 def acceptance(
-    db: sqlite_utils.Database, *, repo: str | None = None, since: float | None = None
+    db: Store, *, repo: str | None = None, since: float | None = None
 ) -> tuple[AcceptanceRow, ...]:
     """Acceptance of posted comments, grouped by category, severity and prompt version."""
     where = ["1 = 1"]
@@ -177,7 +194,10 @@ def acceptance(
     if since is not None:
         where.append("p.created_at >= :since")
         params["since"] = since
-    has = "EXISTS (SELECT 1 FROM feedback f WHERE f.comment_id = p.comment_id AND f.signal {})"
+    has = (
+        "CASE WHEN EXISTS (SELECT 1 FROM feedback f WHERE f.comment_id = p.comment_id"
+        " AND f.signal {}) THEN 1 ELSE 0 END"
+    )
     signal_columns = ", ".join(f"SUM({has.format(f'= {s!r}')}) AS {s}" for s in SIGNALS)
     accepted = has.format("IN (" + ", ".join(repr(s) for s in ACCEPTING) + ")")
     rows = fetch_all(

@@ -9,12 +9,9 @@ history of a finding survives its current state.
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 from typing import Any
-
-import sqlite_utils
 
 from cache.db import (
     Clock,
@@ -26,9 +23,15 @@ from cache.db import (
     to_json,
     write_transaction,
 )
+from cache.store import Store
 from prwarden.errors import StoreError
 
 HELD_STATES = ("pending", "approved", "rejected", "posted")
+# One field of the finding's JSON column, in each engine's words.
+_JSON_FIELD = {
+    "sqlite": "json_extract(finding, '$.{}')",
+    "postgresql": "(finding::jsonb ->> '{}')",
+}
 DECISION_ACTIONS = ("approve", "approve_edited", "reject", "post")
 
 
@@ -84,14 +87,14 @@ class HeldFinding:
     created_at: float
 
 
-def _held(row: sqlite3.Row) -> HeldFinding:
+def _held(row: Any) -> HeldFinding:
     return from_row(HeldFinding, row, finding=from_json, evidence=from_json)
 
 
 class HeldFindings:
     """The security team's queue of held findings."""
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Clock = time.time) -> None:
+    def __init__(self, db: Store, *, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
 
@@ -113,9 +116,10 @@ class HeldFindings:
         evidence_json = to_json(evidence, "evidence")
         with write_transaction(self._db) as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO findings (installation_id, repo, pr_number, head_sha,"
+                "INSERT INTO findings (installation_id, repo, pr_number, head_sha,"
                 " fingerprint, finding, evidence, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+                " ON CONFLICT (repo, pr_number, fingerprint) DO NOTHING",
                 (
                     installation_id,
                     repo,
@@ -166,7 +170,7 @@ class HeldFindings:
                 params.append(value)
         for key, value in (("severity", where.severity), ("category", where.category)):
             if value is not None:
-                clauses.append(f"json_extract(finding, '$.{key}') = ?")
+                clauses.append(f"{_JSON_FIELD[self._db.dialect].format(key)} = ?")
                 params.append(value)
         if where.max_age:
             clauses.append("created_at >= ?")
@@ -263,7 +267,7 @@ class HeldFindings:
             )
             action = action or verb
             conn.execute(
-                "INSERT INTO finding_decisions (finding_id, action, by, at, reason, before)"
+                'INSERT INTO finding_decisions (finding_id, action, "by", at, reason, before)'
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     finding_id,
@@ -280,8 +284,9 @@ class HeldFindings:
 
     def pending_count(self, repo: str, pr_number: int) -> int:
         """How many findings on a PR still wait for a decision."""
-        row = self._db.conn.execute(
+        row = fetch_one(
+            self._db,
             "SELECT COUNT(*) FROM findings WHERE repo = ? AND pr_number = ? AND state = 'pending'",
             (repo, pr_number),
-        ).fetchone()
+        )
         return int(row[0])

@@ -11,13 +11,10 @@ entries are evicted.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import sqlite_utils
 
 from cache.db import (
     Clock,
@@ -29,7 +26,11 @@ from cache.db import (
     to_json,
     write_transaction,
 )
+from cache.store import Store, Transaction
 from prwarden.errors import StoreError
+
+# The size of the findings column in bytes, in each engine's words.
+_BYTES = {"sqlite": "LENGTH(CAST(findings AS BLOB))", "postgresql": "OCTET_LENGTH(findings)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class ReviewCache:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         *,
         clock: Clock = time.time,
         ttl_seconds: float = 30 * 86400,
@@ -144,9 +145,14 @@ class ReviewCache:
         with write_transaction(self._db) as conn:
             now = self._clock()
             conn.execute(
-                "INSERT OR REPLACE INTO reviews (installation_id, repo, key, diff_hash, result,"
+                "INSERT INTO reviews (installation_id, repo, key, diff_hash, result,"
                 " models, prompt_versions, created_at, last_hit_at, hits, size)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+                " ON CONFLICT (installation_id, repo, key) DO UPDATE SET"
+                " diff_hash = excluded.diff_hash, result = excluded.result,"
+                " models = excluded.models, prompt_versions = excluded.prompt_versions,"
+                " created_at = excluded.created_at, last_hit_at = excluded.last_hit_at,"
+                " hits = 0, size = excluded.size",
                 (
                     scope.installation_id,
                     scope.repo,
@@ -191,29 +197,34 @@ class ReviewCache:
         with write_transaction(self._db) as conn:
             now = self._clock()
             conn.execute(
-                "INSERT OR REPLACE INTO file_reviews (installation_id, repo, key, path, findings,"
-                " created_at, last_hit_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO file_reviews (installation_id, repo, key, path, findings,"
+                " created_at, last_hit_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (installation_id, repo, key) DO UPDATE SET path = excluded.path,"
+                " findings = excluded.findings, created_at = excluded.created_at,"
+                " last_hit_at = excluded.last_hit_at",
                 (scope.installation_id, scope.repo, key, path, findings_json, now, now),
             )
             self._evict(conn, "file_reviews")
 
-    def _evict(self, conn: sqlite3.Connection, table: str) -> None:
+    def _evict(self, conn: Transaction, table: str) -> None:
         conn.execute(
-            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table}"
-            " ORDER BY last_hit_at DESC, created_at DESC LIMIT -1 OFFSET ?)",
+            f"DELETE FROM {table} WHERE (installation_id, repo, key) NOT IN"
+            f" (SELECT installation_id, repo, key FROM {table}"
+            " ORDER BY last_hit_at DESC, created_at DESC LIMIT ?)",
             (self._max[table],),
         )
 
     def stats(self) -> CacheStats:
         """How many entries, how many bytes, how many hits; oldest and newest review."""
-        conn = self._db.conn
-        entries, size, hits, oldest, newest = conn.execute(
+        entries, size, hits, oldest, newest = fetch_one(
+            self._db,
             "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(hits), 0),"
-            " MIN(created_at), MAX(created_at) FROM reviews"
-        ).fetchone()
-        file_entries, file_size = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(findings AS BLOB))), 0) FROM file_reviews"
-        ).fetchone()
+            " MIN(created_at), MAX(created_at) FROM reviews",
+        )
+        file_entries, file_size = fetch_one(
+            self._db,
+            f"SELECT COUNT(*), COALESCE(SUM({_BYTES[self._db.dialect]}), 0) FROM file_reviews",
+        )
         return CacheStats(
             entries=int(entries),
             file_entries=int(file_entries),
@@ -240,7 +251,7 @@ class ReviewCache:
             return count + deleted.rowcount
 
 
-def _cached(row: sqlite3.Row) -> CachedReview:
+def _cached(row: Any) -> CachedReview:
     return from_row(
         CachedReview, row, result=from_json, models=json_tuple, prompt_versions=json_tuple
     )

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import sqlite_utils
 
 from cache.db import (
     fetch_all,
@@ -19,6 +16,7 @@ from cache.db import (
     to_json,
     write_transaction,
 )
+from cache.store import Store
 from prwarden.errors import StoreError
 
 RUN_MODES = ("model", "static", "cached", "skipped", "budget")
@@ -53,7 +51,7 @@ class Run:
     model_rejections: tuple[str, ...] = ()
 
 
-def _run(row: sqlite3.Row) -> Run:
+def _run(row: Any) -> Run:
     return from_row(
         Run,
         row,
@@ -66,7 +64,7 @@ def _run(row: sqlite3.Row) -> Run:
 
 
 def record_run(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     job_id: int | None,
     installation_id: int | None,
@@ -108,7 +106,8 @@ def record_run(
             " diff_hash, mode, outcome, summary, findings, injection_hits, config_errors,"
             " posted, held, dropped, tokens_in, tokens_out, cost, review_id, shadow, created_at,"
             " model_rejections)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             (
                 job_id,
                 installation_id,
@@ -134,14 +133,11 @@ def record_run(
                 to_json(list(model_rejections), "model rejections"),
             ),
         )
-        run_id = cursor.lastrowid
-    assert run_id is not None
+        run_id = int(cursor.fetchone()[0])
     return run_id
 
 
-def last_run(
-    db: sqlite_utils.Database, repo: str, pr_number: int, *, posted_only: bool = False
-) -> Run | None:
+def last_run(db: Store, repo: str, pr_number: int, *, posted_only: bool = False) -> Run | None:
     """The latest run on a PR; with ``posted_only``, the latest that posted a review."""
     posted = " AND review_id IS NOT NULL" if posted_only else ""
     row = fetch_one(
@@ -153,7 +149,7 @@ def last_run(
     return None if row is None else _run(row)
 
 
-def runs_for(db: sqlite_utils.Database, repo: str, pr_number: int) -> tuple[Run, ...]:
+def runs_for(db: Store, repo: str, pr_number: int) -> tuple[Run, ...]:
     """Every run on a PR, oldest first."""
     rows = fetch_all(
         db,

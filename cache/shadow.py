@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from cache.db import Clock, fetch_all, json_tuple, require_text, write_transaction
+from cache.store import Store
 
 STORED_STATUSES = ("post", "hold")
 
@@ -59,9 +58,7 @@ def _finding(run_id: int, head_sha: str, data: dict[str, Any]) -> ShadowFinding 
     )
 
 
-def shadow_findings(
-    db: sqlite_utils.Database, repo: str, pr_number: int
-) -> tuple[ShadowFinding, ...]:
+def shadow_findings(db: Store, repo: str, pr_number: int) -> tuple[ShadowFinding, ...]:
     """Distinct findings of the PR's shadow runs (by fingerprint, first run that stored it)."""
     rows = fetch_all(
         db,
@@ -79,7 +76,7 @@ def shadow_findings(
 
 
 def record_would_help(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     repo: str,
     pr_number: int,
@@ -93,9 +90,10 @@ def record_would_help(
     require_text(head_sha, "head_sha")
     with write_transaction(db) as conn:
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO shadow_signals (run_id, repo, pr_number, fingerprint,"
+            "INSERT INTO shadow_signals (run_id, repo, pr_number, fingerprint,"
             " category, severity, signal, head_sha, detail, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'would_help', ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, 'would_help', ?, ?, ?)"
+            " ON CONFLICT (repo, pr_number, fingerprint, signal) DO NOTHING",
             (
                 finding.run_id,
                 repo,
@@ -112,7 +110,7 @@ def record_would_help(
 
 
 def shadow_stats(
-    db: sqlite_utils.Database, *, repo: str | None = None, since: float | None = None
+    db: Store, *, repo: str | None = None, since: float | None = None
 ) -> tuple[ShadowRow, ...]:
     """Per repository: shadow reviews, distinct findings stored, and how many would have helped."""
     where: list[str] = ["shadow = 1"]

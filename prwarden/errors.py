@@ -15,7 +15,8 @@ only at the two edges (the webhook handler and the job runner)::
     ├── ModelOutputError     the model's output does not follow the schema (errors)
     ├── ToolError            a tool could not run (tool, reason)
     │   └── JailError        a path or archive member escapes the workspace (path)
-    ├── StoreError           the SQLite store refused an operation
+    ├── StoreError           the store (SQLite or PostgreSQL) refused an operation
+    │   └── BudgetContended  reviews in flight hold what is left of a budget (which)
     └── DatasetError         an eval dataset or stored eval result cannot be read (path)
 
 The exceptions carry data, not only a message, so handlers decide on fields rather than
@@ -120,6 +121,14 @@ class JailError(ToolError):
 
 class StoreError(PrwardenError):
     """The store refused an operation (bad state transition, unknown id)."""
+
+
+class BudgetContended(StoreError):
+    """Only reviews in flight stand between today's spend and a ceiling: try again later."""
+
+    def __init__(self, message: str, *, which: str):
+        super().__init__(message)
+        self.which = which
 
 
 class DatasetError(PrwardenError):

@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
-import sqlite_utils
-
 from cache.accounting import record_tool_call
+from cache.store import Store
 from prwarden import tokens
 from prwarden.errors import ModelOutputError
 from review.context_pack import EMPTY as EMPTY_PACK
@@ -181,7 +180,7 @@ async def run_tool_calls(
     registry: ToolRegistry,
     workspace: Workspace,
     spotlight: Spotlight,
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     context: CallContext = NO_CONTEXT,
     max_tokens: int = Budget().tool_output_tokens,
 ) -> ToolPhase:
@@ -403,7 +402,7 @@ async def run_agent(
     focus_files: Sequence[str] = (),
     risk_areas: Sequence[str] = (),
     instructions: Sequence[str] = (),
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     context: CallContext = NO_CONTEXT,
     temperature: float = 0.1,
     notes: str = "",

@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from cache.accounting import record_llm_call
+from cache.store import Store
 from prwarden import tokens
 from prwarden.errors import LLMError, ModelOutputError
 from review.progress import AGENT_PURPOSES, Progress, ProgressSink, Stage
@@ -121,7 +121,7 @@ class LLMClient:
         self,
         settings: ReviewSettings,
         *,
-        db: sqlite_utils.Database | None = None,
+        db: Store | None = None,
         context: CallContext = NO_CONTEXT,
         backoff: float = 0.5,
         max_retry_wait: float = MAX_RETRY_WAIT,

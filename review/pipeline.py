@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-import sqlite_utils
-
 from cache.accounting import usage_since
 from cache.reviews import CacheScope, ReviewCache
+from cache.store import Store
 from prwarden import tokens
 from prwarden.errors import LLMError
 from review import groups, render
@@ -199,7 +198,7 @@ async def _scan_untrusted(
 async def run_review(
     request: ReviewRequest,
     *,
-    db: sqlite_utils.Database | None = None,
+    db: Store | None = None,
     cpu: Executor | None = None,
 ) -> ReviewResult:
     """Review one change. CPU-heavy steps stay off the event loop that answers webhooks: the
@@ -320,7 +319,7 @@ async def _model_part(
     skipped: list[tuple[str, str]],
     workspace: Workspace,
     diff_hash: str,
-    db: sqlite_utils.Database | None,
+    db: Store | None,
     *,
     flagged: bool,
 ) -> _ModelPart:
@@ -381,7 +380,7 @@ async def _with_model(
     cache: ReviewCache | None,
     llm: LLMClient,
     spotlight: Spotlight,
-    db: sqlite_utils.Database | None,
+    db: Store | None,
     *,
     flagged: bool,
 ) -> _ModelPart:
@@ -503,7 +502,7 @@ async def _review_groups(
     workspace: Workspace,
     llm: LLMClient,
     spotlight: Spotlight,
-    db: sqlite_utils.Database | None,
+    db: Store | None,
 ) -> _GroupRun:
     """Review the files in priority order, a group at a time, while the budget lasts."""
     from review.agent import run_agent
@@ -582,9 +581,7 @@ async def _triage(
     )
 
 
-def _cap_to_pr_ceiling(
-    budget: Budget, request: ReviewRequest, db: sqlite_utils.Database | None
-) -> Budget:
+def _cap_to_pr_ceiling(budget: Budget, request: ReviewRequest, db: Store | None) -> Budget:
     ceiling = request.settings.pr_token_ceiling
     if db is None or not ceiling or request.context.pr_number is None:
         return budget

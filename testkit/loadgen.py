@@ -83,6 +83,18 @@ def pull_event(
     return event
 
 
+def opened_deliveries(
+    template: dict[str, Any], pulls: Sequence[TinyPull], base_sha: str, secret: str
+) -> list[Delivery]:
+    """One signed ``opened`` delivery per PR, at its final head."""
+    return [
+        delivery(
+            pull_event(template, p.number, p.final_sha, base_sha, "opened"), "pull_request", secret
+        )
+        for p in pulls
+    ]
+
+
 def tiny_diff(path: str, lines: Sequence[str]) -> str:
     body = "".join(f"+{line}\n" for line in lines)
     return (

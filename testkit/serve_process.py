@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from testkit.signing import SECRET
@@ -26,7 +26,16 @@ def free_port() -> int:
 class ServeProcess:
     """``prwarden serve`` on a free loopback port, pointed at a fake GitHub."""
 
-    def __init__(self, tmp: Path, *, api_url: str, private_key: str, **env: str):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        api_url: str,
+        private_key: str,
+        command: Sequence[str] = (sys.executable, "-m", "bot.cli", "serve"),
+        **env: str,
+    ):
+        self.command = list(command)
         self.port = free_port()
         self.log = tmp / f"serve-{self.port}.log"
         self.env = {
@@ -54,7 +63,7 @@ class ServeProcess:
     def start(self) -> None:
         with self.log.open("ab") as handle:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
+                [*self.command, "--port", str(self.port)],
                 env=self.env,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
@@ -63,7 +72,7 @@ class ServeProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prwarden serve exited: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(f"{self.command} exited: {self.log.read_text()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return

@@ -7,7 +7,6 @@ drive it and read what it did; ``another_pull`` scripts a second PR beside a sce
 from __future__ import annotations
 
 import copy
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from bot.app import make_app
 from bot.config import Limits
 from bot.context import CTX
 from cache.db import open_db
+from cache.store import Store
 from review.settings import ReviewSettings
 from testkit.fakes.github import FakeGitHub
 from tests.helpers import make_settings
@@ -46,9 +46,10 @@ async def serve(
     review: ReviewSettings | None = None,
     limits: Limits | None = None,
     clock: Callable[[], float] | None = None,
+    db: Store | None = None,
     **overrides: Any,
 ) -> TestClient[Any, Any]:
-    """The real app on a real SQLite file, talking to the fake GitHub (and model)."""
+    """The real app on a real SQLite file (or ``db``), talking to the fake GitHub (and model)."""
     settings = make_settings(
         key,
         api_url=gh.base_url,
@@ -57,7 +58,7 @@ async def serve(
         limits=limits,
         **overrides,
     )
-    db = open_db(tmp_path / "prwarden.db")
+    db = open_db(tmp_path / "prwarden.db") if db is None else db
     app = make_app(settings, db=db) if clock is None else make_app(settings, db=db, clock=clock)
     client: TestClient[Any, Any] = await aiohttp_client(app)
     return client
@@ -83,16 +84,13 @@ def completed(s: PullScenario, sha: str | None = None) -> dict[str, Any] | None:
 
 
 def llm_calls(client: TestClient[Any, Any]) -> int:
-    conn: sqlite3.Connection = client.app[CTX].db.conn
-    return int(conn.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0])
+    return int(client.app[CTX].db.read("SELECT COUNT(*) FROM llm_calls")[0][0])
 
 
 def runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
     """Every recorded review run, oldest first, as plain dicts."""
-    conn: sqlite3.Connection = client.app[CTX].db.conn
-    cursor = conn.execute("SELECT * FROM review_runs ORDER BY id")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = client.app[CTX].db.read("SELECT * FROM review_runs ORDER BY id")
+    return [dict(zip(row.keys(), row, strict=True)) for row in rows]
 
 
 def another_pull(

@@ -39,7 +39,8 @@ async def test_a_lone_pr_starts_while_another_installation_has_fifty_queued(
     def count(installation: int, state: str) -> int:
         return int(
             conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE installation_id = ? AND state = ?",
+                "SELECT COUNT(*) FROM jobs WHERE installation_id = ? AND state = ?"
+                " AND kind = 'review'",
                 (installation, state),
             ).fetchone()[0]
         )

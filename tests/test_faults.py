@@ -57,8 +57,11 @@ async def _run_retries(
     """
     ctx = client.app[CTX]
 
+    def review() -> Any:
+        return next(j for j in ctx.queue.jobs() if j.kind == "review")
+
     def waiting() -> bool:
-        job = ctx.queue.jobs()[0]
+        job = review()
         return job.state == "queued" and job.not_before > clock()
 
     delays: list[float] = []
@@ -66,7 +69,7 @@ async def _run_retries(
         await wait_for(lambda: done() or waiting(), within=20)
         if done():
             return delays
-        job = ctx.queue.jobs()[0]
+        job = review()
         delays.append(round(job.not_before - clock(), 3))
         clock.advance(job.not_before - clock())
         ctx.wake_workers()
@@ -99,7 +102,7 @@ async def test_5xx_then_a_secondary_rate_limit_delay_the_review_which_lands_once
     assert SECONDARY_RATE_LIMIT_MESSAGE[:40] in notes[2]
     run = s.check_runs()[0]
     assert run["conclusion"] == "success"
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.state == "done" and job.attempts == 3
     assert fake_github.invalid_requests == []
 
@@ -124,7 +127,7 @@ async def test_persistent_5xx_fails_the_job_visibly_after_max_attempts(
     titles = _check_titles(fake_github)
     assert [t for t in titles if t.startswith("Waiting")] == ["Waiting to retry"] * 2, titles
     assert s.reviews == []
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.state == "failed" and "503" in (job.error or "")
     # two client attempts per job attempt, three job attempts
     assert len(fake_github.requests_for("pulls/get")) == 6
@@ -140,7 +143,7 @@ async def test_a_rescheduled_job_waits_for_not_before(
     await deliver(client, s)
     delays = await _run_retries(client, clock, lambda: completed(s) is not None)
     assert delays == [2.0]
-    job = client.app[CTX].queue.jobs()[0]
+    job = next(j for j in client.app[CTX].queue.jobs() if j.kind == "review")
     assert job.attempts == 1
     assert len(s.reviews) == 1
 

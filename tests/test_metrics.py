@@ -133,7 +133,8 @@ async def test_metrics_count_what_happened_and_model_metrics_survive_a_restart(
     assert value(m, "prwarden_findings_total", status="post", reason="none") == posted
     assert value(m, "prwarden_findings_total", status="hold", reason="held") == 2
     assert value(m, "prwarden_findings_total", status="drop", reason="already_posted") == posted
-    assert value(m, "prwarden_queue_depth", state="done") == 2
+    # two reviews, each with the feedback sweep it queued beside it
+    assert value(m, "prwarden_queue_depth", state="done") == 4
     assert value(m, "prwarden_queue_depth", state="queued") == 0
 
     restarted = make_app(

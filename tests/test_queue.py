@@ -1,16 +1,19 @@
-"""The durable job queue: leases, supersede, dedup, fairness, reschedule, concurrency."""
+"""The durable job queue: leases, supersede, dedup, fairness, reschedule, concurrency.
+
+Every test runs on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cache.db import open_db
-from cache.queue import JobQueue
+from cache.queue import SUPERSEDED_KIND, JobQueue
+from cache.store import Store
 from prwarden.errors import StoreError
+from tests.conftest import StoreOpener
 
 
 class Clock:
@@ -40,8 +43,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def queue(clock: Clock) -> JobQueue:
-    return JobQueue(open_db(":memory:"), clock=clock)
+def queue(store: Store, clock: Clock) -> JobQueue:
+    return JobQueue(store, clock=clock)
 
 
 def test_claim_hands_out_the_job_with_its_payload(queue: JobQueue) -> None:
@@ -54,12 +57,11 @@ def test_claim_hands_out_the_job_with_its_payload(queue: JobQueue) -> None:
     assert queue.claim("w2", 30) is None
 
 
-def test_queue_survives_reopening_the_file(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "store.db"
-    db = open_db(path)
+def test_queue_survives_reopening_the_store(open_shared_store: StoreOpener, clock: Clock) -> None:
+    db = open_shared_store()
     job_id = _enqueue(JobQueue(db, clock=clock))
     db.close()
-    job = JobQueue(open_db(path), clock=clock).claim("w1", 30)
+    job = JobQueue(open_shared_store(), clock=clock).claim("w1", 30)
     assert job is not None and job.id == job_id and job.repo == "octo/app"
 
 
@@ -245,19 +247,25 @@ def test_bad_reschedule_delay_is_refused(queue: JobQueue) -> None:
     assert job is not None and job.state == "running"
 
 
-def test_two_threads_never_claim_the_same_job(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    seed = JobQueue(open_db(path))
+@pytest.mark.parametrize("limit", [None, 2])
+def test_two_threads_never_claim_the_same_job(
+    open_shared_store: StoreOpener, limit: int | None
+) -> None:
+    seed = JobQueue(open_shared_store())
     for n in range(60):
         _enqueue(seed, installation_id=n % 3, pr_number=n)
     claimed: dict[str, list[int]] = {"a": [], "b": []}
     start = threading.Barrier(2)
 
     def worker(owner: str) -> None:
-        queue = JobQueue(open_db(path))
+        store = open_shared_store()  # opened in its thread, as SQLite requires
+        queue = JobQueue(store)
         start.wait()
-        while (job := queue.claim(owner, 60)) is not None:
+        while (job := queue.claim(owner, 60, per_installation_limit=limit)) is not None:
             claimed[owner].append(job.id)
+            if limit is not None:
+                queue.complete(job.id, owner)
+        store.close()
 
     threads = [threading.Thread(target=worker, args=(name,)) for name in claimed]
     for thread in threads:
@@ -267,3 +275,39 @@ def test_two_threads_never_claim_the_same_job(tmp_path: Path) -> None:
     assert not set(claimed["a"]) & set(claimed["b"])
     assert len(claimed["a"]) + len(claimed["b"]) == 60
     assert len(set(claimed["a"]) | set(claimed["b"])) == 60
+
+
+def test_two_commands_on_one_pr_do_not_supersede_each_other(queue: JobQueue) -> None:
+    """``/prwarden pause`` then ``/prwarden review`` before a worker claims the first: both run."""
+    pause = _enqueue(queue, kind="command", sha="command:1", dedupe_key="command:1")
+    review = _enqueue(queue, kind="command", sha="command:2", dedupe_key="command:2")
+    assert pause != review and not queue.is_superseded(pause)
+    assert _enqueue(queue, kind="command", sha="command:1", dedupe_key="command:1") == pause
+    _enqueue(queue, sha="b" * 40)  # a push supersedes reviews, never the commands
+    claimed = {queue.claim("w", 30).id for _ in range(3)}  # type: ignore[union-attr]
+    assert {pause, review} <= claimed
+
+
+def test_a_started_job_superseded_leaves_a_job_to_close_its_check_run(
+    queue: JobQueue, clock: Clock
+) -> None:
+    old = _enqueue(queue, sha="1" * 40)
+    assert queue.claim("busy", 30) is not None
+    _enqueue(queue, sha="2" * 40)
+    follow = [j for j in queue.jobs(state="queued") if j.kind == SUPERSEDED_KIND]
+    assert [(j.head_sha, j.payload) for j in follow] == [
+        ("1" * 40, {"job_id": old, "kind": "review"})
+    ]
+    assert follow[0].not_before == clock.now + 30, "due when the old worker's lease runs out"
+    new = queue.claim("w", 30, kinds=["review"])
+    assert new is not None and new.head_sha == "2" * 40
+    assert queue.claim("w", 30, kinds=[SUPERSEDED_KIND]) is None
+    queue.stopped_superseded(old)  # the old worker saw it lost the job and stopped
+    job = queue.claim("w", 30, kinds=[SUPERSEDED_KIND])
+    assert job is not None and job.id == follow[0].id
+
+
+def test_a_job_superseded_before_it_started_leaves_nothing_behind(queue: JobQueue) -> None:
+    _enqueue(queue, sha="1" * 40)
+    _enqueue(queue, sha="2" * 40)
+    assert [j.kind for j in queue.jobs()] == ["review", "review"]

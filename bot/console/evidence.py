@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from cache.accounting import LoggedModelCall, LoggedToolCall, calls_on_pr
 from cache.held import HeldFinding
 from cache.runs import runs_for
+from cache.store import Store
 from prwarden.errors import DiffError
 from review.diff import Diff, DiffLine, parse_diff
 from review.findings import Finding
@@ -91,7 +90,7 @@ def _lines(diff: Diff, finding: dict[str, Any]) -> tuple[ShownLine, ...]:
     return tuple(shown(line) for hunk in changed.hunks for line in hunk.lines)
 
 
-def gather(db: sqlite_utils.Database, item: HeldFinding) -> Evidence:
+def gather(db: Store, item: HeldFinding) -> Evidence:
     """The evidence of one held finding, read from its record and the audit log."""
     evidence = item.evidence if isinstance(item.evidence, dict) else {}
     try:

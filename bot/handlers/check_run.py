@@ -57,7 +57,7 @@ async def _rerun(
             head_sha=head_sha,
             payload={"action": RERUN_ACTION},
             delivery_id=event.delivery_id,
-            supersede=False,
+            dedupe_key=f"rerequest:{repo}@{head_sha}",
         )
         dispatch.job_ids.append(enqueued.job_id)
         return

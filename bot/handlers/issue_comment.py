@@ -56,5 +56,6 @@ async def on_comment(event: sansio.Event, ctx: AppContext, dispatch: Dispatch) -
             "comment_id": comment.get("id"),
         },
         delivery_id=event.delivery_id,
+        dedupe_key=f"command:{comment.get('id')}",
     )
     dispatch.job_ids.append(enqueued.job_id)
