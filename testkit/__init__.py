@@ -8,6 +8,8 @@ model answers and load generation.
 - ``testkit.reviewer``: a model that answers every triage and review request of a run;
 - ``testkit.loadgen``: signed deliveries posted at once or open-loop at a fixed rate;
 - ``testkit.serve_process``: ``prwarden serve`` as a real process on a free port.
+- ``testkit.pgcluster``: a throwaway PostgreSQL server from Debian's package;
+- ``testkit.fleet``: receivers and workers as processes on one PostgreSQL.
 
 ``tests/`` and ``bench/`` both import from here and never from each other. It is not part of
 the installed product: no product package imports it.
