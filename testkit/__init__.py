@@ -7,7 +7,7 @@ model answers and load generation.
   fresh key pair for a test App;
 - ``testkit.reviewer``: a model that answers every triage and review request of a run;
 - ``testkit.loadgen``: signed deliveries posted at once or open-loop at a fixed rate;
-- ``testkit.serve_process``: ``prwarden serve`` as a real process on a free port.
+- ``testkit.serve_process``: ``prwarden serve`` as a real process on a free port;
 - ``testkit.pgcluster``: a throwaway PostgreSQL server from Debian's package;
 - ``testkit.fleet``: receivers and workers as processes on one PostgreSQL.
 
