@@ -56,7 +56,36 @@ class SummaryInput:
     shown_titles: frozenset[str] = field(default_factory=frozenset)
 
 
-_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+_TICKS = re.compile(r"`+")
+
+
+def _code_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, inside)`` of each code span, paired as CommonMark pairs backtick runs.
+
+    A run opens a span that the next run of the same length closes; one pass over the runs,
+    so a title of nothing but backticks costs what its length does.
+    """
+    runs = [(m.start(), m.end()) for m in _TICKS.finditer(text)]
+    by_length: dict[int, list[int]] = {}
+    for index, (start, end) in enumerate(runs):
+        by_length.setdefault(end - start, []).append(index)
+    seen = dict.fromkeys(by_length, 0)
+    spans: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(runs):
+        start, end = runs[i]
+        same = by_length[end - start]
+        k = seen[end - start]
+        while k < len(same) and same[k] <= i:
+            k += 1
+        seen[end - start] = k
+        if k == len(same):
+            i += 1
+            continue
+        close = runs[same[k]]
+        spans.append((start, close[1], text[end : close[0]]))
+        i = same[k] + 1
+    return spans
 
 
 def inline_title(text: str) -> str:
@@ -64,9 +93,9 @@ def inline_title(text: str) -> str:
     flat = " ".join(text.split())
     out: list[str] = []
     last = 0
-    for m in _SPAN.finditer(flat):
-        out += [_escaped(flat[last : m.start()]), render.code_span(m.group(2).strip())]
-        last = m.end()
+    for start, end, inside in _code_spans(flat):
+        out += [_escaped(flat[last:start]), render.code_span(inside.strip())]
+        last = end
     out.append(_escaped(flat[last:]))
     return "".join(out)
 

@@ -34,7 +34,7 @@ _APPROVAL = re.compile(
     r"|(?:i|we)\s+approve)\b",
     re.IGNORECASE,
 )
-_DEFANGED_DOT = re.compile(r"\s*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
+_DEFANGED_DOT = re.compile(r"(?<!\s)\s*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
 _URL = re.compile(
     r"(?:\b(?:https?|hxxps?|h\*\*ps?|ftp|fxp|wss?|file|javascript|data|mailto)(?::|\[:\])(?://)?"
     r"|(?<![\w.@/])//(?=[A-Za-z0-9-]+\.)"
