@@ -34,7 +34,10 @@ _APPROVAL = re.compile(
     r"|(?:i|we)\s+approve)\b",
     re.IGNORECASE,
 )
-_DEFANGED_DOT = re.compile(r"(?<!\s)\s*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE)
+# A blank run is matched from its first blank only, so a long run costs its length, not its square.
+_DEFANGED_DOT = re.compile(
+    r"(?<!\s)\s*(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s*", re.IGNORECASE
+)
 _URL = re.compile(
     r"(?:\b(?:https?|hxxps?|h\*\*ps?|ftp|fxp|wss?|file|javascript|data|mailto)(?::|\[:\])(?://)?"
     r"|(?<![\w.@/])//(?=[A-Za-z0-9-]+\.)"
