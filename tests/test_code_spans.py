@@ -11,10 +11,11 @@ from security.output import _DEFANGED_DOT
 from tests.gfm import live
 
 
-@given(st.text(alphabet="`a @<>[]()!*_:/.", max_size=40))
+@given(st.text(alphabet="`a <>[]()!*_:/.h", max_size=40))
 def test_a_title_renders_with_nothing_live_whatever_its_backticks(text: str) -> None:
     # Spans are rebuilt by prwarden and the rest escaped, so what GitHub renders is inert
-    # however the title's own backticks pair up.
+    # however the title's own backticks pair up. (Mentions and approvals are refused by output
+    # validation before a title gets here: escaping cannot make "@name" inert on GitHub.)
     assert live("- x " + inline_title(text)) == []
 
 
