@@ -64,8 +64,9 @@ from review.anchors import anchor
 from review.diff import parse_diff
 from review.findings import Category, Finding, Severity
 from review.llm import ToolCall
-from review.pipeline import _scan_untrusted, run_review
+from review.pipeline import _untrusted_sources, run_review
 from review.request import ReviewRequest
+from security.injection import scan_many
 from testkit.fakes.github import FakeGitHub
 from testkit.fakes.openai import FakeOpenAI, slow
 from testkit.loadgen import opened_deliveries, percentile, send_all, tiny_pulls
@@ -231,7 +232,10 @@ def static_rows(quick: bool) -> list[Row]:
                 asyncio.run(run_review(ReviewRequest(diff=text, workspace=Path(folder))))
                 best = min(best, time.process_time() - started)
             started = time.process_time()
-            _scan_untrusted(ReviewRequest(diff=b"", workspace=ROOT), [f for f in diff if f.added])
+            sources = _untrusted_sources(
+                ReviewRequest(diff=b"", workspace=ROOT), [f for f in diff if f.added]
+            )
+            scan_many([text for _, text in sources])
             scan_best = min(scan_best, time.process_time() - started)
         figures[label] = (changed, best, scan_best)
         rows.append(
