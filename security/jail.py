@@ -38,10 +38,15 @@ _DIGIT_RUN = re.compile(rb"[0-9]{%d,}" % (MAX_PAX_DIGIT_RUN + 1))
 _NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 
-def resolve_in_workspace(root: Path, path: str, *, must_exist: bool = True) -> Path:
-    """Resolve ``path`` (relative, untrusted) inside ``root``, following symlinks fully."""
+def resolve_in_workspace(
+    root: Path, path: str, *, must_exist: bool = True, root_resolved: bool = False
+) -> Path:
+    """Resolve ``path`` (relative, untrusted) inside ``root``, following symlinks fully.
+
+    ``root_resolved`` says the caller already resolved ``root`` (one ``resolve`` for many paths).
+    """
     _check_path_text(path)
-    base = root.resolve(strict=True)
+    base = root if root_resolved else root.resolve(strict=True)
     target = (base / path).resolve(strict=False)
     if not target.is_relative_to(base):
         raise JailError(f"path leaves the workspace: {path!r}", path=path)

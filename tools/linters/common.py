@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prwarden.errors import JailError, ToolError
-from security.jail import relative_to_root, resolve_in_workspace
+from security.jail import resolve_in_workspace
 from tools.base import Diagnostic, DiagnosticSeverity, Workspace
 from tools.process import find_program, run_program
 
@@ -63,14 +63,17 @@ def lintable(
     (a symlink out of it) are left out: they cannot be linted.
     """
     out: list[str] = []
+    seen: set[str] = set()
+    base = ws.root.resolve(strict=True)
     for path in paths:
         try:
-            resolved = resolve_in_workspace(ws.root, path)
+            resolved = resolve_in_workspace(base, path, root_resolved=True)
         except JailError:
             continue
-        rel = relative_to_root(ws.root, resolved)
-        if rel in out or not resolved.is_file():
+        rel = resolved.relative_to(base).as_posix()
+        if rel in seen or not resolved.is_file():
             continue
+        seen.add(rel)
         try:
             if handles(resolved, rel):
                 out.append(rel)
