@@ -33,6 +33,7 @@ import tree_sitter_typescript
 from prwarden.errors import ToolError
 from security.jail import relative_to_root, resolve_in_workspace
 from tools.base import Diagnostic, ToolResult, Workspace, cap_text
+from tools.languages import BY_SUFFIX
 from tools.read_file import looks_binary, number_lines
 
 TOOL = "get_symbol_definition"
@@ -45,22 +46,13 @@ CACHE_ENTRIES = 20_000
 SKIP_DIRS = frozenset({".git", "node_modules"})
 _NAME = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*){0,3}$")
 
+# The grammars shipped as wheels, by the language names of ``tools.languages``.
+_GRAMMARS = frozenset(
+    {"python", "javascript", "typescript", "go", "java", "rust", "ruby", "csharp"}
+)
 LANGUAGE_BY_SUFFIX: Mapping[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".jsx": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".java": "java",
-    ".rs": "rust",
-    ".rb": "ruby",
-    ".cs": "csharp",
+    **{suffix: language for suffix, language in BY_SUFFIX.items() if language in _GRAMMARS},
+    ".tsx": "tsx",  # a grammar of its own: TypeScript with JSX
 }
 
 _CLASS_KINDS: Mapping[str, str] = {
